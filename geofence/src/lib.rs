@@ -1,0 +1,1 @@
+//! Indexed geofences with drift-proof enter/exit detection (being written).

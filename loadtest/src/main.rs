@@ -1,0 +1,7 @@
+//! `vigil-loadtest`: the fleet simulator (being written).
+fn main() {
+    println!(
+        "vigil-loadtest {}: not yet implemented",
+        env!("CARGO_PKG_VERSION")
+    );
+}

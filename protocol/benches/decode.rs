@@ -1,0 +1,2 @@
+//! Decode throughput per protocol (filled in with the codecs).
+fn main() {}

@@ -1,0 +1,1 @@
+//! gt06 codec (being written).

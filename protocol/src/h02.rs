@@ -1,0 +1,1 @@
+//! h02 codec (being written).

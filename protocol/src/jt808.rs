@@ -1,0 +1,1 @@
+//! jt808 codec (being written).

@@ -1,0 +1,1 @@
+//! osmand codec (being written).
