@@ -1,2 +1,0 @@
-//! Decode throughput per protocol (filled in with the codecs).
-fn main() {}

@@ -1,0 +1,2 @@
+//! gt06 decode throughput (filled in with the codec).
+fn main() {}

@@ -1,0 +1,2 @@
+//! h02 decode throughput (filled in with the codec).
+fn main() {}

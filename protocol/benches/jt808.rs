@@ -1,0 +1,2 @@
+//! jt808 decode throughput (filled in with the codec).
+fn main() {}

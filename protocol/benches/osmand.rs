@@ -1,0 +1,2 @@
+//! osmand decode throughput (filled in with the codec).
+fn main() {}
