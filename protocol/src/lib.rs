@@ -12,6 +12,7 @@ pub mod h02;
 pub mod jt808;
 pub mod model;
 pub mod osmand;
+pub mod read;
 
 pub use model::*;
 
