@@ -11,15 +11,20 @@ use crate::model::{Alarm, AttrValue, DeviceId, Position};
 /// The classic OsmAnd URL query (without `?`):
 /// `id=…&timestamp=…&lat=…&lon=…&speed=<knots>&bearing=…&altitude=…&accuracy=…&batt=…`, followed
 /// by the device state and the attributes. The timestamp is Unix seconds, or milliseconds when
-/// the time has a fraction of a second.
+/// the time has a fraction of a second or is past 2038-01-19 (ISO-8601 before 1970-01-25, where
+/// milliseconds would read as seconds).
 pub fn query(device: &DeviceId, position: &Position) -> String {
     let mut q = form_urlencoded::Serializer::new(String::with_capacity(128));
     q.append_pair("id", device.as_str());
     let t = position.time;
-    let stamp = if t.nanosecond() == 0 {
+    // The parser reads integers below 2^31-1 as seconds and the rest as milliseconds.
+    let limit = i64::from(i32::MAX);
+    let stamp = if t.nanosecond() == 0 && t.timestamp() < limit && t.timestamp() >= 0 {
         t.timestamp().to_string()
-    } else {
+    } else if t.timestamp_millis() >= limit {
         t.timestamp_millis().to_string()
+    } else {
+        t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
     };
     q.append_pair("timestamp", &stamp);
     q.append_pair("lat", &position.location.lat.to_string());
@@ -97,7 +102,8 @@ pub fn uri(device: &DeviceId, position: &Position) -> String {
     u
 }
 
-/// The Transistorsoft JSON body Traccar Client ≥ 9 posts for one position.
+/// The Transistorsoft JSON body Traccar Client ≥ 9 posts for one position. The format has no
+/// validity flag (the parser marks JSON fixes valid), so `position.valid` is not sent.
 pub fn json(device: &DeviceId, position: &Position) -> String {
     json!({ "device_id": device.as_str(), "location": location(position) }).to_string()
 }
