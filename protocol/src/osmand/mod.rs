@@ -318,10 +318,11 @@ impl OsmandError {
 
 /// Parses one OsmAnd HTTP request.
 ///
-/// Shape selection follows Traccar: parameters in the URI query win; otherwise a body whose
-/// `Content-Type` starts with `application/json` (or, with no `Content-Type`, that starts with
-/// `{`/`[`) is JSON; otherwise the body is parsed as a form. `GET` bodies are ignored. `method` is
-/// otherwise not checked (devices use GET and POST alike). `received_at` is the time used when
+/// Shape selection follows Traccar: a non-empty body whose `Content-Type` starts with
+/// `application/json` (or, with no `Content-Type`, that starts with `{`/`[`) is JSON, with an
+/// `id`/`deviceid` in the URI query as the fallback for a missing `device_id`; otherwise
+/// parameters in the URI query are used if there are any, else the body is parsed as a form.
+/// `GET` bodies are ignored; `method` is otherwise not checked (devices use GET and POST alike). `received_at` is the time used when
 /// the request carries none. Nothing here reads a clock.
 pub fn parse_request(
     method: &str,
@@ -344,16 +345,18 @@ pub fn parse_request(
             max: config.max_query_bytes,
         });
     }
-    if has_parameters(query) {
-        return query::parse_params(query.as_bytes(), RequestShape::Query, received_at, config);
-    }
     let body = if method.eq_ignore_ascii_case("GET") {
         &[][..]
     } else {
         body
     };
-    if is_json(content_type, body) {
-        return json::parse_json_body(body, None, received_at, config);
+    if !body.is_empty() && is_json(content_type, body) {
+        // Some apps put the id in the URL of a JSON POST; the body's `device_id` still wins.
+        let url_device = query_device(query, config)?;
+        return json::parse_json_body(body, url_device, received_at, config);
+    }
+    if has_parameters(query) {
+        return query::parse_params(query.as_bytes(), RequestShape::Query, received_at, config);
     }
     query::parse_params(body, RequestShape::Form, received_at, config)
 }
@@ -376,6 +379,17 @@ fn query_of(uri: &str) -> &str {
         return "";
     };
     rest.split_once('#').map_or(rest, |(q, _)| q)
+}
+
+/// The `id`/`deviceid` of a query string, if it has one (the last one wins, as in the query shape).
+fn query_device(query: &str, config: &OsmandConfig) -> Result<Option<DeviceId>, OsmandError> {
+    let mut device = None;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()).take(config.max_params) {
+        if (key == "id" || key == "deviceid") && !value.trim().is_empty() {
+            device = Some(DeviceId::parse(value.trim()).map_err(OsmandError::InvalidDeviceId)?);
+        }
+    }
+    Ok(device)
 }
 
 /// Whether a query string holds at least one named parameter (`?&` or `?` alone do not count).

@@ -261,6 +261,17 @@ fn json_shapes_and_errors() {
     ));
     // No content type but a JSON-looking body.
     assert!(parse_request("POST", "/", None, br#" {"device_id":"7"}"#, now(), &cfg).is_ok());
+    // An id in the URL of a JSON POST is the fallback for a missing `device_id`.
+    let r = parse_request(
+        "POST",
+        "/?id=url-1",
+        Some("application/json"),
+        br#"{"location":{"coords":{"latitude":1,"longitude":2}}}"#,
+        now(),
+        &cfg,
+    )
+    .unwrap();
+    assert_eq!((r.device.as_str(), r.shape), ("url-1", RequestShape::Json));
     // The MQTT path: the id comes from elsewhere.
     let dev = DeviceId::parse("mqtt-1").ok();
     let r = parse_json(
