@@ -1,11 +1,5 @@
 //! Every row of `shared/vectors/osmand.tsv` (Traccar's `OsmAndProtocolDecoderTest`) through
 //! `osmand::parse_request`.
-// The shared harness predates this toolchain's clippy; keep its lints out of this crate's check.
-#[allow(
-    clippy::manual_is_multiple_of,
-    clippy::len_zero,
-    clippy::collapsible_if
-)]
 mod common;
 
 use chrono::Utc;
