@@ -1,5 +1,4 @@
 //! Every row of `../shared/vectors/gt06.tsv` through the GT06 codec.
-#[allow(clippy::all)]
 mod common;
 
 use common::{Tally, check_decode, hex, to_hex};
