@@ -206,6 +206,7 @@ fn binary_length(src: &[u8], config: &H02Config, learned: &mut Option<usize>) ->
         let confirmed = match src.get(len) {
             Some(b'*') => src.get(len..).and_then(text_header_ok) == Some(true),
             Some(b'$') => time_plausible(src, len + 6) || time_plausible(src, len + 9),
+            Some(b'\r') => src.get(len + 1) == Some(&b'\n'),
             _ => false,
         };
         if confirmed {
