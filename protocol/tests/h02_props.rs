@@ -31,7 +31,7 @@ fn status() -> impl Strategy<Value = DeviceStatus> {
         let mut s = DeviceStatus::default();
         apply_status(
             word,
-            StatusDialect::Traccar,
+            StatusDialect::default(),
             IgnitionSense::BitSetIsOn,
             &mut s,
         );

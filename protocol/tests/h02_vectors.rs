@@ -1,11 +1,6 @@
 //! Every row of `shared/vectors/h02.tsv` (Traccar's H02 frame, decoder and encoder tests)
 //! against the H02 codec.
 // The shared harness predates this clippy version's lints; it is not ours to reformat.
-#[allow(
-    clippy::manual_is_multiple_of,
-    clippy::len_zero,
-    clippy::collapsible_if
-)]
 mod common;
 
 use std::collections::HashMap;

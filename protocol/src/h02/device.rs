@@ -21,7 +21,7 @@ use crate::{Command, DeviceId, DeviceStatus, Position, ProtocolError};
 
 /// The status word for `status` with the default dialect and ignition sense.
 pub fn default_status_word(status: &DeviceStatus) -> u32 {
-    status_word(status, StatusDialect::Traccar, IgnitionSense::BitSetIsOn)
+    status_word(status, StatusDialect::default(), IgnitionSense::BitSetIsOn)
 }
 
 /// H02 has no login message: a tracker identifies itself with its first sentence, usually a

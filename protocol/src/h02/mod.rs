@@ -110,7 +110,7 @@ impl Default for H02Config {
             binary_length: BinaryLength::Auto,
             speed_unit: SpeedUnit::Knots,
             ignition: IgnitionSense::BitSetIsOn,
-            dialect: StatusDialect::Traccar,
+            dialect: StatusDialect::Vendor,
             vendor_attributes: true,
             confirm_locations: true,
             r12_ack: false,

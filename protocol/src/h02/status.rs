@@ -10,10 +10,11 @@ use crate::{Alarm, AlarmSet, DeviceStatus, Protocol, RawAlarm};
 pub enum StatusDialect {
     /// Traccar's reading (bit 0 vibration, bits 1 and 18 SOS, bit 2 overspeed, bit 19 power cut)
     /// plus the bits most vendor tables agree on.
-    #[default]
     Traccar,
     /// The first vendor table of traccar issue #2920: bit 0 theft, bit 17 shock, bit 18 tilt
-    /// (kept raw), bit 19 running on backup battery.
+    /// (kept raw), bit 19 running on backup battery. The default: idle devices in the field
+    /// report bit 18 at 0, which Traccar's table would turn into a false SOS.
+    #[default]
     Vendor,
 }
 
@@ -219,5 +220,26 @@ mod tests {
                 "{word:08X}"
             );
         }
+    }
+
+    #[test]
+    fn idle_word_with_bit_18_clear_is_no_sos_by_default() {
+        // FFFBFFFF is what several idle devices in the field send; an SOS from it would be false.
+        let mut s = DeviceStatus::default();
+        apply_status(
+            0xFFFB_FFFF,
+            StatusDialect::default(),
+            IgnitionSense::BitSetIsOn,
+            &mut s,
+        );
+        assert!(!s.alarms.contains(Alarm::Sos));
+        let mut t = DeviceStatus::default();
+        apply_status(
+            0xFFFB_FFFF,
+            StatusDialect::Traccar,
+            IgnitionSense::BitSetIsOn,
+            &mut t,
+        );
+        assert!(t.alarms.contains(Alarm::Sos));
     }
 }
