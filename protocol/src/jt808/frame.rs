@@ -17,8 +17,12 @@ pub fn xor(bytes: &[u8]) -> u8 {
 /// A `7D` followed by anything other than `01`/`02` is kept as it is: some terminals do not
 /// escape at all, and dropping bytes would only make the checksum verdict less useful.
 pub fn unescape_in_place(buf: &mut [u8]) -> usize {
-    let mut read = 0;
-    let mut write = 0;
+    // Most frames hold no escape at all: find the first one before touching anything.
+    let Some(first) = buf.iter().position(|&b| b == ESCAPE) else {
+        return buf.len();
+    };
+    let mut read = first;
+    let mut write = first;
     while read < buf.len() {
         let b = buf[read];
         let next = buf.get(read + 1).copied();

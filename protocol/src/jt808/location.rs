@@ -20,16 +20,18 @@ const WHAT: &str = "jt808 location";
 
 /// Status word bits shared by the 0x0200 body and the 0x0900 transparent reports.
 pub(crate) fn apply_status(out: &mut Out<'_>, ctx: Ctx, status: u32) {
-    out.flag("ignition", status & 1 != 0);
+    // Typed fields are written directly: this runs for every location frame.
+    let s = &mut out.p.status;
+    s.ignition = Some(status & 1 != 0);
+    // Oil circuit (bit 10) or electric circuit (bit 11) cut: either immobilises the vehicle.
+    s.output_cut = Some(status & (3 << 10) != 0);
+    s.charging = Some(status & (1 << 26) != 0);
+    if ctx.dialect == Dialect::Mv710g {
+        s.door_open = Some(status & (1 << 16) != 0);
+    }
     if ctx.dialect == Dialect::G1cPro {
         out.flag("motion", status & (1 << 4) != 0);
     }
-    // Oil circuit (bit 10) or electric circuit (bit 11) cut: either immobilises the vehicle.
-    out.flag("blocked", status & (3 << 10) != 0);
-    if ctx.dialect == Dialect::Mv710g {
-        out.flag("door", status & (1 << 16) != 0);
-    }
-    out.flag("charge", status & (1 << 26) != 0);
     out.p.valid = status & 2 != 0;
 }
 
@@ -74,7 +76,9 @@ pub(crate) fn decode(body: &[u8], ctx: Ctx, trailer: usize) -> Result<Position, 
             out.p.valid = false;
         }
     }
-    if r.remaining() == 20 - 2 + trailer && trailer == 2 || r.remaining() == 20 && trailer == 0 {
+    // Traccar tests for 20 bytes left *including* the trailer when there is one.
+    let items_len = r.remaining().saturating_sub(trailer);
+    if r.remaining() == 20 && !is_item_chain(r.rest().get(..items_len).unwrap_or_default()) {
         // A vendor layout without items: battery/mileage, odometer, battery, area, rssi.
         r.skip(4)?;
         out.num("odometer", r.u32()? as f64 * 1000.0);
@@ -85,6 +89,16 @@ pub(crate) fn decode(body: &[u8], ctx: Ctx, trailer: usize) -> Result<Position, 
     }
     items(&mut r, &mut out, ctx, trailer);
     Ok(p)
+}
+
+/// Whether `bytes` is exactly a sequence of `id, len, value` items (then a 20-byte tail is
+/// items after all, not the itemless vendor layout traccar guesses from the length alone).
+fn is_item_chain(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i + 2 <= bytes.len() {
+        i += 2 + bytes[i + 1] as usize;
+    }
+    i == bytes.len()
 }
 
 /// The additional-item loop.
@@ -116,7 +130,7 @@ fn item(id: u8, v: &[u8], out: &mut Out<'_>, ctx: Ctx) -> Result<(), ProtocolErr
     let mut r = Reader::new(v, "jt808 additional item");
     let aovx = ctx.dialect == Dialect::Aovx;
     match id {
-        0x01 => out.num("odometer", r.u32()? as f64 * 100.0),
+        0x01 => out.p.odometer_m = Some(r.u32()? as u64 * 100),
         0x02 => {
             let fuel = r.u16()?;
             if fuel & 0x8000 != 0 {
@@ -145,8 +159,8 @@ fn item(id: u8, v: &[u8], out: &mut Out<'_>, ctx: Ctx) -> Result<(), ProtocolErr
             out.num("adc1", r.u16()? as f64 / 100.0);
             out.num("adc2", r.u16()? as f64 / 100.0);
         }
-        0x30 => out.num("rssi", r.u8()? as f64),
-        0x31 => out.num("sat", r.u8()? as f64),
+        0x30 => out.p.status.gsm_signal = Some(r.u8()?),
+        0x31 => out.p.satellites = Some(r.u8()?),
         0x33 => {
             if len == 1 {
                 out.num("mode", r.u8()? as f64);
