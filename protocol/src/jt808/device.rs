@@ -31,7 +31,7 @@ impl Device {
         }
     }
 
-    /// A 2019-header terminal (BCD[10] phone, `version` byte).
+    /// A 2019-header terminal (`BCD[10]` phone, `version` byte).
     pub fn new_2019(id: &DeviceId, version: u8) -> Self {
         Device {
             terminal: Terminal::for_device(id, Some(version)),

@@ -33,7 +33,7 @@ impl Terminal {
 
     /// The address a server uses for a device it has not heard from on this connection:
     /// 2013 header; a 15-digit IMEI is written as the 48-bit binary of all digits but the check
-    /// digit (what traccar does), anything else as BCD left-padded to 12 digits. With `version` set, the 2019 BCD[10] form is used.
+    /// digit (what traccar does), anything else as BCD left-padded to 12 digits. With `version` set, the 2019 `BCD[10]` form is used.
     pub fn for_device(device: &DeviceId, version: Option<u8>) -> Self {
         let digits: Vec<u8> = device
             .as_str()
