@@ -87,6 +87,8 @@ impl Layer {
 }
 
 /// One edit of the fence set.
+// Edits are short-lived values; boxing the fence would only add an allocation per edit.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum FenceChange {
     /// Add a fence, or replace the one with the same id.
@@ -312,7 +314,7 @@ impl FenceIndex {
         }
         if !self.overlay.fences.is_empty() {
             for entry in self.overlay.tree.locate_in_envelope_intersecting(envelope) {
-                f(&*self.overlay.fences[entry.slot as usize]);
+                f(&self.overlay.fences[entry.slot as usize]);
             }
         }
     }

@@ -17,6 +17,7 @@ mod geojson_io;
 mod index;
 mod segments;
 mod shape;
+pub mod synth;
 mod tracker;
 
 pub use error::FenceError;

@@ -339,18 +339,19 @@ impl FenceShape {
         poly_start.push(ring_start.len() as u32 - 1);
         for p in 0..poly_start.len() - 1 {
             let (ext, end) = (poly_start[p] as usize, poly_start[p + 1] as usize);
-            for h in ext + 1..end {
+            for (h, hole_path) in ring_paths.iter().enumerate().take(end).skip(ext + 1) {
                 let probe = ring(h)[0];
                 let misplaced = !inside_ring(ext, probe)
                     || (ext + 1..end).any(|o| o != h && inside_ring(o, probe));
                 if misplaced {
                     return Err(FenceError::MisplacedHole {
-                        at: ring_paths[h].clone(),
+                        at: hole_path.clone(),
                     });
                 }
             }
-            for q in 0..poly_start.len() - 1 {
-                if q != p && inside_ring(poly_start[q] as usize, ring(ext)[0]) {
+            let exteriors = &poly_start[..poly_start.len() - 1];
+            for (q, &other_ext) in exteriors.iter().enumerate() {
+                if q != p && inside_ring(other_ext as usize, ring(ext)[0]) {
                     return Err(FenceError::NestedPolygon {
                         at: if single {
                             format!("{prefix}coordinates")
