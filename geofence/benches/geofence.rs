@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use geo::{Contains, Coord, Intersects, LineString, MultiPolygon, Polygon};
 use geofence::synth::{
-    PROVINCE, SynthRng, offset, random_fence, random_fences, random_position, star_ring,
+    PROVINCE, SynthRng, blob_ring, offset, random_fence, random_fences, random_position, star_ring,
 };
 use geofence::{DeviceTrackers, FenceIndex, FenceShape, Fix, TrackerConfig};
 
@@ -166,13 +166,22 @@ fn bench_sizes(c: &mut Criterion) {
 }
 
 fn bench_big_boundary(c: &mut Criterion) {
-    let mut group = c.benchmark_group("county");
+    let mut group = c.benchmark_group("boundary");
     group.warm_up_time(Duration::from_millis(500));
     group.measurement_time(Duration::from_secs(3));
-    for vertices in [5_000usize, 20_000] {
+    for (label, vertices) in [
+        ("county", 5_000usize),
+        ("county", 20_000),
+        ("spiky_star", 5_000),
+    ] {
         let mut rng = SynthRng::new(vertices as u64);
         let centre = Coord { x: 116.0, y: 40.0 };
-        let ring = star_ring(&mut rng, centre, 40_000.0, vertices);
+        // A county-like boundary; the spiky star (every edge a 10–20 km spike) is a worst case.
+        let ring = if label == "county" {
+            blob_ring(&mut rng, centre, 30_000.0, vertices)
+        } else {
+            star_ring(&mut rng, centre, 40_000.0, vertices)
+        };
         let poly = Polygon::new(LineString::new(ring), vec![]);
         let t = Instant::now();
         let shape = FenceShape::polygon(&poly).expect("valid");
@@ -191,25 +200,28 @@ fn bench_big_boundary(c: &mut Criterion) {
             })
             .collect();
         let mut i = 0usize;
-        group.bench_function(format!("{vertices}v/contains"), |b| {
+        group.bench_function(format!("{label}_{vertices}v/contains"), |b| {
             b.iter(|| {
                 i = (i + 1) % points.len();
                 black_box(shape.contains(points[i]))
             })
         });
-        group.bench_function(format!("{vertices}v/classify_50m"), |b| {
+        group.bench_function(format!("{label}_{vertices}v/classify_50m"), |b| {
             b.iter(|| {
                 i = (i + 1) % points.len();
                 black_box(shape.classify(points[i], 50.0))
             })
         });
-        group.bench_function(format!("{vertices}v/geo_interval_tree_contains"), |b| {
-            b.iter(|| {
-                i = (i + 1) % points.len();
-                black_box(interval.contains(&points[i]))
-            })
-        });
-        group.bench_function(format!("{vertices}v/geo_polygon_intersects"), |b| {
+        group.bench_function(
+            format!("{label}_{vertices}v/geo_interval_tree_contains"),
+            |b| {
+                b.iter(|| {
+                    i = (i + 1) % points.len();
+                    black_box(interval.contains(&points[i]))
+                })
+            },
+        );
+        group.bench_function(format!("{label}_{vertices}v/geo_polygon_intersects"), |b| {
             b.iter(|| {
                 i = (i + 1) % points.len();
                 black_box(poly.intersects(&points[i]))

@@ -142,6 +142,60 @@ impl SegmentIndex {
         }
     }
 
+    /// Inside/outside by more than `margin_m`, or near: one pass over the bands within the
+    /// margin, doing the parity count on the point's own band as it goes.
+    pub(crate) fn classify(
+        &self,
+        coords: &[Coord<f64>],
+        p: Coord<f64>,
+        margin_m: f64,
+    ) -> crate::shape::Side {
+        use crate::shape::Side;
+        let ky = METRES_PER_DEGREE;
+        let kx = METRES_PER_DEGREE * p.y.to_radians().cos().max(0.0);
+        let dy = margin_m / ky;
+        let dx = if kx > 1e-6 {
+            margin_m / kx
+        } else {
+            f64::INFINITY
+        };
+        let limit2 = margin_m * margin_m;
+        let own = self.band_of(p.y);
+        let mut inside = false;
+        for band in self.band_of(p.y - dy)..=self.band_of(p.y + dy) {
+            for &k in self.band(band) {
+                let (a, b) = (coords[k as usize], coords[k as usize + 1]);
+                if band == own && (a.y > p.y) != (b.y > p.y) && a.x.max(b.x) >= p.x {
+                    let o = RobustKernel::orient2d(a, b, p);
+                    let upward = b.y > a.y;
+                    if (upward && o == Orientation::CounterClockwise)
+                        || (!upward && o == Orientation::Clockwise)
+                    {
+                        inside = !inside;
+                    }
+                }
+                if a.x.min(b.x) > p.x + dx
+                    || a.x.max(b.x) < p.x - dx
+                    || a.y.min(b.y) > p.y + dy
+                    || a.y.max(b.y) < p.y - dy
+                {
+                    continue;
+                }
+                // Also catches p exactly on the edge (distance 0), so no separate boundary test.
+                if segment_distance2(
+                    (a.x - p.x) * kx,
+                    (a.y - p.y) * ky,
+                    (b.x - p.x) * kx,
+                    (b.y - p.y) * ky,
+                ) <= limit2
+                {
+                    return Side::Near;
+                }
+            }
+        }
+        if inside { Side::Inside } else { Side::Outside }
+    }
+
     /// Smallest local-metric distance (metres) from `p` to any segment, if one is within `limit_m`.
     ///
     /// Distances use an equirectangular projection centred on `p` (x scaled by cos(lat p)),

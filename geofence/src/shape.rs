@@ -478,23 +478,14 @@ impl FenceShape {
             Geom::Area {
                 coords, segments, ..
             } => {
-                let loc = segments.locate(coords, p);
                 if margin_m == 0.0 {
-                    return if loc == Location::Outside {
+                    return if segments.locate(coords, p) == Location::Outside {
                         Side::Outside
                     } else {
                         Side::Inside
                     };
                 }
-                if loc == Location::OnBoundary
-                    || segments.nearest_within(coords, p, margin_m).is_some()
-                {
-                    Side::Near
-                } else if loc == Location::Inside {
-                    Side::Inside
-                } else {
-                    Side::Outside
-                }
+                segments.classify(coords, p, margin_m)
             }
             Geom::Circle { center, radius_m } => {
                 let d = haversine_m(p, *center);

@@ -64,6 +64,37 @@ pub fn star_ring(
     ring
 }
 
+/// A smooth, irregular ring of `n` vertices around `center`, mean radius `radius_m`: a few
+/// low-frequency lobes, one high-frequency wiggle (a boundary following a river or road) and
+/// per-vertex noise on the scale of the vertex spacing. Closer to drawn fences and county boundaries than [`star_ring`],
+/// whose every edge is a long spike.
+pub fn blob_ring(
+    rng: &mut SynthRng,
+    center: Coord<f64>,
+    radius_m: f64,
+    n: usize,
+) -> Vec<Coord<f64>> {
+    let n = n.max(3);
+    let phase: [f64; 4] = [(); 4].map(|_| rng.range(0.0, std::f64::consts::TAU));
+    let wiggle = (n / 8).max(3) as f64;
+    // Noise comparable to the vertex spacing (2πR/n), so edges stay short like surveyed ones.
+    let noise = (1.0 / n as f64).min(0.01);
+    let mut ring: Vec<Coord<f64>> = (0..n)
+        .map(|i| {
+            let angle = (i as f64 + rng.range(0.3, 0.7)) / n as f64 * std::f64::consts::TAU;
+            let shape = 1.0
+                + 0.2 * (2.0 * angle + phase[0]).sin()
+                + 0.1 * (5.0 * angle + phase[1]).sin()
+                + 0.05 * (11.0 * angle + phase[2]).sin()
+                + 0.003 * (wiggle * angle + phase[3]).sin();
+            let r = radius_m * shape * (1.0 + rng.range(-noise, noise));
+            offset(center, r * angle.cos(), r * angle.sin())
+        })
+        .collect();
+    ring.push(ring[0]);
+    ring
+}
+
 /// The region the province-scale benchmark spreads fences over: `[min_lon, min_lat, max_lon, max_lat]`
 /// (about 480 × 550 km).
 pub const PROVINCE: [f64; 4] = [113.0, 30.0, 118.0, 35.0];
@@ -76,7 +107,7 @@ pub fn random_position(rng: &mut SynthRng, area: [f64; 4]) -> Coord<f64> {
     }
 }
 
-/// One random fence: 45 % polygons (10–500 vertices, log-uniform; 10 % with a hole),
+/// One random fence: 45 % polygons ([`blob_ring`], 10–500 vertices, log-uniform; 10 % with a hole),
 /// 35 % circles (50 m – 2 km), 20 % corridors (2–40 vertices, half-width 20–200 m).
 pub fn random_fence(rng: &mut SynthRng, id: u64, area: [f64; 4]) -> Fence {
     let center = random_position(rng, area);
@@ -90,9 +121,9 @@ pub fn random_fence(rng: &mut SynthRng, id: u64, area: [f64; 4]) -> Fence {
     let shape = if pick < 0.45 {
         let vertices = rng.log_range(10.0, 501.0) as usize;
         let radius = rng.log_range(100.0, 3000.0);
-        let exterior = star_ring(rng, center, radius, vertices);
+        let exterior = blob_ring(rng, center, radius, vertices);
         let holes = if rng.range(0.0, 1.0) < 0.1 {
-            vec![LineString::new(star_ring(rng, center, radius * 0.3, 8))]
+            vec![LineString::new(blob_ring(rng, center, radius * 0.2, 8))]
         } else {
             vec![]
         };

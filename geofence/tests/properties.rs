@@ -1,6 +1,7 @@
 //! Property tests: the index agrees with brute force, GeoJSON round-trips, the sparse
 //! per-device tracker set agrees with one tracker per fence.
 
+use geofence::Side;
 use geofence::geo::{Coord, Intersects, LineString, Polygon, coord};
 use geofence::synth::{SynthRng, random_fences, star_ring};
 use geofence::{
@@ -103,6 +104,23 @@ proptest! {
         points.extend(poly.exterior().0.iter().take(10).copied());
         for p in points {
             prop_assert_eq!(shape.contains(p), poly.intersects(&p), "at {:?}", p);
+        }
+    }
+
+    #[test]
+    fn classify_agrees_with_brute_force_signed_distance(seed in any::<u64>(), n in 1usize..60, margin in 0.0f64..300.0) {
+        let fences = random_fences(seed, n, AREA);
+        let mut rng = SynthRng::new(seed ^ 0x99);
+        for p in probes(&fences, &mut rng, 100) {
+            for f in &fences {
+                let d = f.shape.signed_distance_m(p);
+                let eps = 1e-6;
+                match f.shape.classify(p, margin) {
+                    Side::Inside => prop_assert!(d <= -margin + eps || (margin == 0.0 && d <= eps), "fence {} d {} m {}", f.id, d, margin),
+                    Side::Outside => prop_assert!(d >= margin - eps, "fence {} d {} m {}", f.id, d, margin),
+                    Side::Near => prop_assert!(d.abs() <= margin + eps, "fence {} d {} m {}", f.id, d, margin),
+                }
+            }
         }
     }
 
