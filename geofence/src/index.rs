@@ -23,11 +23,13 @@ impl RTreeParams for FenceTreeParams {
     type DefaultInsertionStrategy = RStarInsertionStrategy;
 }
 
-/// One bounding box of one fence (a circle across the antimeridian has two).
+/// One bounding box of one fence (split circles and corridors have several).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     envelope: AABB<[f64; 2]>,
     slot: u32,
+    /// The fence has other entries too, so a query may meet it more than once.
+    multi: bool,
 }
 
 impl RTreeObject for Entry {
@@ -56,27 +58,18 @@ impl Layer {
     fn build(fences: Vec<Arc<Fence>>) -> Self {
         let mut entries = Vec::with_capacity(fences.len());
         let mut by_id = HashMap::with_capacity(fences.len());
+        let mut boxes = Vec::new();
         for (slot, fence) in fences.iter().enumerate() {
             let slot = slot as u32;
             by_id.insert(fence.id, slot);
-            let [x0, y0, x1, y1] = fence.shape.bbox();
-            if x0 <= x1 {
-                entries.push(Entry {
-                    envelope: AABB::from_corners([x0, y0], [x1, y1]),
-                    slot,
-                });
-            } else {
-                // Antimeridian-crossing circle: one box on each side, which can never both
-                // contain the same point.
-                entries.push(Entry {
-                    envelope: AABB::from_corners([x0, y0], [180.0, y1]),
-                    slot,
-                });
-                entries.push(Entry {
-                    envelope: AABB::from_corners([-180.0, y0], [x1, y1]),
-                    slot,
-                });
-            }
+            boxes.clear();
+            fence.shape.index_boxes(&mut boxes);
+            let multi = boxes.len() > 1;
+            entries.extend(boxes.iter().map(|&[x0, y0, x1, y1]| Entry {
+                envelope: AABB::from_corners([x0, y0], [x1, y1]),
+                slot,
+                multi,
+            }));
         }
         Layer {
             tree: RTree::bulk_load_with_params(entries),
@@ -305,7 +298,15 @@ impl FenceIndex {
 
     fn visit_layers<'a>(&'a self, envelope: &AABB<[f64; 2]>, f: &mut impl FnMut(&'a Fence)) {
         let check_hidden = !self.hidden.is_empty();
+        // Slots of multi-entry fences already reported (allocates only if one is met).
+        let mut seen: Vec<u32> = Vec::new();
         for entry in self.base.tree.locate_in_envelope_intersecting(envelope) {
+            if entry.multi {
+                if seen.contains(&entry.slot) {
+                    continue;
+                }
+                seen.push(entry.slot);
+            }
             let fence = &*self.base.fences[entry.slot as usize];
             if check_hidden && self.hidden.contains(&fence.id) {
                 continue;
@@ -313,7 +314,14 @@ impl FenceIndex {
             f(fence);
         }
         if !self.overlay.fences.is_empty() {
+            seen.clear();
             for entry in self.overlay.tree.locate_in_envelope_intersecting(envelope) {
+                if entry.multi {
+                    if seen.contains(&entry.slot) {
+                        continue;
+                    }
+                    seen.push(entry.slot);
+                }
                 f(&self.overlay.fences[entry.slot as usize]);
             }
         }

@@ -228,22 +228,14 @@ impl FenceShape {
         }
         let starts: Vec<u32> = (0..coords.len() as u32 - 1).collect();
         let segments = SegmentIndex::build(&coords, &starts, 0.0);
-        let (mut x0, mut y0, mut x1, mut y1) = bounds(&coords);
-        let pad_lat = half_width_m / METRES_PER_DEGREE * (1.0 + 1e-9) + 1e-9;
-        let worst_lat = (y0.abs().max(y1.abs()) + pad_lat).min(90.0);
-        let cos = worst_lat.to_radians().cos();
-        let pad_lon = if cos > 1e-6 { pad_lat / cos } else { 360.0 };
-        x0 = (x0 - pad_lon).max(-180.0);
-        x1 = (x1 + pad_lon).min(180.0);
-        y0 = (y0 - pad_lat).max(-90.0);
-        y1 = (y1 + pad_lat).min(90.0);
+        let bbox = padded_bounds(&coords, half_width_m);
         Ok(FenceShape {
             geom: Geom::Corridor {
                 coords,
                 half_width_m,
                 segments,
             },
-            bbox: [x0, y0, x1, y1],
+            bbox,
         })
     }
 
@@ -380,6 +372,34 @@ impl FenceShape {
             },
             bbox: [x0, y0, x1, y1],
         })
+    }
+
+    /// Boxes to index the shape under: one for an area; one or two (split at the antimeridian)
+    /// for a circle; one per run of 4 segments for a corridor, because a winding route's
+    /// overall box is mostly empty and would make it a candidate for far too many points.
+    pub(crate) fn index_boxes(&self, out: &mut Vec<[f64; 4]>) {
+        const CORRIDOR_CHUNK: usize = 4;
+        let [x0, y0, x1, y1] = self.bbox;
+        match &self.geom {
+            Geom::Area { .. } => out.push(self.bbox),
+            Geom::Circle { .. } if x0 <= x1 => out.push(self.bbox),
+            Geom::Circle { .. } => {
+                out.push([x0, y0, 180.0, y1]);
+                out.push([-180.0, y0, x1, y1]);
+            }
+            Geom::Corridor {
+                coords,
+                half_width_m,
+                ..
+            } => {
+                let mut start = 0;
+                while start + 1 < coords.len() {
+                    let end = (start + CORRIDOR_CHUNK).min(coords.len() - 1);
+                    out.push(padded_bounds(&coords[start..=end], *half_width_m));
+                    start = end;
+                }
+            }
+        }
     }
 
     /// Bounding box `[min_lon, min_lat, max_lon, max_lat]`; a circle across the antimeridian
@@ -576,6 +596,22 @@ fn side_from_distance(signed: f64, margin_m: f64) -> Side {
 /// Great-circle distance in metres on geo's mean-radius sphere.
 pub(crate) fn haversine_m(a: Coord<f64>, b: Coord<f64>) -> f64 {
     geo::Haversine.distance(Point(a), Point(b))
+}
+
+/// Bounds of `coords` widened by `pad_m` metres (conservatively, using the widest longitude
+/// degree-to-metre ratio in the box), clamped to the valid range.
+fn padded_bounds(coords: &[Coord<f64>], pad_m: f64) -> [f64; 4] {
+    let (x0, y0, x1, y1) = bounds(coords);
+    let pad_lat = pad_m / METRES_PER_DEGREE * (1.0 + 1e-9) + 1e-9;
+    let worst_lat = (y0.abs().max(y1.abs()) + pad_lat).min(90.0);
+    let cos = worst_lat.to_radians().cos();
+    let pad_lon = if cos > 1e-6 { pad_lat / cos } else { 360.0 };
+    [
+        (x0 - pad_lon).max(-180.0),
+        (y0 - pad_lat).max(-90.0),
+        (x1 + pad_lon).min(180.0),
+        (y1 + pad_lat).min(90.0),
+    ]
 }
 
 fn bounds(coords: &[Coord<f64>]) -> (f64, f64, f64, f64) {
