@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
 use super::alarm::{Gt06Model, add_alarm_code, terminal_info_alarm};
 use super::encode::Gt06Outbound;
@@ -316,11 +316,26 @@ fn hex_string(bytes: &[u8]) -> String {
 }
 
 /// Builds a UTC time from the device's local `YY MM DD hh mm ss`.
+///
+/// Same result as `and_hms_opt(..).checked_sub_signed(offset)`, but when the shift stays within
+/// the day (always for UTC devices) the time of day is built directly, skipping chrono's
+/// general date arithmetic.
+#[inline]
 fn local_time(b: [u8; 6], offset_minutes: i32) -> Option<DateTime<Utc>> {
-    let t = NaiveDate::from_ymd_opt(2000 + i32::from(b[0]), u32::from(b[1]), u32::from(b[2]))?
-        .and_hms_opt(u32::from(b[3]), u32::from(b[4]), u32::from(b[5]))?
-        .and_utc();
-    t.checked_sub_signed(Duration::minutes(i64::from(offset_minutes)))
+    let [yy, month, day, hour, minute, second] = b;
+    let date = NaiveDate::from_ymd_opt(2000 + i32::from(yy), u32::from(month), u32::from(day))?;
+    if hour >= 24 || minute >= 60 || second >= 60 {
+        return None;
+    }
+    let of_day = i32::from(hour) * 3600 + i32::from(minute) * 60 + i32::from(second);
+    let shifted = of_day - offset_minutes * 60;
+    if (0..86_400).contains(&shifted) {
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(shifted as u32, 0)?;
+        return Some(date.and_time(time).and_utc());
+    }
+    date.and_hms_opt(u32::from(hour), u32::from(minute), u32::from(second))?
+        .and_utc()
+        .checked_sub_signed(Duration::minutes(i64::from(offset_minutes)))
 }
 
 /// Bytes left before serial, CRC and stop bytes when reading a whole short-frame tail.
@@ -1715,4 +1730,59 @@ fn parse_location_reply(text: &str) -> Option<Position> {
     let mut p = Position::new(time?, location, true, speed.unwrap_or(0.0));
     p.course = course;
     Some(p)
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    /// The chrono formula `local_time` short-cuts.
+    fn reference(b: [u8; 6], offset_minutes: i32) -> Option<DateTime<Utc>> {
+        let t = NaiveDate::from_ymd_opt(2000 + i32::from(b[0]), u32::from(b[1]), u32::from(b[2]))?
+            .and_hms_opt(u32::from(b[3]), u32::from(b[4]), u32::from(b[5]))?
+            .and_utc();
+        t.checked_sub_signed(Duration::minutes(i64::from(offset_minutes)))
+    }
+
+    #[test]
+    fn local_time_matches_chrono_arithmetic() {
+        let offsets = [
+            0, 1, -1, 60, -60, 330, -330, 480, -720, 840, 1439, -1439, 32767, -32768,
+        ];
+        let dates = [
+            [24, 5, 1],
+            [0, 1, 1],
+            [0, 2, 29],
+            [1, 2, 29],
+            [23, 12, 31],
+            [99, 12, 31],
+            [255, 12, 31],
+            [24, 13, 1],
+            [24, 0, 1],
+            [24, 4, 31],
+            [24, 4, 0],
+        ];
+        let times = [
+            [0, 0, 0],
+            [23, 59, 59],
+            [12, 30, 0],
+            [0, 5, 0],
+            [24, 0, 0],
+            [0, 60, 0],
+            [0, 0, 60],
+            [255, 255, 255],
+        ];
+        for offset in offsets {
+            for [y, mo, d] in dates {
+                for [h, mi, s] in times {
+                    let b = [y, mo, d, h, mi, s];
+                    assert_eq!(
+                        local_time(b, offset),
+                        reference(b, offset),
+                        "{b:?} {offset}"
+                    );
+                }
+            }
+        }
+    }
 }
