@@ -10,8 +10,8 @@ use super::encode::Gt06Outbound;
 use super::frame::{START_LONG, header_len};
 use crate::read::Reader;
 use crate::{
-    Alarm, AttrValue, Attribute, CellTower, CommandReply, Correlation, DeviceId, DeviceMessage,
-    DeviceStatus, LatLon, Position, ProtocolError, ReplyResult, StatusReport,
+    Alarm, AttrValue, Attribute, CellTower, CommandReply, Correlation, Decoded, DeviceId,
+    DeviceMessage, DeviceStatus, LatLon, Position, ProtocolError, ReplyResult, StatusReport,
 };
 
 /// Login.
@@ -316,14 +316,21 @@ fn hex_string(bytes: &[u8]) -> String {
 }
 
 /// Builds a UTC time from the device's local `YY MM DD hh mm ss`.
+#[inline]
+fn local_time(b: [u8; 6], offset_minutes: i32) -> Option<DateTime<Utc>> {
+    let [yy, month, day, hour, minute, second] = b;
+    let date = NaiveDate::from_ymd_opt(2000 + i32::from(yy), u32::from(month), u32::from(day))?;
+    time_on(date, [hour, minute, second], offset_minutes)
+}
+
+/// `date` at the device's local `hh mm ss`, shifted to UTC.
 ///
 /// Same result as `and_hms_opt(..).checked_sub_signed(offset)`, but when the shift stays within
 /// the day (always for UTC devices) the time of day is built directly, skipping chrono's
 /// general date arithmetic.
 #[inline]
-fn local_time(b: [u8; 6], offset_minutes: i32) -> Option<DateTime<Utc>> {
-    let [yy, month, day, hour, minute, second] = b;
-    let date = NaiveDate::from_ymd_opt(2000 + i32::from(yy), u32::from(month), u32::from(day))?;
+fn time_on(date: NaiveDate, hms: [u8; 3], offset_minutes: i32) -> Option<DateTime<Utc>> {
+    let [hour, minute, second] = hms;
     if hour >= 24 || minute >= 60 || second >= 60 {
         return None;
     }
@@ -336,6 +343,29 @@ fn local_time(b: [u8; 6], offset_minutes: i32) -> Option<DateTime<Utc>> {
     date.and_hms_opt(u32::from(hour), u32::from(minute), u32::from(second))?
         .and_utc()
         .checked_sub_signed(Duration::minutes(i64::from(offset_minutes)))
+}
+
+/// The last valid `YY MM DD` a connection's location frames carried: a device reports the
+/// same day for hours, so its calendar validation is done once per day, not once per frame.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DateCache {
+    last: Option<([u8; 3], NaiveDate)>,
+}
+
+impl DateCache {
+    /// `NaiveDate::from_ymd_opt(2000 + yy, mm, dd)`, remembered.
+    #[inline]
+    fn date(&mut self, ymd: [u8; 3]) -> Option<NaiveDate> {
+        if let Some((seen, date)) = self.last
+            && seen == ymd
+        {
+            return Some(date);
+        }
+        let [yy, month, day] = ymd;
+        let date = NaiveDate::from_ymd_opt(2000 + i32::from(yy), u32::from(month), u32::from(day))?;
+        self.last = Some((ymd, date));
+        Some(date)
+    }
 }
 
 /// Bytes left before serial, CRC and stop bytes when reading a whole short-frame tail.
@@ -545,6 +575,107 @@ pub fn classify_reply(text: &str) -> ReplyResult {
     } else {
         ReplyResult::Text
     }
+}
+
+/// Frame length of a plain 0x12 location (GPS + LBS, length byte 0x1F).
+const PLAIN_0X12_LEN: usize = 36;
+/// Frame length of a plain 0x22 location (GPS + LBS + ACC, mode, re-upload; length byte 0x22).
+const PLAIN_0X22_LEN: usize = 39;
+
+/// The plain location frames nearly all traffic consists of (0x12 and 0x22, standard layout,
+/// exact length), decoded straight into the returned [`Decoded`] without the general path's
+/// accumulator and the moves of a 288-byte value through `FrameOut` that it costs.
+///
+/// `None` for anything else, and for the rare details the general path turns into something
+/// other than a plain position (invalid time or coordinates → status report, non-zero event
+/// byte → attribute, two-byte MNC, dialects that lay these types out differently): the
+/// caller then runs [`decode`], which for every frame accepted here yields the same value
+/// (checked against it by a property test).
+#[inline(always)]
+pub(crate) fn decode_plain_location(
+    frame: &[u8],
+    ctx: &Ctx,
+    dates: &mut DateCache,
+) -> Option<Decoded<Gt06Outbound>> {
+    // One compare on the length picks the layout; the fixed-size arrays make every field
+    // read below a constant offset without bounds checks.
+    let (kind, ignition_byte, event, archived_byte, serial) = match frame.len() {
+        PLAIN_0X12_LEN => {
+            let f: &[u8; PLAIN_0X12_LEN] = frame.try_into().ok()?;
+            if f[..4] != [0x78, 0x78, 0x1F, MSG_GPS_LBS_1] || ctx.model == Gt06Model::Qh302r {
+                return None;
+            }
+            (MSG_GPS_LBS_1, None, 0, 0, [f[30], f[31]])
+        }
+        PLAIN_0X22_LEN => {
+            let f: &[u8; PLAIN_0X22_LEN] = frame.try_into().ok()?;
+            if f[..4] != [0x78, 0x78, 0x22, MSG_GPS_LBS_2]
+                || matches!(ctx.model, Gt06Model::Xt40 | Gt06Model::Nt20)
+            {
+                return None;
+            }
+            (MSG_GPS_LBS_2, Some(f[30]), f[31], f[32], [f[33], f[34]])
+        }
+        _ => return None,
+    };
+    if event != 0 {
+        return None;
+    }
+    let b: &[u8; 26] = frame.get(4..30)?.try_into().ok()?;
+    let date = dates.date([b[0], b[1], b[2]])?;
+    let time = time_on(date, [b[3], b[4], b[5]], ctx.offset_minutes)?;
+    let satellites = b[6] & 0x0F;
+    let mut lat = f64::from(u32::from_be_bytes([b[7], b[8], b[9], b[10]])) / 60.0 / 30000.0;
+    let mut lon = f64::from(u32::from_be_bytes([b[11], b[12], b[13], b[14]])) / 60.0 / 30000.0;
+    let speed_kmh = f32::from(b[15]);
+    let flags = u16::from_be_bytes([b[16], b[17]]);
+    if flags & (1 << 10) == 0 {
+        lat = -lat;
+    }
+    if flags & (1 << 11) != 0 {
+        lon = -lon;
+    }
+    let location = LatLon::new(lat, lon).ok()?;
+    let mcc = u16::from_be_bytes([b[18], b[19]]);
+    if mcc & 0x8000 != 0 {
+        return None;
+    }
+    let cell = CellTower {
+        mcc,
+        mnc: u16::from(b[20]),
+        lac: u32::from(u16::from_be_bytes([b[21], b[22]])),
+        cell_id: u64::from(u32::from_be_bytes([0, b[23], b[24], b[25]])),
+    };
+    let ignition = match ignition_byte {
+        Some(acc) => Some(acc > 0),
+        None if flags & (1 << 14) != 0 => Some(flags & (1 << 15) != 0),
+        None => None,
+    };
+    Some(Decoded {
+        device: None,
+        message: DeviceMessage::Position(Position {
+            time,
+            location,
+            valid: flags & (1 << 12) != 0,
+            speed_kmh,
+            course: Some(f32::from(flags & 0x03FF)),
+            altitude_m: None,
+            satellites: Some(satellites),
+            accuracy_m: None,
+            odometer_m: None,
+            cell: Some(cell),
+            archived: archived_byte > 0,
+            status: DeviceStatus {
+                ignition,
+                ..DeviceStatus::default()
+            },
+            attributes: Vec::new(),
+        }),
+        ack: Some(Gt06Outbound::Ack {
+            protocol: kind,
+            serial: u16::from_be_bytes(serial),
+        }),
+    })
 }
 
 /// Decodes one complete frame (start to `0D 0A`).
