@@ -48,9 +48,9 @@ pub const START_LONG: [u8; 2] = [0x79, 0x79];
 
 /// CRC-ITU over `bytes`.
 ///
-/// Hand-rolled slice-by-16/8: a location frame's ~30 CRC bytes take three table steps plus a
-/// few single bytes, where the `crc` crate's byte table takes 30 dependent lookups (and its
-/// own 16-byte variant still does the 14-byte tail one byte at a time).
+/// Hand-rolled slice-by-16: a location frame's ~30 CRC bytes take two table steps of
+/// independent lookups, where the `crc` crate's byte table takes 30 dependent ones (and its own
+/// 16-byte variant still does the 14-byte tail one byte at a time).
 #[inline]
 pub fn crc_itu(bytes: &[u8]) -> u16 {
     let t = &TABLES;
@@ -76,21 +76,20 @@ pub fn crc_itu(bytes: &[u8]) -> u16 {
             ^ t[1][usize::from(c[14])]
             ^ t[0][usize::from(c[15])];
     }
-    let (halves, tail) = rest.as_chunks::<8>();
-    for c in halves {
-        let x0 = usize::from(c[0] ^ crc as u8);
-        let x1 = usize::from(c[1] ^ (crc >> 8) as u8);
-        crc = t[7][x0]
-            ^ t[6][x1]
-            ^ t[5][usize::from(c[2])]
-            ^ t[4][usize::from(c[3])]
-            ^ t[3][usize::from(c[4])]
-            ^ t[2][usize::from(c[5])]
-            ^ t[1][usize::from(c[6])]
-            ^ t[0][usize::from(c[7])];
-    }
-    for &b in tail {
-        crc = (crc >> 8) ^ t[0][usize::from((crc as u8) ^ b)];
+    // The last 0..=15 bytes in one step as well: with m bytes left, byte i goes through
+    // table m-1-i (slice-by-m), the CRC's two bytes folding into the first two.
+    match rest {
+        [] => {}
+        [b] => crc = (crc >> 8) ^ t[0][usize::from((crc as u8) ^ b)],
+        [b0, b1, more @ ..] => {
+            let m = rest.len();
+            let mut acc = t[m - 1][usize::from(b0 ^ crc as u8)]
+                ^ t[m - 2][usize::from(b1 ^ (crc >> 8) as u8)];
+            for (i, &b) in more.iter().enumerate() {
+                acc ^= t[m - 3 - i][usize::from(b)];
+            }
+            crc = acc;
+        }
     }
     !crc
 }
