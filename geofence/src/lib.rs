@@ -14,7 +14,9 @@
 mod error;
 mod fence;
 mod geojson_io;
+mod grid;
 mod index;
+mod packed;
 mod segments;
 mod shape;
 pub mod synth;
