@@ -12,6 +12,10 @@ use crate::packed::{Box32, PackedTree, intersects, round_out};
 /// Boxes spanning more cells than this are kept in the packed tree.
 const MAX_CELLS: i64 = 64;
 
+/// Smallest cell side (degrees, ~200 m): keeps a query widened by a poor fix accuracy (say
+/// 1 km) to about ten by ten cells even when the fences are tiny.
+const MIN_CELL: f64 = 0.002;
+
 /// One listed box: `f32` box (rounded outward) and the caller's payload.
 #[derive(Debug, Clone, Copy)]
 struct Item {
@@ -56,7 +60,7 @@ impl GridIndex {
             .collect();
         let mid = extents.len() / 2;
         let cell = *extents.select_nth_unstable_by(mid, f64::total_cmp).1;
-        let inv_cell = 1.0 / cell.clamp(1e-5, 10.0);
+        let inv_cell = 1.0 / cell.clamp(MIN_CELL, 10.0);
         let cell_of = |v: f32| cell_of(v, inv_cell);
 
         let mut listed: Vec<(u64, u32)> = Vec::with_capacity(items.len() * 4);
