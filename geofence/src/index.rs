@@ -1,4 +1,4 @@
-//! `FenceIndex`: an immutable, cheaply cloned R-tree snapshot of all fences, and
+//! `FenceIndex`: an immutable, cheaply cloned spatial-index snapshot of all fences, and
 //! `SharedFenceIndex`: the lock-free-for-readers holder the server swaps snapshots in.
 
 use std::collections::{HashMap, HashSet};
@@ -89,7 +89,8 @@ pub enum FenceChange {
     Remove(FenceId),
 }
 
-/// An immutable snapshot of all fences with an R-tree over their bounding boxes.
+/// An immutable snapshot of all fences with a spatial index (hashed grid plus packed R-tree)
+/// over their bounding boxes.
 ///
 /// Cloning is three `Arc` clones. Edits produce a new snapshot ([`FenceIndex::with_changes`])
 /// and never disturb readers of the old one. Internally a large bulk-loaded base layer is
@@ -323,7 +324,7 @@ impl FenceIndex {
     }
 
     /// Every fence in the set S (given as a predicate) containing the position; use this when
-    /// S is large (a tenant's or group's fences), since the R-tree prunes first.
+    /// S is large (a tenant's or group's fences), since the index prunes first.
     pub fn query_where(
         &self,
         lon: f64,
