@@ -537,11 +537,7 @@ impl Jt808Codec {
                     None => return Ok(None),
                 }
             }
-            let Some(end) = buf[1..]
-                .iter()
-                .position(|&b| b == frame::FLAG)
-                .map(|i| i + 1)
-            else {
+            let Some(end) = frame::find_byte(&buf[1..], frame::FLAG).map(|i| i + 1) else {
                 if buf.len() > self.config.max_frame_len {
                     return Err(ProtocolError::FrameTooLong {
                         len: buf.len(),
