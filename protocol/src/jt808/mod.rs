@@ -30,6 +30,7 @@ pub mod frame;
 pub mod header;
 
 mod decode;
+mod fast;
 mod fields;
 mod location;
 
@@ -399,6 +400,7 @@ pub struct Jt808Codec {
     stats: CodecStats,
     terminal: Option<Terminal>,
     next_serial: u16,
+    fast: fast::FastCache,
 }
 
 impl Default for Jt808Codec {
@@ -417,6 +419,7 @@ impl Jt808Codec {
             stats: CodecStats::default(),
             terminal: None,
             next_serial: 0,
+            fast: fast::FastCache::default(),
         }
     }
 
@@ -456,10 +459,23 @@ impl Jt808Codec {
     /// Decodes one complete, already un-escaped frame (`7E … 7E` or `( … )`), updating the
     /// counters and the remembered terminal address. `Ok(None)` = dropped (bad checksum
     /// while enforced).
+    #[inline]
     pub fn decode_frame(
         &mut self,
         frame: &[u8],
     ) -> Result<Option<Decoded<Outbound>>, ProtocolError> {
+        if let Some(decoded) =
+            fast::plain_location(frame, self.ctx(), &mut self.fast, &mut self.terminal)
+        {
+            self.stats.frames += 1;
+            return Ok(Some(decoded));
+        }
+        self.decode_general(frame)
+    }
+
+    /// Everything but plain location reports; out of line so that the hot path stays small.
+    #[inline(never)]
+    fn decode_general(&mut self, frame: &[u8]) -> Result<Option<Decoded<Outbound>>, ProtocolError> {
         let mut verdict = decode::Verdict::default();
         let result = decode::decode_frame(
             frame,
@@ -588,6 +604,7 @@ impl Decoder for Jt808Codec {
     type Item = Decoded<Outbound>;
     type Error = ProtocolError;
 
+    #[inline]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, ProtocolError> {
         loop {
             match self.locate(buf)? {
