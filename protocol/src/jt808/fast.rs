@@ -43,6 +43,12 @@ impl FastCache {
         self.device_id_slow(terminal)
     }
 
+    /// The device id of the terminal of the last frame the direct path accepted.
+    #[inline(always)]
+    pub(crate) fn last_device(&self) -> Option<DeviceId> {
+        self.device.as_ref().map(|(_, id)| *id)
+    }
+
     #[cold]
     #[inline(never)]
     fn device_id_slow(&mut self, terminal: &Terminal) -> Option<DeviceId> {
@@ -106,15 +112,64 @@ const PROPS_GENERAL: u16 = 0x3C00;
 /// Properties bit 14: 2019 header with a version byte.
 const PROPS_2019: u16 = 0x4000;
 
-/// Decodes `frame` (un-escaped, `7E … 7E`) when it is a plain 0x0200 location report; see the
-/// module docs for what it declines. On success `terminal` is set to the sender's address.
+/// The fields of a plain 0x0200 report, before they are laid out as a [`Decoded`]: kept apart
+/// so that the caller builds the (300-byte) `Decoded` once, in its return slot, only after the
+/// direct path has accepted the frame.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlainFix {
+    /// Who sent it (the codec remembers it for replies).
+    pub terminal: Terminal,
+    serial: u16,
+    time: DateTime<Utc>,
+    location: LatLon,
+    valid: bool,
+    speed_kmh: f32,
+    course: f32,
+    altitude_m: f32,
+    satellites: Option<u8>,
+    odometer_m: Option<u64>,
+    status: DeviceStatus,
+}
+
+impl PlainFix {
+    /// The decoded frame, `device` being the id of [`PlainFix::terminal`].
+    #[inline(always)]
+    pub(crate) fn into_decoded(self, device: Option<DeviceId>) -> Decoded<Outbound> {
+        Decoded {
+            device,
+            message: DeviceMessage::Position(Position {
+                time: self.time,
+                location: self.location,
+                valid: self.valid,
+                speed_kmh: self.speed_kmh,
+                course: Some(self.course),
+                altitude_m: Some(self.altitude_m),
+                satellites: self.satellites,
+                accuracy_m: None,
+                odometer_m: self.odometer_m,
+                cell: None,
+                archived: false,
+                status: self.status,
+                attributes: Vec::new(),
+            }),
+            ack: Some(Outbound {
+                terminal: self.terminal,
+                serial: None,
+                body: OutboundBody::GeneralResponse {
+                    reply_serial: self.serial,
+                    reply_id: msg::LOCATION,
+                    result: AckResult::Success,
+                },
+            }),
+        }
+    }
+}
+
+/// Reads `frame` (un-escaped, `7E … 7E`) when it is a plain 0x0200 location report; see the
+/// module docs for what it declines. On success the sender's device id is
+/// [`FastCache::last_device`].
 #[inline(always)]
-pub(crate) fn plain_location(
-    frame: &[u8],
-    ctx: Ctx,
-    cache: &mut FastCache,
-    terminal: &mut Option<Terminal>,
-) -> Option<Decoded<Outbound>> {
+pub(crate) fn plain_location(frame: &[u8], ctx: Ctx, cache: &mut FastCache) -> Option<PlainFix> {
     let [FLAG, content @ .., FLAG] = frame else {
         return None;
     };
@@ -126,12 +181,14 @@ pub(crate) fn plain_location(
     if properties & PROPS_GENERAL != 0 {
         return None;
     }
-    let (version, id, serial, body) = if properties & PROPS_2019 == 0 {
+    let (terminal, serial, body) = if properties & PROPS_2019 == 0 {
         let (head, body) = checked.split_first_chunk::<HEADER_2013>()?;
-        (None, &head[4..10], [head[10], head[11]], body)
+        let [_, _, _, _, id @ .., s0, s1] = head;
+        (Terminal::from_array(None, id), [*s0, *s1], body)
     } else {
         let (head, body) = checked.split_first_chunk::<HEADER_2019>()?;
-        (Some(head[4]), &head[5..15], [head[15], head[16]], body)
+        let [_, _, _, _, version, id @ .., s0, s1] = head;
+        (Terminal::from_array(Some(*version), id), [*s0, *s1], body)
     };
     if body.len() != (properties & 0x03FF) as usize || xor(checked) != received {
         return None;
@@ -140,8 +197,7 @@ pub(crate) fn plain_location(
     if ctx.dialect == Dialect::G1cPro {
         return None;
     }
-    let sender = Terminal::from_raw(version, id);
-    let device = cache.device_id(&sender)?;
+    cache.device_id(&terminal)?;
 
     let be32 = |i: usize| u32::from_be_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
     let be16 = |i: usize| u16::from_be_bytes([fixed[i], fixed[i + 1]]);
@@ -204,33 +260,17 @@ pub(crate) fn plain_location(
     if !items.is_empty() {
         return None;
     }
-
-    *terminal = Some(sender);
-    Some(Decoded {
-        device: Some(device),
-        message: DeviceMessage::Position(Position {
-            time,
-            location,
-            valid: status_word & 2 != 0,
-            speed_kmh: be16(18) as f32 / 10.0,
-            course: Some(be16(20) as f32),
-            altitude_m: Some(be16(16) as i16 as f32),
-            satellites,
-            accuracy_m: None,
-            odometer_m,
-            cell: None,
-            archived: false,
-            status,
-            attributes: Vec::new(),
-        }),
-        ack: Some(Outbound {
-            terminal: sender,
-            serial: None,
-            body: OutboundBody::GeneralResponse {
-                reply_serial: u16::from_be_bytes(serial),
-                reply_id: msg::LOCATION,
-                result: AckResult::Success,
-            },
-        }),
+    Some(PlainFix {
+        terminal,
+        serial: u16::from_be_bytes(serial),
+        time,
+        location,
+        valid: status_word & 2 != 0,
+        speed_kmh: be16(18) as f32 / 10.0,
+        course: be16(20) as f32,
+        altitude_m: be16(16) as i16 as f32,
+        satellites,
+        odometer_m,
+        status,
     })
 }

@@ -63,15 +63,16 @@ pub fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
 /// A `7D` followed by anything other than `01`/`02` is kept as it is: some terminals do not
 /// escape at all, and dropping bytes would only make the checksum verdict less useful.
 pub fn unescape_in_place(buf: &mut [u8]) -> usize {
-    // Most frames hold no escape at all, and the rest one or two: find each escape with the
-    // word search and move the plain run after it in one copy.
-    let Some(first) = find_byte(buf, ESCAPE) else {
+    // Most frames hold no escape at all, and the rest one or two: find the first with the word
+    // search, then move the plain bytes after each escape a word at a time.
+    let Some(mut read) = find_byte(buf, ESCAPE) else {
         return buf.len();
     };
-    // Invariant: `buf[read]` is an escape byte and `write <= read`.
-    let mut read = first;
-    let mut write = first;
-    loop {
+    let escapes = LANES_01.wrapping_mul(u64::from(ESCAPE));
+    // Invariant: `buf[..write]` is output, `buf[read..]` unread input, `write <= read`, and
+    // `buf[read]` is an escape byte at the top of the loop.
+    let mut write = read;
+    'escape: loop {
         let (out, taken) = match buf.get(read + 1) {
             Some(0x01) => (ESCAPE, 2),
             Some(0x02) => (FLAG, 2),
@@ -80,14 +81,36 @@ pub fn unescape_in_place(buf: &mut [u8]) -> usize {
         buf[write] = out;
         write += 1;
         read += taken;
-        let rest = buf.get(read..).unwrap_or_default();
-        let run = find_byte(rest, ESCAPE).unwrap_or(rest.len());
-        buf.copy_within(read..read + run, write);
-        write += run;
-        read += run;
-        if read >= buf.len() {
-            return write;
+        while let Some(chunk) = buf.get(read..read + 8) {
+            let w = word(chunk);
+            let x = w ^ escapes;
+            let found = x.wrapping_sub(LANES_01) & !x & LANES_80;
+            if found == 0 {
+                // Storing the whole word is safe: with `write <= read` it only covers bytes
+                // that are already loaded.
+                buf[write..write + 8].copy_from_slice(&w.to_le_bytes());
+                write += 8;
+                read += 8;
+                continue;
+            }
+            let plain = (found.trailing_zeros() / 8) as usize;
+            for &b in &w.to_le_bytes()[..plain] {
+                buf[write] = b;
+                write += 1;
+            }
+            read += plain;
+            continue 'escape;
         }
+        // Fewer than eight bytes left.
+        while let Some(&b) = buf.get(read) {
+            if b == ESCAPE {
+                continue 'escape;
+            }
+            buf[write] = b;
+            write += 1;
+            read += 1;
+        }
+        return write;
     }
 }
 

@@ -464,13 +464,18 @@ impl Jt808Codec {
         &mut self,
         frame: &[u8],
     ) -> Result<Option<Decoded<Outbound>>, ProtocolError> {
-        if let Some(decoded) =
-            fast::plain_location(frame, self.ctx(), &mut self.fast, &mut self.terminal)
-        {
-            self.stats.frames += 1;
-            return Ok(Some(decoded));
+        if let Some(fix) = fast::plain_location(frame, self.ctx(), &mut self.fast) {
+            return Ok(Some(self.accept_plain(fix)));
         }
         self.decode_general(frame)
+    }
+
+    /// Records a frame the direct path accepted and lays it out.
+    #[inline(always)]
+    fn accept_plain(&mut self, fix: fast::PlainFix) -> Decoded<Outbound> {
+        self.terminal = Some(fix.terminal);
+        self.stats.frames += 1;
+        fix.into_decoded(self.fast.last_device())
     }
 
     /// Everything but plain location reports; out of line so that the hot path stays small.
@@ -619,15 +624,25 @@ impl Decoder for Jt808Codec {
                 Some(Located::Binary {
                     frame_len,
                     consumed,
-                }) => match self.decode_frame(&buf[..frame_len]) {
-                    Ok(Some(d)) => {
+                }) => {
+                    // The direct path inline here, so that the item is built in place.
+                    if let Some(fix) =
+                        fast::plain_location(&buf[..frame_len], self.ctx(), &mut self.fast)
+                    {
                         buf.advance(consumed);
-                        return Ok(Some(d));
+                        return Ok(Some(self.accept_plain(fix)));
                     }
-                    Ok(None) => buf.advance(consumed),
-                    // Keep the closing flag: it may be the opening flag of the next real frame.
-                    Err(_) => buf.advance(consumed - 1),
-                },
+                    match self.decode_general(&buf[..frame_len]) {
+                        Ok(Some(d)) => {
+                            buf.advance(consumed);
+                            return Ok(Some(d));
+                        }
+                        Ok(None) => buf.advance(consumed),
+                        // Keep the closing flag: it may be the opening flag of the next real
+                        // frame.
+                        Err(_) => buf.advance(consumed - 1),
+                    }
+                }
             }
         }
     }

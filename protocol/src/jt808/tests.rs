@@ -346,14 +346,10 @@ mod direct_path {
                 panic!("no frame");
             };
             let mut cache = fast::FastCache::default();
-            let mut terminal = None;
-            let d = fast::plain_location(
-                &buf[..frame_len],
-                Jt808Codec::default().ctx(),
-                &mut cache,
-                &mut terminal,
-            )
-            .expect("direct path declined a plain location");
+            let fix =
+                fast::plain_location(&buf[..frame_len], Jt808Codec::default().ctx(), &mut cache)
+                    .expect("direct path declined a plain location");
+            let d = fix.into_decoded(cache.last_device());
             assert_eq!(d.message, DeviceMessage::Position(p));
             assert_eq!(d.device, Some(id));
         }
