@@ -341,6 +341,44 @@ impl Alarm {
     pub fn from_name(name: &str) -> Option<Alarm> {
         Alarm::ALL.into_iter().find(|a| a.as_str() == name)
     }
+
+    /// Parses Traccar's camelCase alarm name (`lowBattery`, `fatigueDriving`, …), the vocabulary
+    /// phone apps and Traccar-compatible integrations send.
+    pub fn from_traccar_name(name: &str) -> Option<Alarm> {
+        Some(match name {
+            "sos" => Alarm::Sos,
+            "vibration" => Alarm::Vibration,
+            "lowBattery" => Alarm::LowBattery,
+            "powerCut" => Alarm::PowerCut,
+            "lowPower" => Alarm::LowPower,
+            "powerOff" => Alarm::PowerOff,
+            "powerOn" => Alarm::PowerOn,
+            "overspeed" => Alarm::Overspeed,
+            "geofenceEnter" => Alarm::GeofenceEnter,
+            "geofenceExit" => Alarm::GeofenceExit,
+            "geofence" => Alarm::Geofence,
+            "movement" => Alarm::Movement,
+            "tow" => Alarm::Tow,
+            "tampering" => Alarm::Tampering,
+            "removing" => Alarm::Removing,
+            "door" => Alarm::Door,
+            "accident" => Alarm::Accident,
+            "fallDown" => Alarm::FallDown,
+            "hardBraking" => Alarm::HardBraking,
+            "hardAcceleration" => Alarm::HardAcceleration,
+            "hardCornering" => Alarm::HardCornering,
+            "fatigueDriving" => Alarm::Fatigue,
+            "gpsAntennaCut" => Alarm::GpsAntennaCut,
+            "fault" => Alarm::Fault,
+            "jamming" => Alarm::Jamming,
+            "parking" => Alarm::Parking,
+            "idle" => Alarm::Idle,
+            "fuelLeak" => Alarm::FuelLeak,
+            "temperature" => Alarm::Temperature,
+            "general" => Alarm::General,
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for Alarm {

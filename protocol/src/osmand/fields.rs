@@ -121,39 +121,7 @@ pub(super) fn attr_value(text: &str) -> AttrValue {
 
 /// Traccar's alarm names, and Vigil's own snake_case names.
 pub(super) fn alarm_from_name(name: &str) -> Option<Alarm> {
-    Some(match name {
-        "sos" => Alarm::Sos,
-        "vibration" => Alarm::Vibration,
-        "lowBattery" => Alarm::LowBattery,
-        "powerCut" => Alarm::PowerCut,
-        "lowPower" => Alarm::LowPower,
-        "powerOff" => Alarm::PowerOff,
-        "powerOn" => Alarm::PowerOn,
-        "overspeed" => Alarm::Overspeed,
-        "geofenceEnter" => Alarm::GeofenceEnter,
-        "geofenceExit" => Alarm::GeofenceExit,
-        "geofence" => Alarm::Geofence,
-        "movement" => Alarm::Movement,
-        "tow" => Alarm::Tow,
-        "tampering" => Alarm::Tampering,
-        "removing" => Alarm::Removing,
-        "door" => Alarm::Door,
-        "accident" => Alarm::Accident,
-        "fallDown" => Alarm::FallDown,
-        "hardBraking" => Alarm::HardBraking,
-        "hardAcceleration" => Alarm::HardAcceleration,
-        "hardCornering" => Alarm::HardCornering,
-        "fatigueDriving" => Alarm::Fatigue,
-        "gpsAntennaCut" => Alarm::GpsAntennaCut,
-        "fault" => Alarm::Fault,
-        "jamming" => Alarm::Jamming,
-        "parking" => Alarm::Parking,
-        "idle" => Alarm::Idle,
-        "fuelLeak" => Alarm::FuelLeak,
-        "temperature" => Alarm::Temperature,
-        "general" => Alarm::General,
-        other => return Alarm::from_name(other),
-    })
+    Alarm::from_traccar_name(name).or_else(|| Alarm::from_name(name))
 }
 
 /// Stable code of an alarm text no table knows: 32-bit FNV-1a of its bytes.

@@ -236,39 +236,7 @@ pub fn http(row: &Row) -> HttpRow {
 
 /// Traccar alarm name → Vigil alarm.
 pub fn traccar_alarm(name: &str) -> Option<Alarm> {
-    Some(match name {
-        "sos" => Alarm::Sos,
-        "vibration" => Alarm::Vibration,
-        "lowBattery" => Alarm::LowBattery,
-        "powerCut" => Alarm::PowerCut,
-        "lowPower" => Alarm::LowPower,
-        "powerOff" => Alarm::PowerOff,
-        "powerOn" => Alarm::PowerOn,
-        "overspeed" => Alarm::Overspeed,
-        "geofenceEnter" => Alarm::GeofenceEnter,
-        "geofenceExit" => Alarm::GeofenceExit,
-        "geofence" => Alarm::Geofence,
-        "movement" => Alarm::Movement,
-        "tow" => Alarm::Tow,
-        "tampering" => Alarm::Tampering,
-        "removing" => Alarm::Removing,
-        "door" => Alarm::Door,
-        "accident" => Alarm::Accident,
-        "fallDown" => Alarm::FallDown,
-        "hardBraking" => Alarm::HardBraking,
-        "hardAcceleration" => Alarm::HardAcceleration,
-        "hardCornering" => Alarm::HardCornering,
-        "fatigueDriving" => Alarm::Fatigue,
-        "gpsAntennaCut" => Alarm::GpsAntennaCut,
-        "fault" => Alarm::Fault,
-        "jamming" => Alarm::Jamming,
-        "parking" => Alarm::Parking,
-        "idle" => Alarm::Idle,
-        "fuelLeak" => Alarm::FuelLeak,
-        "temperature" => Alarm::Temperature,
-        "general" => Alarm::General,
-        _ => return None,
-    })
+    Alarm::from_traccar_name(name)
 }
 
 /// A value seen through Traccar's eyes.
