@@ -185,6 +185,11 @@ impl Writer {
                         None => break,
                     },
                     () = &mut deadline => break,
+                    () = stop.cancelled(), if !closing => {
+                        // Flush now: take what is queued, accept nothing new.
+                        self.rx.close();
+                        closing = true;
+                    }
                 }
             }
             self.queued.fetch_sub(batch.len(), Ordering::Relaxed);

@@ -285,6 +285,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API
     fn env_overrides_file_and_errors_name_the_variable() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(

@@ -1,1 +1,11 @@
-//! Integration tests.
+//! Integration tests: the whole server on port-0 listeners, on SQLite and on PostgreSQL.
+#![allow(missing_docs)]
+
+mod helpers;
+mod linecodec;
+
+mod api;
+mod batcher;
+mod gateway;
+mod lifecycle;
+mod outage;
