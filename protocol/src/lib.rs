@@ -113,4 +113,11 @@ pub trait DeviceCodec:
         profile: &CommandProfile,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(Self::Outbound, Correlation), CommandError>;
+
+    /// The answer to a [`DeviceMessage::TimeRequest`] (GT06 0x8A) carrying `now`; `None` for
+    /// protocols without one. The server calls it when it sees a time request.
+    fn time_response(&mut self, now: chrono::DateTime<chrono::Utc>) -> Option<Self::Outbound> {
+        let _ = now;
+        None
+    }
 }

@@ -107,9 +107,8 @@ impl<'a> Reader<'a> {
     pub fn bcd(&mut self, n: usize) -> Result<u64, ProtocolError> {
         let what = self.what;
         let raw = self.bytes(n)?;
-        bcd_value(raw).ok_or_else(|| {
-            ProtocolError::malformed(what, format!("invalid BCD bytes {raw:02x?}"))
-        })
+        bcd_value(raw)
+            .ok_or_else(|| ProtocolError::malformed(what, format!("invalid BCD bytes {raw:02x?}")))
     }
 }
 

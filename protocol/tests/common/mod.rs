@@ -94,7 +94,14 @@ pub fn load(name: &str) -> Vec<Row> {
             continue;
         }
         let cols: Vec<&str> = line.split('\t').collect();
-        assert_eq!(cols.len(), 4, "{}:{} has {} columns", path.display(), i + 1, cols.len());
+        assert_eq!(
+            cols.len(),
+            4,
+            "{}:{} has {} columns",
+            path.display(),
+            i + 1,
+            cols.len()
+        );
         rows.push(Row {
             line: i + 1,
             kind: cols[0].to_string(),
@@ -144,7 +151,7 @@ fn parse_note(s: &str) -> BTreeMap<String, String> {
 /// Decodes a hex string (either case); panics on bad hex since the vectors are trusted input.
 pub fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    assert!(s.len() % 2 == 0, "odd hex length: {s}");
+    assert!(s.len().is_multiple_of(2), "odd hex length: {s}");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or_else(|_| panic!("bad hex {s}")))
@@ -300,7 +307,7 @@ fn status_value(s: &DeviceStatus, key: &str) -> Option<TValue> {
         "batteryLevel" => s.battery_level.map(|x| TValue::Num(x as f64)),
         "rssi" => s.gsm_signal.map(|x| TValue::Num(x as f64)),
         "alarm" => {
-            if s.alarms.len() == 0 {
+            if s.alarms.is_empty() {
                 None
             } else {
                 Some(TValue::Alarms(s.alarms.iter().collect()))
@@ -383,15 +390,15 @@ fn sane(p: &Position) -> Result<(), String> {
     if !(0.0..=869.0).contains(&knots) {
         return Err(format!("speed {knots} kn out of range"));
     }
-    if let Some(c) = p.course {
-        if !(0.0..=360.0).contains(&c) {
-            return Err(format!("course {c} out of range"));
-        }
+    if let Some(c) = p.course
+        && !(0.0..=360.0).contains(&c)
+    {
+        return Err(format!("course {c} out of range"));
     }
-    if let Some(a) = p.altitude_m {
-        if !(-12262.0..=18000.0).contains(&a) {
-            return Err(format!("altitude {a} out of range"));
-        }
+    if let Some(a) = p.altitude_m
+        && !(-12262.0..=18000.0).contains(&a)
+    {
+        return Err(format!("altitude {a} out of range"));
     }
     Ok(())
 }
@@ -525,7 +532,9 @@ pub fn check_decode(row: &Row, msg: Option<&DeviceMessage>) -> Result<(), String
                             return Err(format!("valid: expected {want}, got {}", p.valid));
                         }
                     }
-                    other => compare(v, position_value(p, other)).map_err(|e| format!("{other}: {e}"))?,
+                    other => {
+                        compare(v, position_value(p, other)).map_err(|e| format!("{other}: {e}"))?
+                    }
                 }
             }
             Ok(())

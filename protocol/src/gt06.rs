@@ -1,1 +1,0 @@
-//! gt06 codec (being written).

@@ -1,1 +1,0 @@
-//! h02 codec (being written).

@@ -1,1 +1,0 @@
-//! osmand codec (being written).
