@@ -580,6 +580,15 @@ impl<C: GatewayCodec> Connection<C> {
                     None => Vec::new(),
                 }
             }
+            DeviceMessage::TimeRequest => {
+                if let Some(a) = ack {
+                    self.send(a).await?;
+                }
+                if let Some(r) = self.codec.time_response(Utc::now()) {
+                    self.send(r).await?;
+                }
+                return Ok(());
+            }
             _ => {
                 if let Some(a) = ack {
                     self.send(a).await?;

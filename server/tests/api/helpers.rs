@@ -119,6 +119,7 @@ impl Drop for TestDb {
 pub struct TestApp {
     pub http: String,
     pub line_addr: SocketAddr,
+    pub addrs: std::collections::BTreeMap<&'static str, SocketAddr>,
     pub client: reqwest::Client,
     pub db: Db,
     pub batcher: vigil_server::batcher::PositionBatcher,
@@ -150,6 +151,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let line_addr = line.local_addr().unwrap();
     app.add_gateway("gateway:line", line, LineCodec::default);
     let http = format!("http://{}", app.http_addr().expect("http listener"));
+    let addrs = app.addrs().clone();
     let db = app.db().clone();
     let batcher = app.batcher().clone();
     let shutdown = app.shutdown_token();
@@ -159,6 +161,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     TestApp {
         http,
         line_addr,
+        addrs,
         client: reqwest::Client::new(),
         db,
         batcher,

@@ -9,3 +9,4 @@ mod batcher;
 mod gateway;
 mod lifecycle;
 mod outage;
+mod real_codecs;

@@ -1,0 +1,115 @@
+//! The real codecs behind the gateway, spoken to with their own device-side frame builders.
+
+use bytes::BytesMut;
+use protocol::DeviceId;
+use protocol::gt06::{self, Gt06Outbound};
+use protocol::h02::{self, device::ServerMessage};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::Decoder;
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, TestDb, position, spawn_app};
+
+both_backends!(
+    gt06_login_locations_visible_through_api,
+    h02_heartbeat_then_locations
+);
+
+/// Reads frames from a server with a device-side decoder.
+struct Wire<D: Decoder> {
+    stream: TcpStream,
+    buf: BytesMut,
+    decoder: D,
+}
+
+impl<D: Decoder> Wire<D>
+where
+    D::Error: std::fmt::Debug,
+{
+    async fn connect(addr: std::net::SocketAddr, decoder: D) -> Self {
+        Wire {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: BytesMut::new(),
+            decoder,
+        }
+    }
+    async fn send(&mut self, frame: &[u8]) {
+        self.stream.write_all(frame).await.unwrap();
+    }
+    async fn recv(&mut self) -> D::Item {
+        loop {
+            if let Some(item) = self.decoder.decode(&mut self.buf).unwrap() {
+                return item;
+            }
+            let n = self.stream.read_buf(&mut self.buf).await.unwrap();
+            assert!(n > 0, "server closed the connection");
+        }
+    }
+}
+
+async fn latest_fix(app: &TestApp, token: &str, uid: &str) -> Option<String> {
+    let dev = app.db.device_by_unique_id(uid).await.unwrap()?;
+    let (s, p) = app
+        .get(
+            &format!("/api/v1/devices/{}/positions/latest", dev.id),
+            token,
+        )
+        .await;
+    (s == 200).then(|| p["fix_time"].as_str().unwrap().to_owned())
+}
+
+fn iso(t: i64) -> String {
+    chrono::DateTime::from_timestamp(1_704_067_200 + t, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+async fn gt06_login_locations_visible_through_api(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let token = app.login().await;
+    let imei = "359710040000001";
+    let mut w = Wire::connect(app.addrs["gt06"], gt06::device::DeviceDecoder::default()).await;
+    w.send(&gt06::device::login(imei, 1).unwrap()).await;
+    assert_eq!(
+        w.recv().await,
+        Gt06Outbound::Ack {
+            protocol: 0x01,
+            serial: 1
+        }
+    );
+    for (i, t) in (0..10).map(|i| (i as u16, i64::from(i) * 30)) {
+        let serial = 2 + i;
+        w.send(&gt06::device::location(&position(t), serial)).await;
+        match w.recv().await {
+            Gt06Outbound::Ack { serial: s, .. } => assert_eq!(s, serial),
+            other => panic!("unexpected {other:?}"),
+        }
+        // Acknowledged means stored and visible.
+        assert_eq!(latest_fix(&app, &token, imei).await, Some(iso(t)));
+    }
+    let dev = app.db.device_by_unique_id(imei).await.unwrap().unwrap();
+    assert_eq!(dev.protocol.as_deref(), Some("gt06"));
+    assert_eq!(app.db.count_positions(dev.id).await.unwrap(), 10);
+    app.stop().await;
+}
+
+async fn h02_heartbeat_then_locations(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let token = app.login().await;
+    let id = DeviceId::parse("4210051415").unwrap();
+    let mut w = Wire::connect(app.addrs["h02"], h02::device::H02DeviceCodec::default()).await;
+    w.send(&h02::device::heartbeat(&id, Some(80))).await;
+    let _echo: ServerMessage = w.recv().await;
+    for t in 0..5 {
+        w.send(&h02::device::location(&id, &position(t * 60))).await;
+        let _confirm: ServerMessage = w.recv().await;
+        assert_eq!(
+            latest_fix(&app, &token, "4210051415").await,
+            Some(iso(t * 60))
+        );
+    }
+    app.stop().await;
+}
