@@ -104,6 +104,7 @@ pub struct Application {
     gateway: Arc<Gateway>,
     first_admin: Option<FirstAdmin>,
     http: Option<(SocketAddr, actix_web::dev::Server)>,
+    osmand: Option<actix_web::dev::Server>,
     addrs: BTreeMap<&'static str, SocketAddr>,
     device_listeners: Vec<(Protocol, tokio::net::TcpListener)>,
     shutdown: CancellationToken,
@@ -130,6 +131,7 @@ impl Application {
         settings.validate()?;
         let settings = Arc::new(settings);
         let http_listener = bind("http_listen", &settings.http_listen)?;
+        let osmand_listener = bind("osmand_listen", &settings.osmand_listen)?;
         let mut device_std = Vec::new();
         for (key, proto) in [
             ("gt06_listen", Protocol::Gt06),
@@ -194,6 +196,24 @@ impl Application {
             }
             None => None,
         };
+        let osmand = match osmand_listener {
+            Some(l) => {
+                if let Ok(a) = l.local_addr() {
+                    addrs.insert("osmand", a);
+                }
+                let state = crate::osmand::OsmandState {
+                    db: db.clone(),
+                    batcher: batcher.clone(),
+                    unknown_devices: settings.unknown_devices,
+                    config: protocol::osmand::OsmandConfig::default(),
+                };
+                Some(
+                    crate::osmand::server(l, state, settings.http_workers)
+                        .map_err(StartError::Http)?,
+                )
+            }
+            None => None,
+        };
         let mut device_listeners = Vec::new();
         for (proto, l) in device_std {
             let l = tokio::net::TcpListener::from_std(l).map_err(StartError::Http)?;
@@ -212,6 +232,7 @@ impl Application {
             gateway,
             first_admin,
             http,
+            osmand,
             addrs,
             device_listeners,
             shutdown: CancellationToken::new(),
@@ -311,6 +332,12 @@ impl Application {
                 .spawn(async move { ("http", server.await.map_err(|e| e.to_string())) });
             handle
         });
+        let osmand_handle = self.osmand.take().map(|server| {
+            let handle = server.handle();
+            self.workers
+                .spawn(async move { ("osmand", server.await.map_err(|e| e.to_string())) });
+            handle
+        });
         let mut writer = self.writer.take();
         loop {
             tokio::select! {
@@ -341,6 +368,9 @@ impl Application {
         let mut workers = std::mem::take(&mut self.workers);
         let orderly = async move {
             accept_stop.cancel();
+            if let Some(h) = osmand_handle {
+                h.stop(true).await;
+            }
             if let Some(h) = http_handle {
                 h.stop(true).await;
             }

@@ -113,3 +113,44 @@ async fn h02_heartbeat_then_locations(backend: Backend) {
     }
     app.stop().await;
 }
+
+both_backends!(osmand_over_http);
+
+async fn osmand_over_http(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let token = app.login().await;
+    let base = format!("http://{}", app.addrs["osmand"]);
+    let id = DeviceId::parse("phone-1").unwrap();
+    // Query shape, answered 200 only once stored.
+    let uri = protocol::osmand::device::uri(&id, &position(0));
+    let r = app
+        .client
+        .post(format!("{base}{uri}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(latest_fix(&app, &token, "phone-1").await, Some(iso(0)));
+    // JSON batch.
+    let batch: Vec<_> = (1..=3).map(|t| position(t * 60)).collect();
+    let r = app
+        .client
+        .post(&base)
+        .header("content-type", "application/json")
+        .body(protocol::osmand::device::json_batch(&id, &batch))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(latest_fix(&app, &token, "phone-1").await, Some(iso(180)));
+    // Bad input: 4xx.
+    let r = app
+        .client
+        .get(format!("{base}/?lat=1&lon=2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    app.stop().await;
+}
