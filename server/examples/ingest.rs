@@ -56,13 +56,13 @@ async fn main() -> anyhow::Result<()> {
                 let mut dec = gt06::device::DeviceDecoder::default();
                 let mut buf = BytesMut::new();
                 let mut acks = 0u64;
-                while acks < per + 1 {
+                while acks <= per {
                     while let Some(f) = dec.decode(&mut buf)? {
                         if matches!(f, Gt06Outbound::Ack { .. }) {
                             acks += 1;
                         }
                     }
-                    if acks >= per + 1 {
+                    if acks > per {
                         break;
                     }
                     if rd.read_buf(&mut buf).await? == 0 {
