@@ -1,1 +1,0 @@
-//! jt808 codec (being written).
