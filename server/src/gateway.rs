@@ -77,6 +77,17 @@ pub trait GatewayCodec: DeviceCodec + Send + 'static {
     fn registration_ack(&mut self, ack: Self::Outbound, _auth_code: &str) -> Self::Outbound {
         ack
     }
+
+    /// Turns the ack of an authentication into a refusal (wrong code), if the protocol has
+    /// one; it is sent before the connection is closed.
+    fn auth_failed_ack(&mut self, _ack: Self::Outbound) -> Option<Self::Outbound> {
+        None
+    }
+
+    /// Fills the current time into an ack that carries it (JT808 0x8109).
+    fn stamp_ack(&mut self, ack: Self::Outbound, _now: chrono::DateTime<Utc>) -> Self::Outbound {
+        ack
+    }
 }
 
 /// Accepts connections until `shutdown`, driving each with a fresh codec from `make_codec`.
@@ -528,36 +539,51 @@ impl<C: GatewayCodec> Connection<C> {
             }
             return Ok(());
         }
-        if let Some(id) = claimed {
-            self.identify(id).await?;
-        }
-        if let DeviceMessage::Login {
-            auth_code: Some(code),
-            ..
-        } = &message
-            && let Some(s) = &mut self.session
+        // Check an authentication code before the session is registered, so that a wrong
+        // code cannot displace the device's genuine session.
+        if let (
+            DeviceMessage::Login {
+                auth_code: Some(code),
+                ..
+            },
+            Some(id),
+        ) = (&message, claimed)
         {
-            match &s.device.auth_code {
-                Some(expected) if expected != code => {
-                    let device = s.device.clone();
-                    record_event(
-                        &self.gateway.db,
-                        C::PROTOCOL,
-                        self.peer,
-                        "auth_failed",
-                        Some(&device),
-                        serde_json::Value::Null,
-                    )
-                    .await;
-                    return Err(Close::Rejected("wrong authentication code"));
-                }
-                Some(_) => {}
-                None => {
-                    // A device registered elsewhere before: adopt its code.
-                    let _ = self.gateway.db.set_auth_code(s.device.id, code).await;
-                    s.device.auth_code = Some(code.clone());
+            let known = self
+                .gateway
+                .db
+                .device_by_unique_id(id.as_str())
+                .await
+                .map_err(|_| Close::Rejected("database unavailable"))?;
+            if let Some(device) = known {
+                match &device.auth_code {
+                    Some(expected) if expected != code => {
+                        if let Some(refusal) =
+                            ack.take().and_then(|a| self.codec.auth_failed_ack(a))
+                        {
+                            let _ = self.send(refusal).await;
+                        }
+                        record_event(
+                            &self.gateway.db,
+                            C::PROTOCOL,
+                            self.peer,
+                            "auth_failed",
+                            Some(&device),
+                            serde_json::Value::Null,
+                        )
+                        .await;
+                        return Err(Close::Rejected("wrong authentication code"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        // A device registered elsewhere before: adopt its code.
+                        let _ = self.gateway.db.set_auth_code(device.id, code).await;
+                    }
                 }
             }
+        }
+        if let Some(id) = claimed {
+            self.identify(id).await?;
         }
         let positions = match message {
             DeviceMessage::Position(p) => vec![p],
@@ -582,6 +608,7 @@ impl<C: GatewayCodec> Connection<C> {
             }
             DeviceMessage::TimeRequest => {
                 if let Some(a) = ack {
+                    let a = self.codec.stamp_ack(a, Utc::now());
                     self.send(a).await?;
                 }
                 if let Some(r) = self.codec.time_response(Utc::now()) {

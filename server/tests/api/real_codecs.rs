@@ -154,3 +154,111 @@ async fn osmand_over_http(backend: Backend) {
     assert_eq!(r.status(), 400);
     app.stop().await;
 }
+
+both_backends!(jt808_register_auth_locations_batch);
+
+fn registration() -> protocol::Registration {
+    protocol::Registration {
+        province: 44,
+        city: 300,
+        manufacturer: "VIGIL".into(),
+        model: "EMU-1".into(),
+        terminal_id: "T000001".into(),
+        plate_color: 1,
+        plate: "TEST01".into(),
+    }
+}
+
+async fn jt808_register_auth_locations_batch(backend: Backend) {
+    use protocol::jt808::AckResult;
+    use protocol::jt808::device::{Device, ServerFrameDecoder, ServerMessage as S};
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let token = app.login().await;
+    let id = DeviceId::parse("13912345678").unwrap();
+    let mut dev = Device::new(&id);
+    let mut w = Wire::connect(app.addrs["jt808"], ServerFrameDecoder::default()).await;
+
+    w.send(&dev.register(&registration())).await;
+    let code = match w.recv().await.message {
+        S::RegisterResponse {
+            result: 0,
+            auth_code,
+            ..
+        } => auth_code,
+        other => panic!("unexpected {other:?}"),
+    };
+    assert!(!code.is_empty());
+    w.send(&dev.auth(&code)).await;
+    match w.recv().await.message {
+        S::GeneralResponse {
+            reply_id: 0x0102,
+            result: AckResult::Success,
+            ..
+        } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+
+    for t in 0..5 {
+        let frame = dev.location(&position(t * 10));
+        w.send(&frame).await;
+        match w.recv().await.message {
+            S::GeneralResponse {
+                reply_id: 0x0200,
+                result: AckResult::Success,
+                ..
+            } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        // 0x8001 came after the commit: the fix is already visible.
+        assert_eq!(
+            latest_fix(&app, &token, "13912345678").await,
+            Some(iso(t * 10))
+        );
+        if t == 4 {
+            // The device did not get the ack and resends the same frame: stored once.
+            w.send(&frame).await;
+            let _ = w.recv().await;
+        }
+    }
+    let batch: Vec<_> = (100..110).map(|t| position(t * 10)).collect();
+    w.send(&dev.batch(&batch, true)).await;
+    match w.recv().await.message {
+        S::GeneralResponse {
+            reply_id: 0x0704,
+            result: AckResult::Success,
+            ..
+        } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    let stored = app
+        .db
+        .device_by_unique_id("13912345678")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.db.count_positions(stored.id).await.unwrap(), 15);
+
+    // A wrong authentication code is refused and the connection closed.
+    let mut liar = Device::new(&id);
+    let mut w2 = Wire::connect(app.addrs["jt808"], ServerFrameDecoder::default()).await;
+    w2.send(&liar.auth("not-the-code")).await;
+    match w2.recv().await.message {
+        S::GeneralResponse {
+            result: AckResult::Failure,
+            ..
+        } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    let mut rest = [0u8; 64];
+    assert_eq!(w2.stream.read(&mut rest).await.unwrap_or(0), 0);
+    // …without displacing the genuine session, which keeps reporting.
+    w.send(&dev.heartbeat()).await;
+    match w.recv().await.message {
+        S::GeneralResponse {
+            reply_id: 0x0002, ..
+        } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    app.stop().await;
+}
