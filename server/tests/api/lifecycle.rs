@@ -100,3 +100,115 @@ async fn invalid_settings_are_refused() {
     let err = Application::build(settings).await.unwrap_err();
     assert!(err.to_string().contains("VIGIL_BATCH_MAX_SIZE"), "{err}");
 }
+
+both_backends!(sigterm_mid_stream_loses_no_acknowledged_position);
+
+/// The real binary, a GT06 device streaming positions, SIGTERM after some acks: every
+/// acknowledged position is in the database after the process exited.
+async fn sigterm_mid_stream_loses_no_acknowledged_position(backend: Backend) {
+    use bytes::BytesMut;
+    use protocol::gt06::{self, Gt06Outbound};
+    use std::collections::BTreeSet;
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio_util::codec::Decoder;
+
+    let db = TestDb::new(backend).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .arg("serve")
+        .env("VIGIL_DATABASE_URL", &db.url)
+        .env("VIGIL_HTTP_LISTEN", "127.0.0.1:0")
+        .env("VIGIL_GT06_LISTEN", "127.0.0.1:0")
+        .env("VIGIL_JT808_LISTEN", "off")
+        .env("VIGIL_H02_LISTEN", "off")
+        .env("VIGIL_OSMAND_LISTEN", "off")
+        .env("VIGIL_MQTT_LISTEN", "off")
+        .env("VIGIL_HTTP_WORKERS", "1")
+        .env("VIGIL_BATCH_MAX_DELAY_MS", "20")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("vigil binary");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let gt06_addr: std::net::SocketAddr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("vigil printed its listeners");
+        if line.contains("listening:") && line.contains("gt06") {
+            break line.split_whitespace().last().unwrap().parse().unwrap();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    let imei = "359710099000001";
+    let stream = tokio::net::TcpStream::connect(gt06_addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    wr.write_all(&gt06::device::login(imei, 1).unwrap())
+        .await
+        .unwrap();
+    let writer = tokio::spawn(async move {
+        for t in 0..20_000i64 {
+            let frame = gt06::device::location(&position(t), (t + 2) as u16);
+            if wr.write_all(&frame).await.is_err() {
+                break;
+            }
+            if t % 50 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let mut dec = gt06::device::DeviceDecoder::default();
+    let mut buf = BytesMut::new();
+    let mut acked = BTreeSet::new();
+    let mut signalled = false;
+    loop {
+        while let Ok(Some(f)) = dec.decode(&mut buf) {
+            if let Gt06Outbound::Ack {
+                protocol: 0x22,
+                serial,
+            } = f
+            {
+                acked.insert(i64::from(serial) - 2);
+            }
+        }
+        if !signalled && acked.len() >= 300 {
+            let pid = child.id().unwrap().to_string();
+            let ok = std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            signalled = true;
+        }
+        match rd.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    assert!(signalled, "the server closed before the signal");
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "vigil exited with {status}");
+    writer.abort();
+
+    let store = Db::connect(&test_settings(&db.url)).await.unwrap();
+    let dev = store.device_by_unique_id(imei).await.unwrap().unwrap();
+    let stored: BTreeSet<i64> = store
+        .positions(
+            dev.id,
+            chrono::DateTime::from_timestamp(1_704_067_200, 0).unwrap(),
+            chrono::DateTime::from_timestamp(1_704_067_200 + 20_000, 0).unwrap(),
+            None,
+            100_000,
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.fix_time.timestamp() - 1_704_067_200)
+        .collect();
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    store.close().await;
+}
