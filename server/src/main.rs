@@ -21,6 +21,12 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Exit 0 if the running server's `GET /health` answers 200 (container health checks).
+    Healthcheck {
+        /// TOML settings file (to find `http_listen`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() {
@@ -30,10 +36,38 @@ fn main() {
     }
 }
 
-#[tokio::main]
-async fn real_main() -> anyhow::Result<()> {
+fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let Cmd::Serve { config } = cli.command.unwrap_or(Cmd::Serve { config: None });
+    match cli.command.unwrap_or(Cmd::Serve { config: None }) {
+        Cmd::Serve { config } => serve(config),
+        Cmd::Healthcheck { config } => healthcheck(config),
+    }
+}
+
+fn healthcheck(config: Option<PathBuf>) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let settings = Settings::load(config.as_deref())?;
+    let mut addr: std::net::SocketAddr = settings
+        .http_listen
+        .parse()
+        .context("http_listen is not an address")?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let timeout = std::time::Duration::from_secs(5);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("cannot reach {addr}"))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)?;
+    let status = reply.lines().next().unwrap_or_default();
+    anyhow::ensure!(status.contains(" 200 "), "unhealthy: {status}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
     telemetry::init_tracing();
     let settings = Settings::load(config.as_deref())?;
     let app = Application::build(settings).await?;
