@@ -698,6 +698,9 @@ impl Db {
     /// Inserts positions in one transaction; a row whose `(device, fix_time)` is already
     /// stored is skipped (a retried frame). Returns the rows actually inserted.
     pub async fn insert_positions(&self, rows: &[PositionRow]) -> Result<u64, DbError> {
+        if let Db::Postgres(p) = self {
+            return insert_positions_unnest(p, rows).await;
+        }
         let mut inserted = 0u64;
         on_pool!(self, p => {
             let mut tx = p.begin().await?;
@@ -813,4 +816,81 @@ impl Db {
             Ok(out)
         })
     }
+}
+
+/// PostgreSQL: one prepared statement whatever the batch size, the rows bound as 20 arrays.
+async fn insert_positions_unnest(pool: &PgPool, rows: &[PositionRow]) -> Result<u64, DbError> {
+    let n = rows.len();
+    let mut device_id = Vec::with_capacity(n);
+    let mut fix_time = Vec::with_capacity(n);
+    let mut server_time = Vec::with_capacity(n);
+    let mut lat = Vec::with_capacity(n);
+    let mut lon = Vec::with_capacity(n);
+    let mut valid = Vec::with_capacity(n);
+    let mut speed = Vec::with_capacity(n);
+    let mut course = Vec::with_capacity(n);
+    let mut altitude = Vec::with_capacity(n);
+    let mut satellites = Vec::with_capacity(n);
+    let mut accuracy = Vec::with_capacity(n);
+    let mut odometer = Vec::with_capacity(n);
+    let mut archived = Vec::with_capacity(n);
+    let mut ignition = Vec::with_capacity(n);
+    let mut armed = Vec::with_capacity(n);
+    let mut charging = Vec::with_capacity(n);
+    let mut battery_level = Vec::with_capacity(n);
+    let mut battery_voltage = Vec::with_capacity(n);
+    let mut alarms = Vec::with_capacity(n);
+    let mut attributes = Vec::with_capacity(n);
+    for r in rows {
+        device_id.push(r.device_id);
+        fix_time.push(r.fix_time);
+        server_time.push(r.server_time);
+        lat.push(r.lat);
+        lon.push(r.lon);
+        valid.push(r.valid);
+        speed.push(r.speed_kmh);
+        course.push(r.course);
+        altitude.push(r.altitude_m);
+        satellites.push(r.satellites);
+        accuracy.push(r.accuracy_m);
+        odometer.push(r.odometer_m);
+        archived.push(r.archived);
+        ignition.push(r.ignition);
+        armed.push(r.armed);
+        charging.push(r.charging);
+        battery_level.push(r.battery_level);
+        battery_voltage.push(r.battery_voltage);
+        alarms.push(r.alarms.as_str());
+        attributes.push(Json(&r.attributes));
+    }
+    let mut tx = pool.begin().await?;
+    let done = sqlx::query(
+        "INSERT INTO positions (device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes) \
+         SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::timestamptz[], $4::float8[], $5::float8[], $6::bool[], $7::float8[], $8::float8[], $9::float8[], $10::int8[], $11::float8[], $12::int8[], $13::bool[], $14::bool[], $15::bool[], $16::bool[], $17::int8[], $18::float8[], $19::text[], $20::jsonb[]) \
+         ON CONFLICT (device_id, fix_time) DO NOTHING",
+    )
+    .bind(device_id)
+    .bind(fix_time)
+    .bind(server_time)
+    .bind(lat)
+    .bind(lon)
+    .bind(valid)
+    .bind(speed)
+    .bind(course)
+    .bind(altitude)
+    .bind(satellites)
+    .bind(accuracy)
+    .bind(odometer)
+    .bind(archived)
+    .bind(ignition)
+    .bind(armed)
+    .bind(charging)
+    .bind(battery_level)
+    .bind(battery_voltage)
+    .bind(alarms)
+    .bind(attributes)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected())
 }

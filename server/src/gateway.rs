@@ -122,6 +122,7 @@ pub async fn serve<C, F>(
                     pending: VecDeque::new(),
                     out: BytesMut::new(),
                     last_stats: CodecStats::default(),
+                    last_touch: None,
                 };
                 let span = tracing::info_span!("conn", protocol = %protocol, %peer, device = tracing::field::Empty);
                 tracker.spawn(conn.run().instrument(span));
@@ -173,6 +174,7 @@ struct Connection<C: GatewayCodec> {
     pending: VecDeque<(CommitReceipt, Option<C::Outbound>)>,
     out: BytesMut,
     last_stats: CodecStats,
+    last_touch: Option<Instant>,
 }
 
 /// Why a connection ended.
@@ -485,6 +487,7 @@ impl<C: GatewayCodec> Connection<C> {
         let _ = db
             .touch_device(device.id, C::PROTOCOL.as_str(), Utc::now())
             .await;
+        self.last_touch = Some(Instant::now());
         record_event(
             &self.gateway.db,
             C::PROTOCOL,
@@ -584,6 +587,19 @@ impl<C: GatewayCodec> Connection<C> {
         }
         if let Some(id) = claimed {
             self.identify(id).await?;
+        }
+        // `last_seen_at`, at most once a minute per connection.
+        if let Some(s) = &self.session
+            && self
+                .last_touch
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+        {
+            self.last_touch = Some(Instant::now());
+            let _ = self
+                .gateway
+                .db
+                .touch_device(s.device.id, C::PROTOCOL.as_str(), Utc::now())
+                .await;
         }
         let positions = match message {
             DeviceMessage::Position(p) => vec![p],
