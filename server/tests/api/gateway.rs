@@ -243,3 +243,36 @@ async fn unknown_devices_rejected_when_configured(backend: Backend) {
     assert!(rejected, "{ev}");
     app.stop().await;
 }
+
+both_backends!(commands_reach_the_session_and_idle_connections_close);
+
+async fn commands_reach_the_session_and_idle_connections_close(backend: Backend) {
+    use protocol::{Command, CommandProfile, Correlation, DeviceId};
+    let db = TestDb::new(backend).await;
+    let mut settings = test_settings(&db.url);
+    settings.idle_timeout_secs = 1;
+    let app = spawn_app_with(settings).await;
+    let id = DeviceId::parse("555").unwrap();
+    let offline = app
+        .registry
+        .send_command(&id, Command::Locate, CommandProfile::default())
+        .await;
+    assert!(offline.is_err());
+
+    let mut d = Dev::connect(app.line_addr).await;
+    d.send("LOGIN 555").await;
+    assert_eq!(d.recv().await.as_deref(), Some("OK LOGIN"));
+    let corr = app
+        .registry
+        .send_command(&id, Command::Locate, CommandProfile::default())
+        .await
+        .unwrap();
+    assert_eq!(corr, Correlation::None);
+    assert_eq!(d.recv().await.as_deref(), Some("CMD locate"));
+    // Silent for longer than the idle timeout: closed, and the session is gone.
+    d.closed().await;
+    while app.registry.is_online(&id) {
+        tokio::task::yield_now().await;
+    }
+    app.stop().await;
+}

@@ -123,6 +123,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub batcher: vigil_server::batcher::PositionBatcher,
+    pub registry: vigil_server::registry::SessionRegistry,
     pub shutdown: CancellationToken,
     pub handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -154,6 +155,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let addrs = app.addrs().clone();
     let db = app.db().clone();
     let batcher = app.batcher().clone();
+    let registry = app.registry().clone();
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(async move {
         app.run().await.expect("app runs");
@@ -165,6 +167,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         client: reqwest::Client::new(),
         db,
         batcher,
+        registry,
         shutdown,
         handle: Some(handle),
     }

@@ -98,3 +98,39 @@ async fn postgres_outage_is_survived() {
     assert_eq!(app.db.count_positions(dev).await.unwrap(), 100);
     app.stop().await;
 }
+
+/// With the database down and the queue full, `submit` waits (backpressure) instead of
+/// buffering without bound; everything completes once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_blocks_submitters_while_the_database_is_down() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let proxy = Proxy::start().await;
+    let mut settings = test_settings(&db.url_via(proxy.addr));
+    settings.batch_queue_capacity = 4;
+    settings.batch_max_size = 1;
+    let app = spawn_app_with(settings).await;
+    let dev = app.create_device("backpressure").await;
+    proxy.cut();
+    let batcher = app.batcher.clone();
+    let submitter = tokio::spawn(async move {
+        let mut receipts = Vec::new();
+        for t in 0..20 {
+            let row = PositionRow::from_position(dev, &position(t), Utc::now());
+            receipts.push(batcher.submit(vec![row]).await.unwrap());
+        }
+        receipts
+    });
+    // The writer holds one batch (retrying) and the queue fills up to its capacity…
+    while app.batcher.queue_depth() < 4 + 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // …and the 20 submissions cannot all have been accepted while the database is down.
+    assert!(!submitter.is_finished());
+    assert!(app.batcher.queue_depth() <= 4 + 2);
+    proxy.restore();
+    for r in submitter.await.unwrap() {
+        r.await.unwrap();
+    }
+    assert_eq!(app.db.count_positions(dev).await.unwrap(), 20);
+    app.stop().await;
+}
