@@ -59,6 +59,9 @@ pub enum StartError {
     /// The first administrator could not be created.
     #[error("first administrator: {0}")]
     Auth(#[from] AuthError),
+    /// The MQTT broker could not start.
+    #[error("mqtt: {0}")]
+    Mqtt(crate::mqtt::MqttError),
     /// The HTTP server could not start.
     #[error("http server: {0}")]
     Http(std::io::Error),
@@ -105,6 +108,7 @@ pub struct Application {
     first_admin: Option<FirstAdmin>,
     http: Option<(SocketAddr, actix_web::dev::Server)>,
     osmand: Option<actix_web::dev::Server>,
+    mqtt: Option<crate::mqtt::MqttBroker>,
     addrs: BTreeMap<&'static str, SocketAddr>,
     device_listeners: Vec<(Protocol, tokio::net::TcpListener)>,
     shutdown: CancellationToken,
@@ -132,6 +136,11 @@ impl Application {
         let settings = Arc::new(settings);
         let http_listener = bind("http_listen", &settings.http_listen)?;
         let osmand_listener = bind("osmand_listen", &settings.osmand_listen)?;
+        // rumqttd binds by address: check the port is free (and resolve port 0) first.
+        let mqtt_addr = match bind("mqtt_listen", &settings.mqtt_listen)? {
+            Some(l) => Some(l.local_addr().map_err(StartError::Http)?),
+            None => None,
+        };
         let mut device_std = Vec::new();
         for (key, proto) in [
             ("gt06_listen", Protocol::Gt06),
@@ -214,6 +223,13 @@ impl Application {
             }
             None => None,
         };
+        let mqtt = match mqtt_addr {
+            Some(addr) => {
+                addrs.insert("mqtt", addr);
+                Some(crate::mqtt::MqttBroker::new(addr, db.clone()).map_err(StartError::Mqtt)?)
+            }
+            None => None,
+        };
         let mut device_listeners = Vec::new();
         for (proto, l) in device_std {
             let l = tokio::net::TcpListener::from_std(l).map_err(StartError::Http)?;
@@ -233,6 +249,7 @@ impl Application {
             first_admin,
             http,
             osmand,
+            mqtt,
             addrs,
             device_listeners,
             shutdown: CancellationToken::new(),
@@ -338,6 +355,12 @@ impl Application {
                 .spawn(async move { ("osmand", server.await.map_err(|e| e.to_string())) });
             handle
         });
+        if let Some(broker) = self.mqtt.take() {
+            let (listener, consumer) = broker.into_tasks(self.db.clone(), self.batcher.clone());
+            self.workers.spawn(async move { ("mqtt", listener.await) });
+            self.workers
+                .spawn(async move { ("mqtt_consumer", consumer.await) });
+        }
         let mut writer = self.writer.take();
         loop {
             tokio::select! {
@@ -376,6 +399,8 @@ impl Application {
             }
             connections.close();
             connections.wait().await;
+            // What never ends by itself (the MQTT listener and consumer) is cancelled here.
+            workers.abort_all();
             writer_stop.cancel();
             if let Some(w) = writer {
                 let _ = w.await;

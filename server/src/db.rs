@@ -681,6 +681,13 @@ impl Db {
         Ok(())
     }
 
+    /// Sets (or with `None` clears) a device's MQTT password.
+    pub async fn set_mqtt_token(&self, device_id: i64, token: Option<&str>) -> Result<(), DbError> {
+        on_pool!(self, p => { sqlx::query("UPDATE devices SET mqtt_token = $1 WHERE id = $2")
+            .bind(token).bind(device_id).execute(p).await?; });
+        Ok(())
+    }
+
     /// Records that a device spoke now, in `protocol`.
     pub async fn touch_device(
         &self,

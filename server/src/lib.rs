@@ -10,6 +10,7 @@ pub mod batcher;
 pub mod codecs;
 pub mod db;
 pub mod gateway;
+pub mod mqtt;
 pub mod osmand;
 pub mod registry;
 pub mod settings;

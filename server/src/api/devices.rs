@@ -185,3 +185,21 @@ pub async fn positions(
         .flatten();
     Ok(HttpResponse::Ok().json(json!({ "positions": positions, "next_after": next })))
 }
+
+/// `POST /api/v1/devices/{id}/mqtt-token` (administrators): issues a new MQTT password for
+/// the device (username and client id = its unique id); the old one stops working.
+pub async fn new_mqtt_token(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let device = load(&state, &auth, id.into_inner()).await?;
+    let token = crate::auth::random_hex(16)?;
+    state.db.set_mqtt_token(device.id, Some(&token)).await?;
+    Ok(HttpResponse::Created().json(json!({
+        "username": device.unique_id,
+        "client_id": device.unique_id,
+        "password": token,
+        "topic": crate::mqtt::position_topic(&device.unique_id),
+    })))
+}

@@ -71,6 +71,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/devices/{id}", web::get().to(devices::get))
             .route(
+                "/devices/{id}/mqtt-token",
+                web::post().to(devices::new_mqtt_token),
+            )
+            .route(
                 "/devices/{id}/positions/latest",
                 web::get().to(devices::latest_position),
             )

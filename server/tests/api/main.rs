@@ -9,5 +9,6 @@ mod batcher;
 mod deploy;
 mod gateway;
 mod lifecycle;
+mod mqtt;
 mod outage;
 mod real_codecs;
