@@ -116,6 +116,7 @@ pub struct Application {
     writer_stop: CancellationToken,
     connections: TaskTracker,
     workers: JoinSet<Worker>,
+    worker_names: std::collections::HashMap<tokio::task::Id, &'static str>,
     writer: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -257,6 +258,7 @@ impl Application {
             writer_stop,
             connections: TaskTracker::new(),
             workers: JoinSet::new(),
+            worker_names: std::collections::HashMap::new(),
             writer: Some(writer),
         })
     }
@@ -306,6 +308,16 @@ impl Application {
         &self.settings
     }
 
+    /// Runs a named background worker; if it ends before shutdown, it is logged and `/health`
+    /// turns degraded with `worker:<name>`.
+    pub fn spawn_worker<F>(&mut self, name: &'static str, worker: F)
+    where
+        F: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let handle = self.workers.spawn(async move { (name, worker.await) });
+        self.worker_names.insert(handle.id(), name);
+    }
+
     /// Serves a device protocol on `listener` as part of this application (stopped and
     /// drained with it). The built-in protocols are started by [`Application::run`]; this is
     /// for extra listeners (and tests).
@@ -325,9 +337,9 @@ impl Application {
             self.accept_stop.clone(),
             self.connections.clone(),
         );
-        self.workers.spawn(async move {
+        self.spawn_worker(name, async move {
             fut.await;
-            (name, Ok(()))
+            Ok(())
         });
     }
 
@@ -357,9 +369,8 @@ impl Application {
         });
         if let Some(broker) = self.mqtt.take() {
             let (listener, consumer) = broker.into_tasks(self.db.clone(), self.batcher.clone());
-            self.workers.spawn(async move { ("mqtt", listener.await) });
-            self.workers
-                .spawn(async move { ("mqtt_consumer", consumer.await) });
+            self.spawn_worker("mqtt", listener);
+            self.spawn_worker("mqtt_consumer", consumer);
         }
         let mut writer = self.writer.take();
         loop {
@@ -369,7 +380,10 @@ impl Application {
                     let (name, why) = match done {
                         Ok((name, Ok(()))) => (name, "returned".to_owned()),
                         Ok((name, Err(e))) => (name, e),
-                        Err(e) => ("unknown", e.to_string()),
+                        Err(e) => (
+                            self.worker_names.get(&e.id()).copied().unwrap_or("unknown"),
+                            e.to_string(),
+                        ),
                     };
                     tracing::error!(worker = name, reason = %why, "background worker stopped");
                     self.health.degrade(&format!("worker:{name}"), format!("stopped: {why}"));

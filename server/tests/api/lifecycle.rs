@@ -212,3 +212,35 @@ async fn sigterm_mid_stream_loses_no_acknowledged_position(backend: Backend) {
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
     store.close().await;
 }
+
+/// A background worker that dies is visible: `/health` turns degraded and names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_worker_degrades_health() {
+    use crate::linecodec::LineCodec;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut app = Application::build(test_settings(&db.url)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    app.add_gateway("gateway:doomed", listener, || -> LineCodec {
+        panic!("codec factory failure (test)")
+    });
+    let http = format!("http://{}", app.http_addr().unwrap());
+    let token = app.shutdown_token();
+    let handle = tokio::spawn(app.run());
+    let _conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let client = reqwest::Client::new();
+    let body = loop {
+        let r = client.get(format!("{http}/health")).send().await.unwrap();
+        if r.status() == 503 {
+            break r.json::<serde_json::Value>().await.unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(body["status"], "degraded");
+    assert!(
+        body["reasons"]["worker:gateway:doomed"].is_string(),
+        "{body}"
+    );
+    token.cancel();
+    handle.await.unwrap().unwrap();
+}
