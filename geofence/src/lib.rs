@@ -1,1 +1,35 @@
-//! Indexed geofences with drift-proof enter/exit detection (being written).
+//! Indexed geofences with drift-proof enter/exit detection.
+//!
+//! * [`FenceShape`]: validated polygon/multipolygon with holes, geodesic circle, or corridor
+//!   (line + half-width), in WGS84 lon/lat with distances in metres.
+//! * [`Fence`]: a shape with id, tenant, [`FenceKind`] and name; GeoJSON in and out via
+//!   [`fences_from_geojson`] / [`fences_to_geojson`].
+//! * [`FenceIndex`]: immutable R-tree snapshot answering "which fences contain p (among S)";
+//!   [`SharedFenceIndex`] swaps snapshots so readers never block while fences are edited.
+//! * [`FenceTracker`] / [`DeviceTrackers`]: per (device, fence) hysteresis state machines that
+//!   turn jittery fixes into confirmed [`FenceEvent`]s.
+//!
+//! Pure: no I/O, no runtime.
+
+mod error;
+mod fence;
+mod geojson_io;
+mod index;
+mod segments;
+mod shape;
+pub mod synth;
+mod tracker;
+
+pub use error::FenceError;
+pub use fence::{Fence, FenceId, FenceKind};
+pub use geojson_io::{
+    fence_from_feature, fence_to_feature, fences_from_geojson, fences_to_geojson,
+};
+pub use index::{FenceChange, FenceIndex, SharedFenceIndex};
+pub use shape::{FenceShape, MAX_HALF_WIDTH_M, MAX_RADIUS_M, ShapeView, Side};
+pub use tracker::{
+    DeviceTrackers, FenceEvent, FenceTracker, Fix, TrackedFence, TrackerConfig, Transition,
+};
+
+/// Re-exported so callers can build shapes without naming the `geo` version themselves.
+pub use geo;

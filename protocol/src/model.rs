@@ -176,6 +176,7 @@ pub struct LatLon {
 
 impl LatLon {
     /// Validates and builds a coordinate.
+    #[inline]
     pub fn new(lat: f64, lon: f64) -> Result<Self, ModelError> {
         if lat.is_finite()
             && lon.is_finite()

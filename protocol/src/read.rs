@@ -15,25 +15,33 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// Starts reading `buf`; `what` names the message in errors ("gt06 0x12 location").
+    #[inline]
     pub fn new(buf: &'a [u8], what: &'static str) -> Self {
         Reader { buf, pos: 0, what }
     }
 
     /// Bytes not yet read.
+    #[inline]
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// Offset of the next read.
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
     }
 
     /// The unread rest, without consuming it.
+    #[inline]
     pub fn rest(&self) -> &'a [u8] {
         &self.buf[self.pos..]
     }
 
+    // Out of line: the error path formats a message, and keeping it apart lets every read
+    // inline into its caller as a compare and a load.
+    #[cold]
+    #[inline(never)]
     fn short(&self, need: usize) -> ProtocolError {
         ProtocolError::malformed(
             self.what,
@@ -46,6 +54,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes the next `n` bytes.
+    #[inline]
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], ProtocolError> {
         if self.remaining() < n {
             return Err(self.short(n));
@@ -56,6 +65,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes the next `N` bytes as an array.
+    #[inline]
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N], ProtocolError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.bytes(N)?);
@@ -63,47 +73,56 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips `n` bytes.
+    #[inline]
     pub fn skip(&mut self, n: usize) -> Result<(), ProtocolError> {
         self.bytes(n).map(|_| ())
     }
 
     /// Reads a byte.
+    #[inline]
     pub fn u8(&mut self) -> Result<u8, ProtocolError> {
         Ok(self.array::<1>()?[0])
     }
 
     /// Reads a big-endian u16.
+    #[inline]
     pub fn u16(&mut self) -> Result<u16, ProtocolError> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
     /// Reads a big-endian i16.
+    #[inline]
     pub fn i16(&mut self) -> Result<i16, ProtocolError> {
         Ok(i16::from_be_bytes(self.array()?))
     }
 
     /// Reads a big-endian 24-bit unsigned integer.
+    #[inline]
     pub fn u24(&mut self) -> Result<u32, ProtocolError> {
         let [a, b, c] = self.array()?;
         Ok(u32::from_be_bytes([0, a, b, c]))
     }
 
     /// Reads a big-endian u32.
+    #[inline]
     pub fn u32(&mut self) -> Result<u32, ProtocolError> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
     /// Reads a big-endian i32.
+    #[inline]
     pub fn i32(&mut self) -> Result<i32, ProtocolError> {
         Ok(i32::from_be_bytes(self.array()?))
     }
 
     /// Reads a big-endian u64.
+    #[inline]
     pub fn u64(&mut self) -> Result<u64, ProtocolError> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
     /// Reads `n` bytes of packed BCD as a number (fails on a nibble above 9 or more than 19 digits).
+    #[inline]
     pub fn bcd(&mut self, n: usize) -> Result<u64, ProtocolError> {
         let what = self.what;
         let raw = self.bytes(n)?;

@@ -3,15 +3,15 @@
 
 use std::borrow::Cow;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 
 use super::alarm::{Gt06Model, add_alarm_code, terminal_info_alarm};
 use super::encode::Gt06Outbound;
 use super::frame::{START_LONG, header_len};
 use crate::read::Reader;
 use crate::{
-    Alarm, AttrValue, Attribute, CellTower, CommandReply, Correlation, DeviceId, DeviceMessage,
-    DeviceStatus, LatLon, Position, ProtocolError, ReplyResult, StatusReport,
+    Alarm, AttrValue, Attribute, CellTower, CommandReply, Correlation, Decoded, DeviceId,
+    DeviceMessage, DeviceStatus, LatLon, Position, ProtocolError, ReplyResult, StatusReport,
 };
 
 /// Login.
@@ -316,11 +316,56 @@ fn hex_string(bytes: &[u8]) -> String {
 }
 
 /// Builds a UTC time from the device's local `YY MM DD hh mm ss`.
+#[inline]
 fn local_time(b: [u8; 6], offset_minutes: i32) -> Option<DateTime<Utc>> {
-    let t = NaiveDate::from_ymd_opt(2000 + i32::from(b[0]), u32::from(b[1]), u32::from(b[2]))?
-        .and_hms_opt(u32::from(b[3]), u32::from(b[4]), u32::from(b[5]))?
-        .and_utc();
-    t.checked_sub_signed(Duration::minutes(i64::from(offset_minutes)))
+    let [yy, month, day, hour, minute, second] = b;
+    let date = NaiveDate::from_ymd_opt(2000 + i32::from(yy), u32::from(month), u32::from(day))?;
+    time_on(date, [hour, minute, second], offset_minutes)
+}
+
+/// `date` at the device's local `hh mm ss`, shifted to UTC.
+///
+/// Same result as `and_hms_opt(..).checked_sub_signed(offset)`, but when the shift stays within
+/// the day (always for UTC devices) the time of day is built directly, skipping chrono's
+/// general date arithmetic.
+#[inline]
+fn time_on(date: NaiveDate, hms: [u8; 3], offset_minutes: i32) -> Option<DateTime<Utc>> {
+    let [hour, minute, second] = hms;
+    if hour >= 24 || minute >= 60 || second >= 60 {
+        return None;
+    }
+    let of_day = i32::from(hour) * 3600 + i32::from(minute) * 60 + i32::from(second);
+    let shifted = of_day - offset_minutes * 60;
+    if (0..86_400).contains(&shifted) {
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(shifted as u32, 0)?;
+        return Some(date.and_time(time).and_utc());
+    }
+    date.and_hms_opt(u32::from(hour), u32::from(minute), u32::from(second))?
+        .and_utc()
+        .checked_sub_signed(Duration::minutes(i64::from(offset_minutes)))
+}
+
+/// The last valid `YY MM DD` a connection's location frames carried: a device reports the
+/// same day for hours, so its calendar validation is done once per day, not once per frame.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DateCache {
+    last: Option<([u8; 3], NaiveDate)>,
+}
+
+impl DateCache {
+    /// `NaiveDate::from_ymd_opt(2000 + yy, mm, dd)`, remembered.
+    #[inline]
+    fn date(&mut self, ymd: [u8; 3]) -> Option<NaiveDate> {
+        if let Some((seen, date)) = self.last
+            && seen == ymd
+        {
+            return Some(date);
+        }
+        let [yy, month, day] = ymd;
+        let date = NaiveDate::from_ymd_opt(2000 + i32::from(yy), u32::from(month), u32::from(day))?;
+        self.last = Some((ymd, date));
+        Some(date)
+    }
 }
 
 /// Bytes left before serial, CRC and stop bytes when reading a whole short-frame tail.
@@ -530,6 +575,107 @@ pub fn classify_reply(text: &str) -> ReplyResult {
     } else {
         ReplyResult::Text
     }
+}
+
+/// Frame length of a plain 0x12 location (GPS + LBS, length byte 0x1F).
+const PLAIN_0X12_LEN: usize = 36;
+/// Frame length of a plain 0x22 location (GPS + LBS + ACC, mode, re-upload; length byte 0x22).
+const PLAIN_0X22_LEN: usize = 39;
+
+/// The plain location frames nearly all traffic consists of (0x12 and 0x22, standard layout,
+/// exact length), decoded straight into the returned [`Decoded`] without the general path's
+/// accumulator and the moves of a 288-byte value through `FrameOut` that it costs.
+///
+/// `None` for anything else, and for the rare details the general path turns into something
+/// other than a plain position (invalid time or coordinates → status report, non-zero event
+/// byte → attribute, two-byte MNC, dialects that lay these types out differently): the
+/// caller then runs [`decode`], which for every frame accepted here yields the same value
+/// (checked against it by a property test).
+#[inline(always)]
+pub(crate) fn decode_plain_location(
+    frame: &[u8],
+    ctx: &Ctx,
+    dates: &mut DateCache,
+) -> Option<Decoded<Gt06Outbound>> {
+    // One compare on the length picks the layout; the fixed-size arrays make every field
+    // read below a constant offset without bounds checks.
+    let (kind, ignition_byte, event, archived_byte, serial) = match frame.len() {
+        PLAIN_0X12_LEN => {
+            let f: &[u8; PLAIN_0X12_LEN] = frame.try_into().ok()?;
+            if f[..4] != [0x78, 0x78, 0x1F, MSG_GPS_LBS_1] || ctx.model == Gt06Model::Qh302r {
+                return None;
+            }
+            (MSG_GPS_LBS_1, None, 0, 0, [f[30], f[31]])
+        }
+        PLAIN_0X22_LEN => {
+            let f: &[u8; PLAIN_0X22_LEN] = frame.try_into().ok()?;
+            if f[..4] != [0x78, 0x78, 0x22, MSG_GPS_LBS_2]
+                || matches!(ctx.model, Gt06Model::Xt40 | Gt06Model::Nt20)
+            {
+                return None;
+            }
+            (MSG_GPS_LBS_2, Some(f[30]), f[31], f[32], [f[33], f[34]])
+        }
+        _ => return None,
+    };
+    if event != 0 {
+        return None;
+    }
+    let b: &[u8; 26] = frame.get(4..30)?.try_into().ok()?;
+    let date = dates.date([b[0], b[1], b[2]])?;
+    let time = time_on(date, [b[3], b[4], b[5]], ctx.offset_minutes)?;
+    let satellites = b[6] & 0x0F;
+    let mut lat = f64::from(u32::from_be_bytes([b[7], b[8], b[9], b[10]])) / 60.0 / 30000.0;
+    let mut lon = f64::from(u32::from_be_bytes([b[11], b[12], b[13], b[14]])) / 60.0 / 30000.0;
+    let speed_kmh = f32::from(b[15]);
+    let flags = u16::from_be_bytes([b[16], b[17]]);
+    if flags & (1 << 10) == 0 {
+        lat = -lat;
+    }
+    if flags & (1 << 11) != 0 {
+        lon = -lon;
+    }
+    let location = LatLon::new(lat, lon).ok()?;
+    let mcc = u16::from_be_bytes([b[18], b[19]]);
+    if mcc & 0x8000 != 0 {
+        return None;
+    }
+    let cell = CellTower {
+        mcc,
+        mnc: u16::from(b[20]),
+        lac: u32::from(u16::from_be_bytes([b[21], b[22]])),
+        cell_id: u64::from(u32::from_be_bytes([0, b[23], b[24], b[25]])),
+    };
+    let ignition = match ignition_byte {
+        Some(acc) => Some(acc > 0),
+        None if flags & (1 << 14) != 0 => Some(flags & (1 << 15) != 0),
+        None => None,
+    };
+    Some(Decoded {
+        device: None,
+        message: DeviceMessage::Position(Position {
+            time,
+            location,
+            valid: flags & (1 << 12) != 0,
+            speed_kmh,
+            course: Some(f32::from(flags & 0x03FF)),
+            altitude_m: None,
+            satellites: Some(satellites),
+            accuracy_m: None,
+            odometer_m: None,
+            cell: Some(cell),
+            archived: archived_byte > 0,
+            status: DeviceStatus {
+                ignition,
+                ..DeviceStatus::default()
+            },
+            attributes: Vec::new(),
+        }),
+        ack: Some(Gt06Outbound::Ack {
+            protocol: kind,
+            serial: u16::from_be_bytes(serial),
+        }),
+    })
 }
 
 /// Decodes one complete frame (start to `0D 0A`).
@@ -1715,4 +1861,59 @@ fn parse_location_reply(text: &str) -> Option<Position> {
     let mut p = Position::new(time?, location, true, speed.unwrap_or(0.0));
     p.course = course;
     Some(p)
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    /// The chrono formula `local_time` short-cuts.
+    fn reference(b: [u8; 6], offset_minutes: i32) -> Option<DateTime<Utc>> {
+        let t = NaiveDate::from_ymd_opt(2000 + i32::from(b[0]), u32::from(b[1]), u32::from(b[2]))?
+            .and_hms_opt(u32::from(b[3]), u32::from(b[4]), u32::from(b[5]))?
+            .and_utc();
+        t.checked_sub_signed(Duration::minutes(i64::from(offset_minutes)))
+    }
+
+    #[test]
+    fn local_time_matches_chrono_arithmetic() {
+        let offsets = [
+            0, 1, -1, 60, -60, 330, -330, 480, -720, 840, 1439, -1439, 32767, -32768,
+        ];
+        let dates = [
+            [24, 5, 1],
+            [0, 1, 1],
+            [0, 2, 29],
+            [1, 2, 29],
+            [23, 12, 31],
+            [99, 12, 31],
+            [255, 12, 31],
+            [24, 13, 1],
+            [24, 0, 1],
+            [24, 4, 31],
+            [24, 4, 0],
+        ];
+        let times = [
+            [0, 0, 0],
+            [23, 59, 59],
+            [12, 30, 0],
+            [0, 5, 0],
+            [24, 0, 0],
+            [0, 60, 0],
+            [0, 0, 60],
+            [255, 255, 255],
+        ];
+        for offset in offsets {
+            for [y, mo, d] in dates {
+                for [h, mi, s] in times {
+                    let b = [y, mo, d, h, mi, s];
+                    assert_eq!(
+                        local_time(b, offset),
+                        reference(b, offset),
+                        "{b:?} {offset}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -6,10 +6,40 @@
 //! candidate proves itself (valid CRC, or a type known to carry no CRC), so that a genuine
 //! frame split across reads is not cut at a `0D 0A` inside its binary content.
 
-use crc::{CRC_16_IBM_SDLC, Crc};
+/// Slice-by-16 tables for CRC-ITU (CRC-16/X-25: poly 0x1021 reflected = 0x8408, init and
+/// xorout 0xFFFF), built at compile time. `TABLES[0]` is the classic byte table; `TABLES[k]`
+/// advances a byte through `k` further zero bytes, so 16 (or 8) bytes fold in one step.
+static TABLES: [[u16; 256]; 16] = crc_tables();
 
-/// CRC-ITU as GT06 uses it (poly 0x1021 reflected, init and xorout 0xFFFF).
-pub(crate) const X25: Crc<u16> = Crc::<u16>::new(&CRC_16_IBM_SDLC);
+const fn crc_tables() -> [[u16; 256]; 16] {
+    let mut t = [[0u16; 256]; 16];
+    let mut i = 0;
+    while i < 256 {
+        let mut crc = i as u16;
+        let mut bit = 0;
+        while bit < 8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0x8408
+            } else {
+                crc >> 1
+            };
+            bit += 1;
+        }
+        t[0][i] = crc;
+        i += 1;
+    }
+    let mut k = 1;
+    while k < 16 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xFF) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+}
 
 /// Short-frame start bytes.
 pub const START_SHORT: [u8; 2] = [0x78, 0x78];
@@ -17,8 +47,51 @@ pub const START_SHORT: [u8; 2] = [0x78, 0x78];
 pub const START_LONG: [u8; 2] = [0x79, 0x79];
 
 /// CRC-ITU over `bytes`.
+///
+/// Hand-rolled slice-by-16: a location frame's ~30 CRC bytes take two table steps of
+/// independent lookups, where the `crc` crate's byte table takes 30 dependent ones (and its own
+/// 16-byte variant still does the 14-byte tail one byte at a time).
+#[inline]
 pub fn crc_itu(bytes: &[u8]) -> u16 {
-    X25.checksum(bytes)
+    let t = &TABLES;
+    let mut crc: u16 = 0xFFFF;
+    let (blocks, rest) = bytes.as_chunks::<16>();
+    for c in blocks {
+        let x0 = usize::from(c[0] ^ crc as u8);
+        let x1 = usize::from(c[1] ^ (crc >> 8) as u8);
+        crc = t[15][x0]
+            ^ t[14][x1]
+            ^ t[13][usize::from(c[2])]
+            ^ t[12][usize::from(c[3])]
+            ^ t[11][usize::from(c[4])]
+            ^ t[10][usize::from(c[5])]
+            ^ t[9][usize::from(c[6])]
+            ^ t[8][usize::from(c[7])]
+            ^ t[7][usize::from(c[8])]
+            ^ t[6][usize::from(c[9])]
+            ^ t[5][usize::from(c[10])]
+            ^ t[4][usize::from(c[11])]
+            ^ t[3][usize::from(c[12])]
+            ^ t[2][usize::from(c[13])]
+            ^ t[1][usize::from(c[14])]
+            ^ t[0][usize::from(c[15])];
+    }
+    // The last 0..=15 bytes in one step as well: with m bytes left, byte i goes through
+    // table m-1-i (slice-by-m), the CRC's two bytes folding into the first two.
+    match rest {
+        [] => {}
+        [b] => crc = (crc >> 8) ^ t[0][usize::from((crc as u8) ^ b)],
+        [b0, b1, more @ ..] => {
+            let m = rest.len();
+            let mut acc = t[m - 1][usize::from(b0 ^ crc as u8)]
+                ^ t[m - 2][usize::from(b1 ^ (crc >> 8) as u8)];
+            for (i, &b) in more.iter().enumerate() {
+                acc ^= t[m - 3 - i][usize::from(b)];
+            }
+            crc = acc;
+        }
+    }
+    !crc
 }
 
 /// What the head of the buffer holds.
@@ -39,7 +112,25 @@ pub(crate) fn header_len(first: u8) -> usize {
 }
 
 /// Looks at the buffered bytes.
+#[inline]
 pub(crate) fn scan(buf: &[u8]) -> Scan {
+    // The common case, decided in O(1): a short frame at offset 0 whose length byte points
+    // at its `0D 0A`. `scan_general` gives the same answer for it, after a search.
+    if let [0x78, 0x78, length, ..] = *buf {
+        let declared = usize::from(length) + 5;
+        if declared >= 6 && buf.get(declared - 2..declared) == Some(&[0x0D, 0x0A][..]) {
+            return Scan::Frame {
+                len: declared,
+                length_ok: true,
+            };
+        }
+    }
+    scan_general(buf)
+}
+
+/// [`scan`] for everything but a well-formed short frame at the head of the buffer.
+#[inline(never)]
+fn scan_general(buf: &[u8]) -> Scan {
     let start = buf
         .windows(2)
         .position(|w| w == START_SHORT || w == START_LONG);
@@ -147,6 +238,21 @@ mod tests {
     }
 
     #[test]
+    fn crc_matches_the_reference_implementation_at_every_length() {
+        let reference = crc::Crc::<u16>::new(&crc::CRC_16_IBM_SDLC);
+        let data: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for start in 0..5 {
+            for end in start..data.len() {
+                let s = &data[start..end];
+                assert_eq!(crc_itu(s), reference.checksum(s), "{start}..{end}");
+            }
+        }
+        assert_eq!(crc_itu(b"123456789"), 0x906E);
+    }
+
+    #[test]
     fn crc_check_values() {
         assert_eq!(crc_itu(&hex("05010001")), 0xD9DC);
         assert_eq!(crc_itu(&hex("05130011")), 0xF970);
@@ -182,6 +288,25 @@ mod tests {
         g.extend_from_slice(&f);
         assert_eq!(scan(&g), Scan::Garbage(3));
         assert_eq!(scan(&[1, 2, 0x78]), Scan::Garbage(2));
+    }
+
+    #[test]
+    fn fast_scan_agrees_with_the_general_search() {
+        let f = hex("78780d010352887071911998000479d00d0a");
+        let mut cases: Vec<Vec<u8>> = Vec::new();
+        for cut in 0..=f.len() {
+            cases.push(f[..cut].to_vec());
+        }
+        for length in 0..=0x20u8 {
+            let mut g = f.clone();
+            g[2] = length;
+            cases.push(g.clone());
+            g.extend_from_slice(&f);
+            cases.push(g);
+        }
+        for c in &cases {
+            assert_eq!(scan(c), scan_general(c), "{c:02x?}");
+        }
     }
 
     #[test]

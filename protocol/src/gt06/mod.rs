@@ -88,6 +88,7 @@ pub struct Gt06Codec {
     announced_offset: Option<i16>,
     next_flag: u32,
     next_serial: u16,
+    dates: decode::DateCache,
 }
 
 impl Default for Gt06Codec {
@@ -105,6 +106,7 @@ impl Gt06Codec {
             announced_offset: None,
             next_flag: 1,
             next_serial: 1,
+            dates: decode::DateCache::default(),
         }
     }
 
@@ -128,10 +130,11 @@ impl Gt06Codec {
 
     /// Decodes one complete frame (`78 78 … 0D 0A`) as the framing layer delivers it. Returns
     /// `None` (and counts it) when the content is malformed or its CRC is rejected.
+    #[inline]
     pub fn decode_frame(&mut self, frame: &[u8]) -> Option<Decoded<Gt06Outbound>> {
         if let Some((computed, received)) = frame::crc_values(frame)
-            && !decode::carries_no_crc(frame)
             && computed != received
+            && !decode::carries_no_crc(frame)
         {
             self.stats.checksum_mismatches += 1;
             if self.config.enforce_crc {
@@ -142,7 +145,17 @@ impl Gt06Codec {
             model: self.config.model,
             offset_minutes: i32::from(self.utc_offset_minutes()),
         };
-        match decode::decode(frame, &ctx) {
+        if let Some(decoded) = decode::decode_plain_location(frame, &ctx, &mut self.dates) {
+            self.stats.frames += 1;
+            return Some(decoded);
+        }
+        self.decode_general(frame, &ctx)
+    }
+
+    /// Everything but plain location frames; kept out of line so that the hot path stays small.
+    #[inline(never)]
+    fn decode_general(&mut self, frame: &[u8], ctx: &decode::Ctx) -> Option<Decoded<Gt06Outbound>> {
+        match decode::decode(frame, ctx) {
             Ok(out) => {
                 self.stats.frames += 1;
                 if out.announced_offset.is_some() {
@@ -212,6 +225,7 @@ impl Decoder for Gt06Codec {
     type Item = Decoded<Gt06Outbound>;
     type Error = ProtocolError;
 
+    #[inline]
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
         loop {
             if src.is_empty() {

@@ -214,3 +214,120 @@ fn commands_use_profile_texts_and_fresh_flags() {
         .unwrap();
     assert!(matches!(o, Gt06Outbound::Command { ref text, .. } if text == "TIMER,30#"));
 }
+
+mod plain_location_fast_path {
+    use super::*;
+    use crate::{CellTower, LatLon, Position};
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    const MODELS: [Gt06Model; 8] = [
+        Gt06Model::Generic,
+        Gt06Model::Lw,
+        Gt06Model::SeeWorld,
+        Gt06Model::R11,
+        Gt06Model::Nt20,
+        Gt06Model::Xt40,
+        Gt06Model::Vl,
+        Gt06Model::Qh302r,
+    ];
+
+    /// The general decoder's answer, shaped like the fast path's.
+    fn general(frame: &[u8], ctx: &decode::Ctx) -> Option<Decoded<Gt06Outbound>> {
+        let out = decode::decode(frame, ctx).ok()?;
+        assert!(out.announced_offset.is_none());
+        Some(Decoded {
+            device: out.device,
+            message: out.message,
+            ack: out.ack,
+        })
+    }
+
+    fn sample() -> Position {
+        let mut p = Position::new(
+            Utc.with_ymd_and_hms(2024, 5, 1, 12, 30, 0).unwrap(),
+            LatLon::new(-22.5461, 114.0579).unwrap(),
+            true,
+            42.0,
+        );
+        p.course = Some(181.0);
+        p.satellites = Some(9);
+        p.status.ignition = Some(true);
+        p.cell = Some(CellTower {
+            mcc: 460,
+            mnc: 1,
+            lac: 0x287D,
+            cell_id: 0x1FB8,
+        });
+        p
+    }
+
+    #[test]
+    fn emulator_locations_take_the_fast_path_and_match() {
+        for frame in [
+            device::location_0x12(&sample(), 7),
+            device::location(&sample(), 7),
+        ] {
+            for offset_minutes in [0, 480, -300] {
+                let ctx = decode::Ctx {
+                    model: Gt06Model::Generic,
+                    offset_minutes,
+                };
+                let mut dates = decode::DateCache::default();
+                let fast = decode::decode_plain_location(&frame, &ctx, &mut dates);
+                assert!(fast.is_some(), "{frame:02x?}");
+                assert_eq!(fast, general(&frame, &ctx));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Whenever the fast path answers, the general decoder gives the identical value (with
+        /// the date cache cold and warm, including after a different date).
+        #[test]
+        fn fast_path_equals_general_decoder(
+            is_0x22 in any::<bool>(),
+            ymd in (prop_oneof![0u8..=30, any::<u8>()], 0u8..=13, 0u8..=32),
+            hms in (0u8..=25, 0u8..=61, 0u8..=61),
+            body in prop::array::uniform32(any::<u8>()),
+            plausible in any::<bool>(),
+            event in prop_oneof![Just(0u8), any::<u8>()],
+            model in 0usize..MODELS.len(),
+            offset_minutes in prop_oneof![Just(0i32), -900i32..=900],
+            previous in (0u8..=30, 1u8..=12, 1u8..=28),
+        ) {
+            let kind = if is_0x22 { 0x22 } else { 0x12 };
+            let length = if is_0x22 { 0x22 } else { 0x1F };
+            let mut f = vec![0x78, 0x78, length, kind, ymd.0, ymd.1, ymd.2, hms.0, hms.1, hms.2];
+            let mut gps = body;
+            if plausible {
+                // keep |lat| <= 90 and |lon| <= 180 so that most cases yield a position
+                let lat = u32::from_be_bytes([gps[1], gps[2], gps[3], gps[4]]) % 162_000_001;
+                let lon = u32::from_be_bytes([gps[5], gps[6], gps[7], gps[8]]) % 324_000_001;
+                gps[1..5].copy_from_slice(&lat.to_be_bytes());
+                gps[5..9].copy_from_slice(&lon.to_be_bytes());
+            }
+            f.extend_from_slice(&gps[..20]);
+            if is_0x22 {
+                f.extend_from_slice(&[gps[20], event, gps[21]]);
+            }
+            f.extend_from_slice(&gps[22..24]);
+            let crc = frame::crc_itu(&f[2..]);
+            f.extend_from_slice(&crc.to_be_bytes());
+            f.extend_from_slice(&[0x0D, 0x0A]);
+            let ctx = decode::Ctx { model: MODELS[model], offset_minutes };
+            let expected = general(&f, &ctx);
+            let mut dates = decode::DateCache::default();
+            let mut other = f.clone();
+            other[4..7].copy_from_slice(&[previous.0, previous.1, previous.2]);
+            let _ = decode::decode_plain_location(&other, &ctx, &mut dates);
+            for _ in 0..2 {
+                if let Some(fast) = decode::decode_plain_location(&f, &ctx, &mut dates) {
+                    prop_assert_eq!(Some(fast), expected.clone());
+                }
+            }
+        }
+    }
+}
