@@ -223,7 +223,7 @@ impl Drop for ConnGauge {
 /// Something the registry told this session.
 enum SessionSignal {
     Replaced,
-    Command(Option<SessionCommand>),
+    Command(Option<Box<SessionCommand>>),
 }
 
 async fn session_signal(session: &mut Option<Session>) -> SessionSignal {
@@ -260,14 +260,14 @@ impl<C: GatewayCodec> Connection<C> {
         }
         if let Some(s) = self.session.take() {
             self.gateway.registry.unregister(&s.device_id, s.ticket.id);
-            record_event(
+            Box::pin(record_event(
                 &self.gateway.db,
                 C::PROTOCOL,
                 self.peer,
                 "disconnect",
                 Some(&s.device),
                 json!({ "reason": close.to_string() }),
-            )
+            ))
             .await;
         }
         let _ = self.stream.shutdown().await;
@@ -276,7 +276,6 @@ impl<C: GatewayCodec> Connection<C> {
     async fn drive(&mut self) -> Close {
         let config = self.gateway.config.clone();
         let mut buf = BytesMut::new();
-        let mut chunk = [0u8; 2048];
         let mut idle_deadline = Instant::now() + config.idle_timeout;
         let mut partial_since: Option<Instant> = None;
         let mut stopping = false;
@@ -305,7 +304,7 @@ impl<C: GatewayCodec> Connection<C> {
                 sig = session_signal(&mut self.session) => match sig {
                     SessionSignal::Replaced => return Close::Replaced,
                     SessionSignal::Command(Some(cmd)) => {
-                        if let Err(c) = self.command(cmd).await {
+                        if let Err(c) = Box::pin(self.command(cmd)).await {
                             return c;
                         }
                     }
@@ -322,22 +321,31 @@ impl<C: GatewayCodec> Connection<C> {
                     if let Err(e) = r {
                         return Close::Io(e);
                     }
-                    let n = match self.stream.try_read(&mut chunk) {
+                    // Read straight into the codec buffer; it is released again below
+                    // whenever it is empty, so an idle connection holds no buffer.
+                    buf.reserve(2048);
+                    let n = match self.stream.try_read_buf(&mut buf) {
                         Ok(n) => n,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            if buf.is_empty() {
+                                buf = BytesMut::new();
+                            }
+                            continue;
+                        }
                         Err(e) => return Close::Io(e),
                     };
                     if n == 0 {
                         eof = true;
                     } else {
                         idle_deadline = Instant::now() + config.idle_timeout;
-                        buf.extend_from_slice(&chunk[..n]);
                     }
                     loop {
                         let frame = if eof { self.codec.decode_eof(&mut buf) } else { self.codec.decode(&mut buf) };
                         match frame {
                             Ok(Some(frame)) => {
-                                if let Err(c) = self.handle(frame).await {
+                                // Boxed: the frame handling (database calls included)
+                                // is not part of the idle connection's own state.
+                                if let Err(c) = Box::pin(self.handle(frame)).await {
                                     return c;
                                 }
                             }
@@ -408,7 +416,7 @@ impl<C: GatewayCodec> Connection<C> {
         Ok(())
     }
 
-    async fn command(&mut self, cmd: SessionCommand) -> Result<(), Close> {
+    async fn command(&mut self, cmd: Box<SessionCommand>) -> Result<(), Close> {
         let Some(session) = &self.session else {
             return Ok(());
         };

@@ -40,7 +40,7 @@ struct Entry {
     id: u64,
     protocol: Protocol,
     peer: SocketAddr,
-    commands: mpsc::Sender<SessionCommand>,
+    commands: mpsc::Sender<Box<SessionCommand>>,
     replaced: CancellationToken,
 }
 
@@ -51,7 +51,7 @@ pub struct SessionTicket {
     /// Session id (to unregister only itself).
     pub id: u64,
     /// Commands for this device.
-    pub commands: mpsc::Receiver<SessionCommand>,
+    pub commands: mpsc::Receiver<Box<SessionCommand>>,
     /// Cancelled when the device connected again elsewhere.
     pub replaced: CancellationToken,
 }
@@ -91,6 +91,7 @@ impl SessionRegistry {
         peer: SocketAddr,
     ) -> SessionTicket {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        // Boxed: the channel allocates its slot block eagerly, so keep the slots small.
         let (tx, rx) = mpsc::channel(16);
         let replaced = CancellationToken::new();
         let entry = Entry {
@@ -167,11 +168,11 @@ impl SessionRegistry {
             .and_then(|m| m.get(device).map(|e| e.commands.clone()))
             .ok_or_else(|| SendCommandError::Offline(device.to_string()))?;
         let (reply, rx) = oneshot::channel();
-        tx.send(SessionCommand {
+        tx.send(Box::new(SessionCommand {
             command,
             profile,
             reply,
-        })
+        }))
         .await
         .map_err(|_| SendCommandError::Closed(device.to_string()))?;
         Ok(rx
