@@ -108,15 +108,15 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(json!({ "devices": devices, "next_after": next })))
 }
 
+/// Loads a device the caller may see. Owners and shares come with a later issue; until then
+/// only administrators see devices (checked first, so others cannot probe which ids exist).
 async fn load(state: &AppState, auth: &AuthUser, id: i64) -> Result<Device, ApiError> {
-    let device = state
+    auth.require_admin()?;
+    state
         .db
         .device(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("device {id} not found")))?;
-    // Owners and shares come with a later issue; until then only administrators see devices.
-    auth.require_admin()?;
-    Ok(device)
+        .ok_or_else(|| ApiError::not_found(format!("device {id} not found")))
 }
 
 /// `GET /api/v1/devices/{id}`.

@@ -217,3 +217,37 @@ async fn devices_and_positions(backend: Backend) {
     assert!(ev["events"].is_array());
     app.stop().await;
 }
+
+both_backends!(non_administrators_are_forbidden);
+
+async fn non_administrators_are_forbidden(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let hash = vigil_server::auth::hash_password("user password".into())
+        .await
+        .unwrap();
+    app.db
+        .create_user(
+            "user@example.com",
+            "User",
+            &hash,
+            vigil_server::db::Role::User,
+        )
+        .await
+        .unwrap();
+    let (s, v) = app
+        .post(
+            "/api/v1/session",
+            "",
+            &json!({"email": "user@example.com", "password": "user password"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let token = v["token"].as_str().unwrap();
+    for path in ["/api/v1/devices", "/api/v1/devices/1", "/api/v1/events"] {
+        let (s, b) = app.get(path, token).await;
+        assert_eq!(s, 403, "{path}");
+        assert_error(&b, "forbidden");
+    }
+    app.stop().await;
+}
