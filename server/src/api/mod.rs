@@ -62,12 +62,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/session")
                     .route(web::post().to(auth::login))
-                    .route(web::delete().to(auth::logout)),
+                    .route(web::delete().to(auth::logout))
+                    .default_service(web::to(method_not_allowed)),
             )
             .service(
                 web::resource("/devices")
                     .route(web::get().to(devices::list))
-                    .route(web::post().to(devices::create)),
+                    .route(web::post().to(devices::create))
+                    .default_service(web::to(method_not_allowed)),
             )
             .route("/devices/{id}", web::get().to(devices::get))
             .route(
@@ -82,6 +84,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/events", web::get().to(events::list)),
     )
     .default_service(web::to(not_found));
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

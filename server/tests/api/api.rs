@@ -32,6 +32,14 @@ async fn health_and_metrics(backend: Backend) {
     let r = app.client.get(app.url("/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_error(&r.json().await.unwrap(), "not_found");
+    let r = app
+        .client
+        .put(app.url("/api/v1/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_error(&r.json().await.unwrap(), "method_not_allowed");
     app.stop().await;
 }
 
