@@ -1,5 +1,9 @@
-//! The `vigil` binary.
+//! The `vigil` binary: `vigil serve [--config FILE]`.
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use vigil_server::{Application, Settings, telemetry};
 
 /// Vigil GPS tracker gateway and anti-theft alarm server.
 #[derive(Parser)]
@@ -11,25 +15,104 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the server.
-    Serve,
+    /// Run the server (the default).
+    Serve {
+        /// TOML settings file; every key can be overridden by VIGIL_<KEY>.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Exit 0 if the running server's `GET /health` answers 200 (container health checks).
+    Healthcheck {
+        /// TOML settings file (to find `http_listen`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("vigil: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Cmd::Serve) {
-        Cmd::Serve => {
-            println!("vigil {}", env!("CARGO_PKG_VERSION"));
-            for (proto, port) in [
-                ("gt06", 5023),
-                ("jt808", 5015),
-                ("h02", 5013),
-                ("osmand", 5055),
-                ("http", 8082),
-                ("mqtt", 1883),
-            ] {
-                println!("planned listener {proto:>7} 0.0.0.0:{port}");
+    match cli.command.unwrap_or(Cmd::Serve { config: None }) {
+        Cmd::Serve { config } => serve(config),
+        Cmd::Healthcheck { config } => healthcheck(config),
+    }
+}
+
+fn healthcheck(config: Option<PathBuf>) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let settings = Settings::load(config.as_deref())?;
+    let mut addr: std::net::SocketAddr = settings
+        .http_listen
+        .parse()
+        .context("http_listen is not an address")?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let timeout = std::time::Duration::from_secs(5);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("cannot reach {addr}"))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)?;
+    let status = reply.lines().next().unwrap_or_default();
+    anyhow::ensure!(status.contains(" 200 "), "unhealthy: {status}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn serve(config: Option<PathBuf>) -> anyhow::Result<()> {
+    telemetry::init_tracing();
+    let settings = Settings::load(config.as_deref())?;
+    let app = Application::build(settings).await?;
+    if let Some(admin) = app.first_admin() {
+        match &admin.generated_password {
+            Some(pw) => println!(
+                "created administrator {:?} with password {pw:?} (shown only this once; change it)",
+                admin.user.email
+            ),
+            None => println!("created administrator {:?}", admin.user.email),
+        }
+    }
+    for (name, addr) in app.addrs() {
+        println!(
+            "vigil {} listening: {name:>7} {addr}",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    let token = app.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        token.cancel();
+    });
+    app.run().await.context("server failed")?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
             }
         }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

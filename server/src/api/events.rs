@@ -1,0 +1,40 @@
+//! `GET /api/v1/events`: server events (connect, disconnect, unknown device…), newest first.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::AuthUser;
+use super::{ApiError, AppState};
+
+/// Filters and paging.
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    /// Only events of this device (row id).
+    pub device_id: Option<i64>,
+    /// Events with id below this (the previous page's `next_before`).
+    pub before: Option<i64>,
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// `GET /api/v1/events` (administrators): `{events, next_before}`.
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    q: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_admin()?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let events = state.db.events(q.device_id, q.before, limit).await?;
+    let next = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "events": events, "next_before": next })))
+}

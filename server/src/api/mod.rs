@@ -1,0 +1,120 @@
+//! The HTTP API (actix-web, JSON): `/api/v1/...`, `/health`, `/metrics`.
+//!
+//! Routes are grouped by resource (`session`, `devices`, `events`) under one versioned scope;
+//! later issues add owners, permissions, alarms and commands as further resources and as
+//! checks inside [`auth::AuthUser`].
+
+pub mod auth;
+pub mod devices;
+pub mod error;
+pub mod events;
+pub mod ops;
+
+use std::sync::Arc;
+
+use actix_web::{App, HttpRequest, HttpServer, web};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+pub use error::ApiError;
+
+use crate::batcher::PositionBatcher;
+use crate::db::Db;
+use crate::registry::SessionRegistry;
+use crate::settings::Settings;
+use crate::telemetry::Health;
+
+/// Everything a handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Storage.
+    pub db: Db,
+    /// Health reasons.
+    pub health: Health,
+    /// Live device sessions.
+    pub registry: SessionRegistry,
+    /// Position writer (queue depth).
+    pub batcher: PositionBatcher,
+    /// Settings in force.
+    pub settings: Arc<Settings>,
+    /// Prometheus renderer.
+    pub metrics: PrometheusHandle,
+}
+
+/// Registers every route (used by the server and usable in `actix_web::test`).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(256 * 1024)
+            .error_handler(|e, _| ApiError::bad_request("invalid_json", e.to_string()).into()),
+    )
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::bad_request("invalid_query", e.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::not_found(format!("no such resource: {e}")).into()),
+    )
+    .route("/health", web::get().to(ops::health))
+    .route("/metrics", web::get().to(ops::metrics))
+    .service(
+        web::scope("/api/v1")
+            .service(
+                web::resource("/session")
+                    .route(web::post().to(auth::login))
+                    .route(web::delete().to(auth::logout))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/devices")
+                    .route(web::get().to(devices::list))
+                    .route(web::post().to(devices::create))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .route("/devices/{id}", web::get().to(devices::get))
+            .route(
+                "/devices/{id}/mqtt-token",
+                web::post().to(devices::new_mqtt_token),
+            )
+            .route(
+                "/devices/{id}/positions/latest",
+                web::get().to(devices::latest_position),
+            )
+            .route("/devices/{id}/positions", web::get().to(devices::positions))
+            .route("/events", web::get().to(events::list)),
+    )
+    .default_service(web::to(not_found));
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Builds the HTTP server on an already-bound listener. Signals are left to the caller
+/// (`disable_signals`); stop it through its handle.
+pub fn http_server(
+    listener: std::net::TcpListener,
+    state: AppState,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
+    let data = web::Data::new(state);
+    let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
+        .disable_signals()
+        .shutdown_timeout(5);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}

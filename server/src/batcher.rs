@@ -1,0 +1,241 @@
+//! [`PositionBatcher`]: the bounded queue between the gateway and the one database writer.
+//!
+//! Submissions are batched by size ([`BatchConfig::max_size`]) and by deadline
+//! ([`BatchConfig::max_delay`]) and written in one transaction per batch. Each submission gets a
+//! [`CommitReceipt`] that resolves only after its batch committed, which is when the gateway
+//! may acknowledge the position to the device. The queue is bounded: when the database is slow,
+//! [`PositionBatcher::submit`] waits (backpressure) instead of growing memory. A failing
+//! database is retried with backoff for as long as it takes, with `/health` degraded meanwhile;
+//! nothing is acknowledged before it is stored.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::db::{Db, PositionRow};
+use crate::telemetry::Health;
+
+/// Batching parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    /// Most rows in one transaction.
+    pub max_size: usize,
+    /// Longest wait for a batch to fill.
+    pub max_delay: Duration,
+    /// Queue capacity, in submissions.
+    pub queue_capacity: usize,
+}
+
+/// The writer is gone (shut down); nothing more can be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the position writer has shut down")]
+pub struct BatcherClosed;
+
+struct Submission {
+    rows: Vec<PositionRow>,
+    done: Option<oneshot::Sender<()>>,
+}
+
+/// Resolves once the submitted positions are committed.
+#[derive(Debug)]
+pub struct CommitReceipt(oneshot::Receiver<()>);
+
+impl Future for CommitReceipt {
+    type Output = Result<(), BatcherClosed>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.map_err(|_| BatcherClosed))
+    }
+}
+
+impl CommitReceipt {
+    /// Waits for the commit. Errs if the writer stopped before committing them (shutdown
+    /// timed out): then they must not be acknowledged.
+    pub async fn committed(self) -> Result<(), BatcherClosed> {
+        self.0.await.map_err(|_| BatcherClosed)
+    }
+}
+
+/// Handle for submitting positions; cheap to clone.
+#[derive(Clone)]
+pub struct PositionBatcher {
+    tx: mpsc::Sender<Submission>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for PositionBatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PositionBatcher")
+            .field("queued", &self.queued.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl PositionBatcher {
+    /// Creates the batcher and its writer future (run it as a task). The writer stops
+    /// accepting when `stop` is cancelled, writes everything already queued, and returns.
+    pub fn new(
+        db: Db,
+        config: BatchConfig,
+        health: Health,
+        stop: CancellationToken,
+    ) -> (PositionBatcher, impl Future<Output = ()> + Send + 'static) {
+        let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer = Writer {
+            db,
+            config,
+            health,
+            rx,
+            queued: queued.clone(),
+        };
+        (PositionBatcher { tx, queued }, writer.run(stop))
+    }
+
+    /// Queues rows (waits while the queue is full) and returns the receipt for their commit.
+    pub async fn submit(&self, rows: Vec<PositionRow>) -> Result<CommitReceipt, BatcherClosed> {
+        let (done, rx) = oneshot::channel();
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let res = self
+            .tx
+            .send(Submission {
+                rows,
+                done: Some(done),
+            })
+            .await;
+        if res.is_err() {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(BatcherClosed);
+        }
+        metrics::gauge!("vigil_batch_queue_depth").set(self.queued.load(Ordering::Relaxed) as f64);
+        Ok(CommitReceipt(rx))
+    }
+
+    /// Queues rows and waits for their commit.
+    pub async fn store(&self, rows: Vec<PositionRow>) -> Result<(), BatcherClosed> {
+        self.submit(rows).await?.committed().await
+    }
+
+    /// Submissions waiting for the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+}
+
+struct Writer {
+    db: Db,
+    config: BatchConfig,
+    health: Health,
+    rx: mpsc::Receiver<Submission>,
+    queued: Arc<AtomicUsize>,
+}
+
+const HEALTH_KEY: &str = "database_writer";
+
+impl Writer {
+    async fn run(mut self, stop: CancellationToken) {
+        let mut batch: Vec<Submission> = Vec::new();
+        let mut closing = false;
+        loop {
+            // Wait for the first submission of the next batch (or the stop signal).
+            let first = if closing {
+                self.rx.recv().await
+            } else {
+                tokio::select! {
+                    biased;
+                    m = self.rx.recv() => m,
+                    () = stop.cancelled() => {
+                        // No new submissions; whatever is queued is still written below.
+                        self.rx.close();
+                        closing = true;
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = first else { break };
+            let mut rows = first.rows.len();
+            batch.push(first);
+            let deadline = tokio::time::sleep(self.config.max_delay);
+            tokio::pin!(deadline);
+            while rows < self.config.max_size {
+                // Take whatever is already queued without waiting.
+                match self.rx.try_recv() {
+                    Ok(s) => {
+                        rows += s.rows.len();
+                        batch.push(s);
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) if closing => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {}
+                }
+                tokio::select! {
+                    m = self.rx.recv() => match m {
+                        Some(s) => {
+                            rows += s.rows.len();
+                            batch.push(s);
+                        }
+                        None => break,
+                    },
+                    () = &mut deadline => break,
+                    () = stop.cancelled(), if !closing => {
+                        // Flush now: take what is queued, accept nothing new.
+                        self.rx.close();
+                        closing = true;
+                    }
+                }
+            }
+            self.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+            metrics::gauge!("vigil_batch_queue_depth")
+                .set(self.queued.load(Ordering::Relaxed) as f64);
+            self.write(&mut batch, rows).await;
+        }
+        tracing::info!("position writer stopped: every queued position written");
+    }
+
+    /// Writes one batch, retrying with backoff until it commits; then fires the receipts.
+    async fn write(&self, batch: &mut Vec<Submission>, rows: usize) {
+        let all: Vec<PositionRow> = batch.iter_mut().flat_map(|s| s.rows.drain(..)).collect();
+        let mut backoff = Duration::from_millis(50);
+        let mut failures = 0u32;
+        loop {
+            let started = Instant::now();
+            match self.db.insert_positions(&all).await {
+                Ok(_inserted) => {
+                    metrics::histogram!("vigil_batch_commit_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                    metrics::histogram!("vigil_batch_size").record(rows as f64);
+                    metrics::counter!("vigil_positions_written_total").increment(rows as u64);
+                    if failures > 0 {
+                        tracing::info!(failures, "database writes resumed");
+                        self.health.recover(HEALTH_KEY);
+                    }
+                    break;
+                }
+                Err(e) => {
+                    failures += 1;
+                    metrics::counter!("vigil_batch_retries_total").increment(1);
+                    tracing::warn!(error = %e, rows, failures, retry_in_ms = backoff.as_millis() as u64, "batch write failed; retrying");
+                    self.health.degrade(
+                        HEALTH_KEY,
+                        format!("position writes failing ({failures} attempts): {e}"),
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        for s in batch.drain(..) {
+            if let Some(done) = s.done {
+                let _ = done.send(());
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The embedded MQTT broker (rumqttd) and its in-process consumer.
+//!
+//! Devices connect with **client id = username = device unique id** and **password = the
+//! device's MQTT token** (`POST /api/v1/devices/{id}/mqtt-token`), and publish JSON positions
+//! (the OsmAnd/Transistorsoft JSON shape: one `location` object or an array of them) to
+//! **`vigil/<device unique id>/position`**. The server consumes that topic through a local link
+//! and stores the positions in batches; a body's `device_id`, when present, must equal the
+//! topic's id.
+//!
+//! Delivery: the broker acknowledges a QoS 1 publish when it has it in memory, not after the
+//! commit (unlike the TCP protocols). rumqttd 0.20 has no per-topic ACL: an authenticated
+//! device could publish under another device's topic. The router runs on its own thread with
+//! no shutdown API; the listener is a task on our runtime and stops with the server.
+
+use std::net::SocketAddr;
+
+use chrono::Utc;
+use protocol::osmand::{OsmandConfig, parse_json};
+use protocol::{DeviceId, DeviceMessage};
+use rumqttd::local::{LinkBuilder, LinkRx, LinkTx};
+use rumqttd::protocol::v4::V4;
+use rumqttd::{ConnectionSettings, LinkType, Notification, RouterConfig, Server, ServerSettings};
+
+use crate::batcher::PositionBatcher;
+use crate::db::{Db, PositionRow};
+
+/// The subscription the server consumes.
+pub const POSITION_FILTER: &str = "vigil/+/position";
+
+/// MQTT start-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    /// The local link could not be created.
+    #[error("mqtt link: {0}")]
+    Link(String),
+}
+
+/// The topic a device publishes its positions to.
+pub fn position_topic(device: &str) -> String {
+    format!("vigil/{device}/position")
+}
+
+/// A started broker: run [`MqttBroker::listener`] and [`MqttBroker::consumer`] as tasks.
+pub struct MqttBroker {
+    server: Server<V4>,
+    link: (LinkTx, LinkRx),
+}
+
+impl std::fmt::Debug for MqttBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttBroker").finish_non_exhaustive()
+    }
+}
+
+impl MqttBroker {
+    /// Starts the router thread and prepares the listener on `addr` with per-device auth.
+    pub fn new(addr: SocketAddr, db: Db) -> Result<MqttBroker, MqttError> {
+        let router = rumqttd::Router::new(
+            0,
+            RouterConfig {
+                max_connections: 100_000,
+                max_outgoing_packet_count: 200,
+                // Sized down from the 1 GB the defaults would allow.
+                max_segment_size: 1024 * 1024,
+                max_segment_count: 4,
+                ..RouterConfig::default()
+            },
+        );
+        let router_tx = router.spawn();
+        let mut connections = ConnectionSettings {
+            connection_timeout_ms: 60_000,
+            max_payload_size: 256 * 1024,
+            max_inflight_count: 100,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: false,
+        };
+        connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
+            let db = db.clone();
+            async move {
+                if client_id != user || DeviceId::parse(&user).is_err() {
+                    return false;
+                }
+                match db.device_by_unique_id(&user).await {
+                    Ok(Some(d)) => d.mqtt_token.is_some_and(|t| !t.is_empty() && t == pass),
+                    _ => false,
+                }
+            }
+        });
+        let settings = ServerSettings {
+            name: "vigil-mqtt".into(),
+            listen: addr,
+            tls: None,
+            next_connection_delay_ms: 0,
+            connections,
+        };
+        let link = LinkBuilder::new("vigil-ingest", router_tx.clone())
+            .build()
+            .map(|(tx, rx, _)| (tx, rx))
+            .map_err(|e| MqttError::Link(e.to_string()))?;
+        Ok(MqttBroker {
+            server: Server::new(settings, router_tx, V4),
+            link,
+        })
+    }
+
+    /// Splits into the listener task and the consumer task.
+    pub fn into_tasks(
+        self,
+        db: Db,
+        batcher: PositionBatcher,
+    ) -> (
+        impl Future<Output = Result<(), String>> + Send + 'static,
+        impl Future<Output = Result<(), String>> + Send + 'static,
+    ) {
+        let mut server = self.server;
+        let listener = async move {
+            server
+                .start(LinkType::Remote)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let (tx, rx) = self.link;
+        (listener, consume(tx, rx, db, batcher))
+    }
+}
+
+async fn consume(
+    mut tx: LinkTx,
+    mut rx: LinkRx,
+    db: Db,
+    batcher: PositionBatcher,
+) -> Result<(), String> {
+    tx.subscribe(POSITION_FILTER).map_err(|e| e.to_string())?;
+    let config = OsmandConfig::default();
+    loop {
+        match rx.next().await {
+            Ok(Some(Notification::Forward(f))) => {
+                store(&f.publish.topic, &f.publish.payload, &db, &batcher, &config).await;
+            }
+            Ok(Some(Notification::Unschedule)) => {
+                // The link's buffer filled: ask to be scheduled again or nothing more arrives.
+                rx.wake().await.map_err(|e| e.to_string())?;
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+async fn store(
+    topic: &[u8],
+    payload: &[u8],
+    db: &Db,
+    batcher: &PositionBatcher,
+    config: &OsmandConfig,
+) {
+    let topic_device = std::str::from_utf8(topic)
+        .ok()
+        .and_then(|t| t.strip_prefix("vigil/"))
+        .and_then(|t| t.strip_suffix("/position"))
+        .and_then(|id| DeviceId::parse(id).ok());
+    let Some(device) = topic_device else {
+        metrics::counter!("vigil_decode_errors_total", "protocol" => "mqtt", "kind" => "topic")
+            .increment(1);
+        return;
+    };
+    let now = Utc::now();
+    let report = match parse_json(payload, Some(device), now, config) {
+        Ok(r) if r.device == device => r,
+        Ok(_) => {
+            metrics::counter!("vigil_decode_errors_total", "protocol" => "mqtt", "kind" => "device_mismatch").increment(1);
+            return;
+        }
+        Err(e) => {
+            metrics::counter!("vigil_decode_errors_total", "protocol" => "mqtt", "kind" => e.kind()).increment(1);
+            return;
+        }
+    };
+    metrics::counter!("vigil_frames_total", "protocol" => "mqtt").increment(1);
+    let Ok(Some(dev)) = db.device_by_unique_id(device.as_str()).await else {
+        return;
+    };
+    let positions = match report.message {
+        DeviceMessage::Position(p) => vec![p],
+        DeviceMessage::Batch(ps) => ps,
+        _ => Vec::new(),
+    };
+    let _ = db.touch_device(dev.id, "mqtt", now).await;
+    if positions.is_empty() {
+        return;
+    }
+    let rows = positions
+        .iter()
+        .map(|p| PositionRow::from_position(dev.id, p, now))
+        .collect();
+    if let Err(e) = batcher.submit(rows).await {
+        tracing::warn!(error = %e, "mqtt: position dropped");
+    }
+}

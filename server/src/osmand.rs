@@ -1,0 +1,137 @@
+//! The OsmAnd HTTP listener (phone tracking apps, Traccar Client): every request is one report
+//! or one JSON batch, answered `200` only after its positions are committed.
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use chrono::Utc;
+use protocol::DeviceMessage;
+use protocol::osmand::{OsmandConfig, parse_request};
+use serde_json::json;
+
+use crate::batcher::PositionBatcher;
+use crate::db::{Db, NewEvent, PositionRow};
+use crate::settings::UnknownDevicePolicy;
+
+/// What the OsmAnd handler needs.
+#[derive(Debug, Clone)]
+pub struct OsmandState {
+    /// Storage.
+    pub db: Db,
+    /// Position writer.
+    pub batcher: PositionBatcher,
+    /// Unknown devices: register or reject.
+    pub unknown_devices: UnknownDevicePolicy,
+    /// Parser limits.
+    pub config: OsmandConfig,
+}
+
+const P: &str = "osmand";
+
+async fn report(state: web::Data<OsmandState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let uri = req.uri().to_string();
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    let now = Utc::now();
+    let report = match parse_request(
+        req.method().as_str(),
+        &uri,
+        content_type,
+        &body,
+        now,
+        &state.config,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            metrics::counter!("vigil_decode_errors_total", "protocol" => P, "kind" => e.kind())
+                .increment(1);
+            let status = actix_web::http::StatusCode::from_u16(e.http_status())
+                .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+            return HttpResponse::build(status).body(e.to_string());
+        }
+    };
+    metrics::counter!("vigil_frames_total", "protocol" => P).increment(1);
+    let uid = report.device.as_str();
+    let device = match state.db.device_by_unique_id(uid).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            let reject = state.unknown_devices == UnknownDevicePolicy::Reject;
+            let event = NewEvent {
+                kind: "unknown_device",
+                unique_id: Some(uid.to_owned()),
+                protocol: Some(P),
+                peer: req.peer_addr().map(|a| a.to_string()),
+                detail: json!({ "action": if reject { "rejected" } else { "registered" } }),
+                ..NewEvent::default()
+            };
+            if reject {
+                let _ = state.db.insert_event(&event).await;
+                let status =
+                    actix_web::http::StatusCode::from_u16(report.shape.unknown_device_status())
+                        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+                return HttpResponse::build(status).body("unknown device");
+            }
+            match state.db.register_device(uid, P).await {
+                Ok((d, created)) => {
+                    if created {
+                        let _ = state
+                            .db
+                            .insert_event(&NewEvent {
+                                device_id: Some(d.id),
+                                ..event
+                            })
+                            .await;
+                    }
+                    d
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "osmand: device registration failed");
+                    return HttpResponse::ServiceUnavailable().body("database unavailable");
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "osmand: device lookup failed");
+            return HttpResponse::ServiceUnavailable().body("database unavailable");
+        }
+    };
+    let positions = match report.message {
+        DeviceMessage::Position(p) => vec![p],
+        DeviceMessage::Batch(ps) => ps,
+        _ => Vec::new(),
+    };
+    let _ = state.db.touch_device(device.id, P, now).await;
+    if !positions.is_empty() {
+        let rows = positions
+            .iter()
+            .map(|p| PositionRow::from_position(device.id, p, now))
+            .collect();
+        // Answer only once stored: the app keeps the report and retries otherwise.
+        if state.batcher.store(rows).await.is_err() {
+            return HttpResponse::ServiceUnavailable().body("shutting down");
+        }
+    }
+    HttpResponse::Ok().finish()
+}
+
+/// Builds the OsmAnd HTTP server on an already-bound listener (signals left to the caller).
+pub fn server(
+    listener: std::net::TcpListener,
+    state: OsmandState,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
+    let limit = state.config.max_body_bytes;
+    let data = web::Data::new(state);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(web::PayloadConfig::new(limit + 1))
+            .default_service(web::to(report))
+    })
+    .disable_signals()
+    .shutdown_timeout(5);
+    if workers > 0 {
+        server = server.workers(workers);
+    }
+    Ok(server.listen(listener)?.run())
+}

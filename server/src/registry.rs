@@ -1,0 +1,182 @@
+//! The session registry: which connection currently speaks for which device, so that later
+//! features (commands, alarms) can reach a device. A device that reconnects replaces its old
+//! session, which is told to close.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use protocol::{Command, CommandError, CommandProfile, Correlation, DeviceId, Protocol};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// A command for the connection of one device.
+#[derive(Debug)]
+pub struct SessionCommand {
+    /// What to send.
+    pub command: Command,
+    /// The device family's command texts.
+    pub profile: CommandProfile,
+    /// Told what the reply will be matched on, or why it could not be encoded.
+    pub reply: oneshot::Sender<Result<Correlation, CommandError>>,
+}
+
+/// Why a command could not be handed to a device.
+#[derive(Debug, thiserror::Error)]
+pub enum SendCommandError {
+    /// The device has no open session.
+    #[error("device {0} is not connected")]
+    Offline(String),
+    /// The session closed before it took the command.
+    #[error("the session of device {0} closed")]
+    Closed(String),
+    /// The protocol cannot express the command.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+}
+
+struct Entry {
+    id: u64,
+    protocol: Protocol,
+    peer: SocketAddr,
+    commands: mpsc::Sender<Box<SessionCommand>>,
+    replaced: CancellationToken,
+}
+
+/// What a connection gets when it registers: its command inbox and the signal that a newer
+/// session replaced it.
+#[derive(Debug)]
+pub struct SessionTicket {
+    /// Session id (to unregister only itself).
+    pub id: u64,
+    /// Commands for this device.
+    pub commands: mpsc::Receiver<Box<SessionCommand>>,
+    /// Cancelled when the device connected again elsewhere.
+    pub replaced: CancellationToken,
+}
+
+/// A connected device, as listed by [`SessionRegistry::sessions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Device identifier.
+    pub device: String,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Remote address.
+    pub peer: SocketAddr,
+}
+
+/// Device id → live session. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct SessionRegistry {
+    inner: Arc<Mutex<HashMap<DeviceId, Entry>>>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for SessionRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRegistry")
+            .field("sessions", &self.len())
+            .finish()
+    }
+}
+
+impl SessionRegistry {
+    /// Registers a session for `device`, replacing (and cancelling) an older one.
+    pub fn register(
+        &self,
+        device: DeviceId,
+        protocol: Protocol,
+        peer: SocketAddr,
+    ) -> SessionTicket {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        // Boxed: the channel allocates its slot block eagerly, so keep the slots small.
+        let (tx, rx) = mpsc::channel(16);
+        let replaced = CancellationToken::new();
+        let entry = Entry {
+            id,
+            protocol,
+            peer,
+            commands: tx,
+            replaced: replaced.clone(),
+        };
+        if let Ok(mut map) = self.inner.lock()
+            && let Some(old) = map.insert(device, entry)
+        {
+            old.replaced.cancel();
+        }
+        SessionTicket {
+            id,
+            commands: rx,
+            replaced,
+        }
+    }
+
+    /// Removes the session of `device` if it is still session `id`.
+    pub fn unregister(&self, device: &DeviceId, id: u64) {
+        if let Ok(mut map) = self.inner.lock()
+            && map.get(device).is_some_and(|e| e.id == id)
+        {
+            map.remove(device);
+        }
+    }
+
+    /// Whether the device has a live session.
+    pub fn is_online(&self, device: &DeviceId) -> bool {
+        self.inner.lock().is_ok_and(|m| m.contains_key(device))
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.inner.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    /// True when no device is connected.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every live session.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.inner
+            .lock()
+            .map(|m| {
+                m.iter()
+                    .map(|(d, e)| SessionInfo {
+                        device: d.to_string(),
+                        protocol: e.protocol,
+                        peer: e.peer,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Hands a command to the device's connection and returns what its reply will be
+    /// matched on.
+    pub async fn send_command(
+        &self,
+        device: &DeviceId,
+        command: Command,
+        profile: CommandProfile,
+    ) -> Result<Correlation, SendCommandError> {
+        let tx = self
+            .inner
+            .lock()
+            .ok()
+            .and_then(|m| m.get(device).map(|e| e.commands.clone()))
+            .ok_or_else(|| SendCommandError::Offline(device.to_string()))?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Box::new(SessionCommand {
+            command,
+            profile,
+            reply,
+        }))
+        .await
+        .map_err(|_| SendCommandError::Closed(device.to_string()))?;
+        Ok(rx
+            .await
+            .map_err(|_| SendCommandError::Closed(device.to_string()))??)
+    }
+}

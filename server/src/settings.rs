@@ -1,0 +1,305 @@
+//! Settings: a TOML file, every key overridable by a `VIGIL_<KEY>` environment variable,
+//! validated once at start.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// What to do with a device the database does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownDevicePolicy {
+    /// Close the connection (an `unknown_device` event is still recorded).
+    Reject,
+    /// Create the device as unclaimed and keep its positions.
+    Register,
+}
+
+/// Every setting of the server. Keys are flat so that each one maps onto exactly one
+/// environment variable: `database_url` ↔ `VIGIL_DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite://path` (created on first run) or `postgres://…`.
+    pub database_url: String,
+    /// Maximum database connections in the pool.
+    pub database_max_connections: u32,
+    /// HTTP API listen address.
+    pub http_listen: String,
+    /// GT06 listen address, or `off`.
+    pub gt06_listen: String,
+    /// JT808 listen address, or `off`.
+    pub jt808_listen: String,
+    /// H02 listen address, or `off`.
+    pub h02_listen: String,
+    /// OsmAnd HTTP listen address, or `off`.
+    pub osmand_listen: String,
+    /// Embedded MQTT broker listen address, or `off`.
+    pub mqtt_listen: String,
+    /// `register` (default) or `reject` devices the database does not know.
+    pub unknown_devices: UnknownDevicePolicy,
+    /// Close a device connection silent for this many seconds.
+    pub idle_timeout_secs: u64,
+    /// Close a device connection whose partial frame has not completed in this many seconds.
+    pub frame_timeout_secs: u64,
+    /// Largest number of positions written in one transaction.
+    pub batch_max_size: usize,
+    /// Longest time a position waits for its batch to fill, milliseconds.
+    pub batch_max_delay_ms: u64,
+    /// Capacity of the queue between the gateway and the writer, in submissions.
+    pub batch_queue_capacity: usize,
+    /// Acks a connection may have waiting for their commit before it stops reading.
+    pub max_pending_acks: usize,
+    /// Seconds allowed for a clean shutdown (flushing pending batches) before exiting anyway.
+    pub shutdown_grace_secs: u64,
+    /// API session lifetime, hours.
+    pub session_ttl_hours: u64,
+    /// Email (login) of the first administrator, used only when no administrator exists.
+    pub admin_email: Option<String>,
+    /// Password of the first administrator, used only when no administrator exists.
+    pub admin_password: Option<String>,
+    /// HTTP worker threads (0 = one per core).
+    pub http_workers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: "sqlite://./data/vigil.db".into(),
+            database_max_connections: 8,
+            http_listen: "0.0.0.0:8082".into(),
+            gt06_listen: "0.0.0.0:5023".into(),
+            jt808_listen: "0.0.0.0:5015".into(),
+            h02_listen: "0.0.0.0:5013".into(),
+            osmand_listen: "0.0.0.0:5055".into(),
+            mqtt_listen: "0.0.0.0:1883".into(),
+            unknown_devices: UnknownDevicePolicy::Register,
+            idle_timeout_secs: 600,
+            frame_timeout_secs: 60,
+            batch_max_size: 500,
+            batch_max_delay_ms: 20,
+            batch_queue_capacity: 4096,
+            max_pending_acks: 64,
+            shutdown_grace_secs: 10,
+            session_ttl_hours: 24 * 7,
+            admin_email: None,
+            admin_password: None,
+            http_workers: 0,
+        }
+    }
+}
+
+/// Why the settings could not be loaded or are not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file or an environment variable could not be read or parsed.
+    #[error("cannot read settings: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is present but not valid.
+    #[error("invalid setting {key} (env {env}): {reason}")]
+    Invalid {
+        /// Settings key.
+        key: &'static str,
+        /// Environment variable that sets it.
+        env: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Which database engine a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+impl Settings {
+    /// Defaults, then the TOML file (if given), then `VIGIL_*` environment variables; validated.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(SettingsError::Invalid {
+                    key: "config",
+                    env: "--config".into(),
+                    reason: format!("file {} does not exist", file.display()),
+                });
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        let settings: Settings = fig
+            .merge(Env::prefixed("VIGIL_"))
+            .extract()
+            .map_err(|e| SettingsError::Load(Box::new(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every value; the error names the setting and its environment variable.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.database_kind()?;
+        for (key, value) in self.listen_settings() {
+            parse_listen(key, value)?;
+        }
+        let positive = [
+            ("batch_max_size", self.batch_max_size as u64),
+            ("batch_max_delay_ms", self.batch_max_delay_ms),
+            ("batch_queue_capacity", self.batch_queue_capacity as u64),
+            ("max_pending_acks", self.max_pending_acks as u64),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("frame_timeout_secs", self.frame_timeout_secs),
+            ("session_ttl_hours", self.session_ttl_hours),
+            (
+                "database_max_connections",
+                self.database_max_connections as u64,
+            ),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if self.batch_max_size > 5000 {
+            return Err(invalid("batch_max_size", "must be at most 5000"));
+        }
+        if self.admin_email.is_some() != self.admin_password.is_some() {
+            return Err(invalid(
+                "admin_password",
+                "admin_email and admin_password must be set together",
+            ));
+        }
+        if let Some(pw) = &self.admin_password
+            && pw.len() < 8
+        {
+            return Err(invalid("admin_password", "must be at least 8 characters"));
+        }
+        Ok(())
+    }
+
+    /// The engine selected by [`Settings::database_url`]'s scheme.
+    pub fn database_kind(&self) -> Result<DatabaseKind, SettingsError> {
+        let url = self.database_url.as_str();
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err(invalid(
+                "database_url",
+                "must start with sqlite: or postgres://",
+            ))
+        }
+    }
+
+    /// `(key, value)` of every listener setting.
+    pub fn listen_settings(&self) -> [(&'static str, &str); 6] {
+        [
+            ("http_listen", self.http_listen.as_str()),
+            ("gt06_listen", self.gt06_listen.as_str()),
+            ("jt808_listen", self.jt808_listen.as_str()),
+            ("h02_listen", self.h02_listen.as_str()),
+            ("osmand_listen", self.osmand_listen.as_str()),
+            ("mqtt_listen", self.mqtt_listen.as_str()),
+        ]
+    }
+
+    /// The value of one listen setting by key (empty for an unknown key).
+    pub fn listen_settings_value(&self, key: &str) -> &str {
+        self.listen_settings()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .unwrap_or("")
+    }
+
+    /// Idle timeout of device connections.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// A configuration for tests: a given database, every listener on `127.0.0.1:0`,
+    /// MQTT off, a short shutdown grace.
+    pub fn for_tests(database_url: impl Into<String>) -> Settings {
+        Settings {
+            database_url: database_url.into(),
+            http_listen: "127.0.0.1:0".into(),
+            gt06_listen: "127.0.0.1:0".into(),
+            jt808_listen: "127.0.0.1:0".into(),
+            h02_listen: "127.0.0.1:0".into(),
+            osmand_listen: "127.0.0.1:0".into(),
+            mqtt_listen: "off".into(),
+            shutdown_grace_secs: 5,
+            http_workers: 1,
+            ..Settings::default()
+        }
+    }
+}
+
+/// The environment variable that sets `key`.
+pub fn env_name(key: &str) -> String {
+    format!("VIGIL_{}", key.to_ascii_uppercase())
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        key,
+        env: env_name(key),
+        reason: reason.into(),
+    }
+}
+
+/// Parses a listen setting: `None` for `off` (or empty), else a socket address.
+pub fn parse_listen(key: &'static str, value: &str) -> Result<Option<SocketAddr>, SettingsError> {
+    let v = value.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    v.parse::<SocketAddr>().map(Some).map_err(|_| {
+        invalid(
+            key,
+            format!("{value:?} is not an address like 0.0.0.0:5023 (or \"off\")"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_listen_where_traccar_does() {
+        let s = Settings::default();
+        s.validate().unwrap();
+        assert_eq!(s.database_kind().unwrap(), DatabaseKind::Sqlite);
+        assert_eq!(
+            parse_listen("gt06_listen", &s.gt06_listen).unwrap(),
+            Some("0.0.0.0:5023".parse().unwrap())
+        );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API
+    fn env_overrides_file_and_errors_name_the_variable() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "vigil.toml",
+                "gt06_listen = \"127.0.0.1:6000\"\nbatch_max_size = 10",
+            )?;
+            jail.set_env("VIGIL_BATCH_MAX_SIZE", "20");
+            let s = Settings::load(Some(Path::new("vigil.toml"))).unwrap();
+            assert_eq!(s.gt06_listen, "127.0.0.1:6000");
+            assert_eq!(s.batch_max_size, 20);
+            jail.set_env("VIGIL_H02_LISTEN", "nonsense");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("VIGIL_H02_LISTEN"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,101 @@
+//! Logs, metrics and health: what operators see.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Serialize;
+
+/// Installs the global `tracing` subscriber (`RUST_LOG` filter, default `info`). Idempotent.
+pub fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rumqttd=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .try_init();
+}
+
+/// The process-wide Prometheus recorder (installed on first use; metrics are process-wide).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; the handle then renders
+            // nothing, which is visible but harmless.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!("vigil_connections", "Open device connections per protocol");
+    describe_counter!("vigil_frames_total", "Frames decoded per protocol");
+    describe_counter!(
+        "vigil_decode_errors_total",
+        "Decode errors per protocol and kind"
+    );
+    describe_counter!(
+        "vigil_positions_written_total",
+        "Positions committed to the database"
+    );
+    describe_histogram!("vigil_batch_size", "Positions per committed batch");
+    describe_histogram!(
+        "vigil_batch_commit_seconds",
+        "Time to write and commit one batch"
+    );
+    describe_gauge!(
+        "vigil_batch_queue_depth",
+        "Submissions waiting for the writer"
+    );
+    describe_counter!(
+        "vigil_batch_retries_total",
+        "Failed batch writes that were retried"
+    );
+}
+
+/// Overall health as reported by `GET /health`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HealthReport {
+    /// `ok` or `degraded`.
+    pub status: &'static str,
+    /// Why the server is degraded, keyed by component.
+    pub reasons: BTreeMap<String, String>,
+}
+
+/// Components report problems here; `GET /health` reads it.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    reasons: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+impl Health {
+    /// Marks `component` degraded with a reason (replacing an older one).
+    pub fn degrade(&self, component: &str, reason: impl Into<String>) {
+        if let Ok(mut r) = self.reasons.lock() {
+            r.insert(component.to_owned(), reason.into());
+        }
+    }
+
+    /// Marks `component` healthy again.
+    pub fn recover(&self, component: &str) {
+        if let Ok(mut r) = self.reasons.lock() {
+            r.remove(component);
+        }
+    }
+
+    /// Current report.
+    pub fn report(&self) -> HealthReport {
+        let reasons = self.reasons.lock().map(|r| r.clone()).unwrap_or_default();
+        HealthReport {
+            status: if reasons.is_empty() { "ok" } else { "degraded" },
+            reasons,
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the whole server on port-0 listeners, on SQLite and on PostgreSQL.
+#![allow(missing_docs)]
+
+mod helpers;
+mod linecodec;
+
+mod api;
+mod batcher;
+mod deploy;
+mod gateway;
+mod lifecycle;
+mod mqtt;
+mod outage;
+mod real_codecs;
