@@ -41,6 +41,12 @@ fn compose_file_is_valid() {
             Err(_) => continue,
         }
     }
+    // CI installs the validator (`.ci/run`) and sets VIGIL_REQUIRE_TOOLS, so there a missing
+    // tool fails instead of silently skipping.
+    assert!(
+        std::env::var_os("VIGIL_REQUIRE_TOOLS").is_none(),
+        "neither check-jsonschema nor docker-compose is installed"
+    );
     eprintln!(
         "SKIPPED: neither check-jsonschema (pip install check-jsonschema) nor docker-compose is installed"
     );
