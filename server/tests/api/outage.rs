@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use vigil_server::db::PositionRow;
 
 use crate::helpers::{Backend, TestDb, position, spawn_app_with, test_settings};
+use crate::real_codecs::{Wire, registration};
 
 /// Forwards to PostgreSQL while up; `cut()` drops every connection and refuses new ones.
 struct Proxy {
@@ -132,5 +133,55 @@ async fn full_queue_blocks_submitters_while_the_database_is_down() {
         r.await.unwrap();
     }
     assert_eq!(app.db.count_positions(dev).await.unwrap(), 20);
+    app.stop().await;
+}
+
+/// JT808 0x8001 for a position means "stored": while the database is down it must not be sent,
+/// and once the database is back the held fix is committed and acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jt808_position_ack_waits_for_the_database() {
+    use protocol::DeviceId;
+    use protocol::jt808::AckResult;
+    use protocol::jt808::device::{Device, ServerFrameDecoder, ServerMessage as S};
+
+    let db = TestDb::new(Backend::Postgres).await;
+    let proxy = Proxy::start().await;
+    let app = spawn_app_with(test_settings(&db.url_via(proxy.addr))).await;
+    let id = DeviceId::parse("13900000001").unwrap();
+    let mut dev = Device::new(&id);
+    let mut w = Wire::connect(app.addrs["jt808"], ServerFrameDecoder::default()).await;
+    w.send(&dev.register(&registration())).await;
+    let S::RegisterResponse { auth_code, .. } = w.recv().await.message else {
+        panic!("expected a register response");
+    };
+    w.send(&dev.auth(&auth_code)).await;
+    let _auth_ack = w.recv().await;
+
+    proxy.cut();
+    w.send(&dev.location(&position(10))).await;
+    app.wait_health("degraded").await;
+    let early = tokio::time::timeout(std::time::Duration::from_secs(2), w.recv()).await;
+    assert!(
+        early.is_err(),
+        "0x8001 sent while the position could not be committed: {:?}",
+        early.map(|f| f.message)
+    );
+
+    proxy.restore();
+    match w.recv().await.message {
+        S::GeneralResponse {
+            reply_id: 0x0200,
+            result: AckResult::Success,
+            ..
+        } => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    let stored = app
+        .db
+        .device_by_unique_id("13900000001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.db.count_positions(stored.id).await.unwrap(), 1);
     app.stop().await;
 }

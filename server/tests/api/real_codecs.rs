@@ -17,8 +17,8 @@ both_backends!(
 );
 
 /// Reads frames from a server with a device-side decoder.
-struct Wire<D: Decoder> {
-    stream: TcpStream,
+pub(crate) struct Wire<D: Decoder> {
+    pub(crate) stream: TcpStream,
     buf: BytesMut,
     decoder: D,
 }
@@ -27,17 +27,17 @@ impl<D: Decoder> Wire<D>
 where
     D::Error: std::fmt::Debug,
 {
-    async fn connect(addr: std::net::SocketAddr, decoder: D) -> Self {
+    pub(crate) async fn connect(addr: std::net::SocketAddr, decoder: D) -> Self {
         Wire {
             stream: TcpStream::connect(addr).await.unwrap(),
             buf: BytesMut::new(),
             decoder,
         }
     }
-    async fn send(&mut self, frame: &[u8]) {
+    pub(crate) async fn send(&mut self, frame: &[u8]) {
         self.stream.write_all(frame).await.unwrap();
     }
-    async fn recv(&mut self) -> D::Item {
+    pub(crate) async fn recv(&mut self) -> D::Item {
         loop {
             if let Some(item) = self.decoder.decode(&mut self.buf).unwrap() {
                 return item;
@@ -157,7 +157,7 @@ async fn osmand_over_http(backend: Backend) {
 
 both_backends!(jt808_register_auth_locations_batch);
 
-fn registration() -> protocol::Registration {
+pub(crate) fn registration() -> protocol::Registration {
     protocol::Registration {
         province: 44,
         city: 300,
