@@ -1,7 +1,7 @@
 //! Storage on SQLite or PostgreSQL, chosen by the URL scheme.
 //!
 //! Both dialects share one logical schema (`migrations/sqlite`, `migrations/postgres`) and, where
-//! the SQL text is the same, one query: [`on_pool!`] compiles the body once per driver. Queries
+//! the SQL text is the same, one query: `on_pool!` compiles the body once per driver. Queries
 //! are plain `sqlx::query` with binds (no build-time database).
 
 use std::path::Path;

@@ -17,7 +17,7 @@ struct Cli {
 enum Cmd {
     /// Run the server (the default).
     Serve {
-        /// TOML settings file; every key can be overridden by VIGIL_<KEY>.
+        /// TOML settings file; every key can be overridden by `VIGIL_<KEY>`.
         #[arg(long, short)]
         config: Option<PathBuf>,
     },

@@ -40,7 +40,7 @@ pub fn position_topic(device: &str) -> String {
     format!("vigil/{device}/position")
 }
 
-/// A started broker: run [`MqttBroker::listener`] and [`MqttBroker::consumer`] as tasks.
+/// A started broker: [`MqttBroker::into_tasks`] gives the listener and consumer tasks to run.
 pub struct MqttBroker {
     server: Server<V4>,
     link: (LinkTx, LinkRx),
