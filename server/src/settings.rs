@@ -288,6 +288,8 @@ mod tests {
     #[allow(clippy::result_large_err)] // figment's Jail API
     fn env_overrides_file_and_errors_name_the_variable() {
         figment::Jail::expect_with(|jail| {
+            // The developer's own VIGIL_* variables must not leak into the test.
+            jail.clear_env();
             jail.create_file(
                 "vigil.toml",
                 "gt06_listen = \"127.0.0.1:6000\"\nbatch_max_size = 10",

@@ -70,9 +70,9 @@ impl Row {
     }
 }
 
-/// Directory holding the vectors: `$VIGIL_VECTORS_DIR`, else `../shared/vectors` from the repo root.
+/// Directory holding the vectors: `$VECTORS_DIR`, else `../shared/vectors` from the repo root.
 pub fn vectors_dir() -> PathBuf {
-    if let Ok(dir) = std::env::var("VIGIL_VECTORS_DIR") {
+    if let Ok(dir) = std::env::var("VECTORS_DIR") {
         return PathBuf::from(dir);
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors")
@@ -84,7 +84,7 @@ pub fn load(name: &str) -> Vec<Row> {
     let path = vectors_dir().join(format!("{name}.tsv"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read {}: {e} (the vectors live in ../shared/vectors beside the repo; set VIGIL_VECTORS_DIR to override)",
+            "cannot read {}: {e} (the vectors live in ../shared/vectors beside the repo; set VECTORS_DIR to override)",
             path.display()
         )
     });

@@ -41,10 +41,10 @@ fn compose_file_is_valid() {
             Err(_) => continue,
         }
     }
-    // CI installs the validator (`.ci/run`) and sets VIGIL_REQUIRE_TOOLS, so there a missing
+    // CI installs the validator (`.ci/run`) and sets REQUIRE_TEST_TOOLS, so there a missing
     // tool fails instead of silently skipping.
     assert!(
-        std::env::var_os("VIGIL_REQUIRE_TOOLS").is_none(),
+        std::env::var_os("REQUIRE_TEST_TOOLS").is_none(),
         "neither check-jsonschema nor docker-compose is installed"
     );
     eprintln!(
