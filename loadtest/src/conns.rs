@@ -225,9 +225,20 @@ async fn measure(a: &ConnArgs, live: &Live) -> anyhow::Result<Value> {
     while first < a.devices {
         let count = a.per_worker.min(a.devices - first);
         let mut child = tokio::process::Command::new(&me)
-            .args(["hold", "--addr", &addr.to_string(), "--protocol", a.protocol.name()])
+            .args([
+                "hold",
+                "--addr",
+                &addr.to_string(),
+                "--protocol",
+                a.protocol.name(),
+            ])
             .args(["--first", &first.to_string(), "--count", &count.to_string()])
-            .args(["--source-ips", &ips.to_string(), "--id-base", &id_base.to_string()])
+            .args([
+                "--source-ips",
+                &ips.to_string(),
+                "--id-base",
+                &id_base.to_string(),
+            ])
             .args(["--concurrency", &a.concurrency.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -200,9 +200,7 @@ fn main() {
             target,
             duration_secs,
             json,
-        } => runtime().and_then(|rt| {
-            rt.block_on(scenarios::run(sim, target, duration_secs, json))
-        }),
+        } => runtime().and_then(|rt| rt.block_on(scenarios::run(sim, target, duration_secs, json))),
         Cmd::Throughput {
             sim,
             target,

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::scenarios::{Live, Spec, Steps, header_pub, report_searches, search_one, specs, write_json_pub};
+use crate::scenarios::{
+    Live, Spec, Steps, header_pub, report_searches, search_one, specs, write_json_pub,
+};
 use crate::target::{ADMIN_EMAIL, ADMIN_PASSWORD, raise_fd_limit};
 use crate::{SimArgs, TargetArgs};
 
@@ -46,7 +48,13 @@ fn polygon(lat: f64, lon: f64, r: f64) -> Value {
     json!({"type": "Polygon", "coordinates": [ring]})
 }
 
-fn not_available(scenario: &str, what: &str, path: &str, status: String, json_out: Option<&PathBuf>) -> anyhow::Result<()> {
+fn not_available(
+    scenario: &str,
+    what: &str,
+    path: &str,
+    status: String,
+    json_out: Option<&PathBuf>,
+) -> anyhow::Result<()> {
     println!("{scenario}: not available — {what} (pending API: {path}; server answered {status})");
     let mut v = header_pub();
     v["scenario"] = json!(scenario);
@@ -57,7 +65,12 @@ fn not_available(scenario: &str, what: &str, path: &str, status: String, json_ou
 }
 
 /// `fences`: loads `n` fences through the fence API, then runs the throughput search.
-pub async fn fences(sim: SimArgs, t: TargetArgs, n: usize, json_out: Option<PathBuf>) -> anyhow::Result<()> {
+pub async fn fences(
+    sim: SimArgs,
+    t: TargetArgs,
+    n: usize,
+    json_out: Option<PathBuf>,
+) -> anyhow::Result<()> {
     raise_fd_limit(sim.devices as u64 * 2 + 200);
     let steps = Steps {
         start_rate: 2000.0,

@@ -68,13 +68,16 @@ pub fn setting_env(t: &TargetArgs) -> anyhow::Result<Vec<(String, String)>> {
 
 impl Live {
     /// Starts `spec`.
-    pub async fn start(spec: Spec, t: &TargetArgs, extra: &[(&str, String)]) -> anyhow::Result<Live> {
+    pub async fn start(
+        spec: Spec,
+        t: &TargetArgs,
+        extra: &[(&str, String)],
+    ) -> anyhow::Result<Live> {
         let env = setting_env(t)?;
-        let mut all: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let mut all: Vec<(&str, String)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         all.extend(extra.iter().cloned());
-        let addrs_of = |tg: &Target| {
-            [tg.addr("gt06"), tg.addr("jt808"), tg.addr("h02")]
-        };
+        let addrs_of = |tg: &Target| [tg.addr("gt06"), tg.addr("jt808"), tg.addr("h02")];
         Ok(match spec {
             Spec::Baseline => {
                 let tg = Target::spawn_sink()?;
@@ -152,18 +155,26 @@ impl Live {
 }
 
 /// The simulator configuration for `sim` against `addrs`.
-pub fn sim_config(sim: &SimArgs, addrs: [Option<SocketAddr>; 3], id_base: u64) -> anyhow::Result<SimConfig> {
+pub fn sim_config(
+    sim: &SimArgs,
+    addrs: [Option<SocketAddr>; 3],
+    id_base: u64,
+) -> anyhow::Result<SimConfig> {
     let (lat, lon) = sim
         .center
         .split_once(',')
         .context("--center wants lat,lon")?;
     for p in Proto::ALL {
         if sim.mix.0[p as usize] > 0 && addrs[p as usize].is_none() {
-            bail!("the mix has {} devices but there is no {} listener", p.name(), p.name());
+            bail!(
+                "the mix has {} devices but there is no {} listener",
+                p.name(),
+                p.name()
+            );
         }
     }
-    let start = (Utc::now() - chrono::Duration::days(60))
-        .duration_trunc(chrono::Duration::seconds(1))?;
+    let start =
+        (Utc::now() - chrono::Duration::days(60)).duration_trunc(chrono::Duration::seconds(1))?;
     Ok(SimConfig {
         devices: sim.devices,
         mix: sim.mix,
@@ -269,10 +280,18 @@ fn print_table(results: &[RunResult]) {
         println!();
     };
     row("", &|r| r.label.clone());
-    row("connections held", &|r| r.connected.peak_connected.to_string());
-    row("offered positions/s", &|r| format!("{:.0}", r.phase.offered));
-    row("sent positions/s", &|r| format!("{:.0}", r.phase.sent_rate()));
-    row("acked positions/s", &|r| format!("{:.0}", r.phase.acked_rate()));
+    row("connections held", &|r| {
+        r.connected.peak_connected.to_string()
+    });
+    row("offered positions/s", &|r| {
+        format!("{:.0}", r.phase.offered)
+    });
+    row("sent positions/s", &|r| {
+        format!("{:.0}", r.phase.sent_rate())
+    });
+    row("acked positions/s", &|r| {
+        format!("{:.0}", r.phase.acked_rate())
+    });
     row("sent / acked / stored", &|r| {
         format!(
             "{}/{}/{}",
@@ -281,7 +300,9 @@ fn print_table(results: &[RunResult]) {
             r.stored.map_or("-".into(), |s| s.to_string())
         )
     });
-    row("alarms / left circle", &|r| format!("{} / {}", r.total.alarms, r.total.left_circle));
+    row("alarms / left circle", &|r| {
+        format!("{} / {}", r.total.alarms, r.total.left_circle)
+    });
     for p in Proto::ALL {
         let i = p as usize;
         row(&format!("{} ack p50/p99 ms", p.name()), &|r| {
@@ -300,13 +321,16 @@ fn print_table(results: &[RunResult]) {
     row("server RSS idle/loaded", &|r| {
         format!("{}/{}", mb(r.rss_idle), mb(r.phase.target_rss))
     });
-    row("server RSS per connection", &|r| match (r.rss_idle, r.rss_connected) {
-        (Some(a), Some(b)) if r.connected.peak_connected > 0 => format!(
-            "{:.0} B",
-            (b as f64 - a as f64) / r.connected.peak_connected as f64
-        ),
-        _ => "-".into(),
-    });
+    row(
+        "server RSS per connection",
+        &|r| match (r.rss_idle, r.rss_connected) {
+            (Some(a), Some(b)) if r.connected.peak_connected > 0 => format!(
+                "{:.0} B",
+                (b as f64 - a as f64) / r.connected.peak_connected as f64
+            ),
+            _ => "-".into(),
+        },
+    );
     row("cores server / simulator", &|r| {
         format!(
             "{:.2} / {:.2}",
@@ -321,7 +345,11 @@ fn print_table(results: &[RunResult]) {
         )
     });
     for r in results {
-        println!("{:<28}{}", format!("{} latency", r.label), latency_line(&r.phase.merged()));
+        println!(
+            "{:<28}{}",
+            format!("{} latency", r.label),
+            latency_line(&r.phase.merged())
+        );
     }
 }
 
@@ -360,7 +388,12 @@ async fn settle() {
 }
 
 /// `run`: every target at the same fixed rate.
-pub async fn run(sim: SimArgs, t: TargetArgs, secs: u64, json_out: Option<PathBuf>) -> anyhow::Result<()> {
+pub async fn run(
+    sim: SimArgs,
+    t: TargetArgs,
+    secs: u64,
+    json_out: Option<PathBuf>,
+) -> anyhow::Result<()> {
     raise_fd_limit(sim.devices as u64 * 2 + 200);
     let mut results = Vec::new();
     for (k, spec) in specs(&t).into_iter().enumerate() {
@@ -409,7 +442,11 @@ pub async fn run(sim: SimArgs, t: TargetArgs, secs: u64, json_out: Option<PathBu
     v["devices"] = json!(sim.devices);
     v["mix"] = mix_json(&sim.mix);
     v["results"] = Value::Array(results.iter().map(RunResult::json).collect());
-    v["ratio_to_baseline"] = json!(ratios.into_iter().collect::<std::collections::BTreeMap<_, _>>());
+    v["ratio_to_baseline"] = json!(
+        ratios
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>()
+    );
     write_json(json_out.as_ref(), &v)
 }
 
@@ -476,7 +513,9 @@ pub async fn search_one(sim: &SimArgs, live: &Live, k: u64, s: Steps) -> anyhow:
         .await
         .peak_connected;
     // Warm-up at the first rate (caches, page cache, pool connections).
-    let _ = fleet.measure(2, live.pid, &format!("{} warm-up", live.label)).await;
+    let _ = fleet
+        .measure(2, live.pid, &format!("{} warm-up", live.label))
+        .await;
     let mut steps = Vec::new();
     let mut rate = s.start_rate;
     while rate <= s.max_rate {
@@ -545,7 +584,16 @@ pub fn report_searches(searches: &[Search], s: Steps, sim: &SimArgs, scenario: &
     );
     println!(
         "{:<20}{:>12}{:>12}{:>10}{:>10}{:>10}{:>10}{:>9}{:>9}  {:<26}",
-        "target", "best acked/s", "offered/s", "gt06 p99", "jt808 p99", "h02 p99", "max ms", "srv cpu", "sim cpu", "sent/acked/stored"
+        "target",
+        "best acked/s",
+        "offered/s",
+        "gt06 p99",
+        "jt808 p99",
+        "h02 p99",
+        "max ms",
+        "srv cpu",
+        "sim cpu",
+        "sent/acked/stored"
     );
     let p99 = |p: &Phase, i: usize| {
         let h = &p.latency[i];
@@ -590,7 +638,10 @@ pub fn report_searches(searches: &[Search], s: Steps, sim: &SimArgs, scenario: &
         }
     }
     let ratios: Vec<(String, f64)> = {
-        let base = searches.iter().find(|x| x.spec == Spec::Baseline).map(Search::best_rate);
+        let base = searches
+            .iter()
+            .find(|x| x.spec == Spec::Baseline)
+            .map(Search::best_rate);
         match base {
             Some(b) if b > 0.0 => searches
                 .iter()
@@ -627,12 +678,21 @@ pub fn report_searches(searches: &[Search], s: Steps, sim: &SimArgs, scenario: &
             })
             .collect(),
     );
-    v["ratio_to_baseline"] = json!(ratios.into_iter().collect::<std::collections::BTreeMap<_, _>>());
+    v["ratio_to_baseline"] = json!(
+        ratios
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>()
+    );
     v
 }
 
 /// `throughput`: step search on the baseline, then Vigil per database.
-pub async fn throughput(sim: SimArgs, t: TargetArgs, s: Steps, json_out: Option<PathBuf>) -> anyhow::Result<()> {
+pub async fn throughput(
+    sim: SimArgs,
+    t: TargetArgs,
+    s: Steps,
+    json_out: Option<PathBuf>,
+) -> anyhow::Result<()> {
     raise_fd_limit(sim.devices as u64 * 2 + 200);
     let mut searches = Vec::new();
     for (k, spec) in specs(&t).into_iter().enumerate() {

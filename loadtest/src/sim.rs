@@ -63,7 +63,10 @@ impl std::str::FromStr for Mix {
         let mut w = [0u32; 3];
         for part in s.split(',').filter(|p| !p.is_empty()) {
             let (name, n) = part.split_once('=').unwrap_or((part, "1"));
-            let n: u32 = n.trim().parse().map_err(|_| format!("bad weight in {part:?}"))?;
+            let n: u32 = n
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad weight in {part:?}"))?;
             let i = Proto::ALL
                 .iter()
                 .position(|p| p.name() == name.trim())
@@ -78,17 +81,28 @@ impl std::str::FromStr for Mix {
 }
 
 impl Mix {
-    /// The protocol of device `i` (deterministic interleaving by weight).
+    /// The protocol of device `i`: smooth weighted round robin over the weights (reduced by
+    /// their gcd), so any prefix of the fleet has about the right shares.
     pub fn pick(&self, i: usize) -> Proto {
-        let total: u32 = self.0.iter().sum();
-        let mut slot = (i as u64 % u64::from(total)) as u32;
-        for p in Proto::ALL {
-            if slot < self.0[p.index()] {
-                return p;
-            }
-            slot -= self.0[p.index()];
+        fn gcd(a: u32, b: u32) -> u32 {
+            if b == 0 { a } else { gcd(b, a % b) }
         }
-        Proto::Gt06
+        let g = self.0.iter().copied().fold(0, gcd).max(1);
+        let w: Vec<i64> = self.0.iter().map(|x| i64::from(x / g)).collect();
+        let total: i64 = w.iter().sum();
+        let slot = i as i64 % total.max(1);
+        let mut current = [0i64; 3];
+        let mut chosen = 0;
+        for _ in 0..=slot {
+            for k in 0..3 {
+                current[k] += w[k];
+            }
+            chosen = (0..3)
+                .max_by_key(|k| (current[*k], -(*k as i64)))
+                .unwrap_or(0);
+            current[chosen] -= total;
+        }
+        Proto::ALL[chosen]
     }
 }
 
@@ -188,7 +202,10 @@ impl Stats {
     /// Takes the latency histograms recorded so far and starts new ones.
     pub fn take_latency(&self) -> [Histogram<u64>; 3] {
         let take = |m: &Mutex<Histogram<u64>>| {
-            std::mem::replace(&mut *m.lock().unwrap_or_else(|e| e.into_inner()), histogram())
+            std::mem::replace(
+                &mut *m.lock().unwrap_or_else(|e| e.into_inner()),
+                histogram(),
+            )
         };
         [
             take(&self.latency[0]),
@@ -268,11 +285,31 @@ pub async fn connect_from(i: usize, ips: u32, addr: SocketAddr) -> std::io::Resu
     let sock = TcpSocket::new_v4()?;
     if addr.ip().is_loopback() && ips > 0 {
         let last = 2 + (i as u32 % ips.min(250)) as u8;
-        sock.bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 0))?;
+        sock.bind(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)),
+            0,
+        ))?;
     }
     let s = sock.connect(addr).await?;
     s.set_nodelay(true)?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mix_interleaves() {
+        let m: Mix = "gt06=40,jt808=40,h02=20".parse().unwrap();
+        let first: Vec<Proto> = (0..5).map(|i| m.pick(i)).collect();
+        for p in Proto::ALL {
+            let n = first.iter().filter(|x| **x == p).count();
+            assert_eq!(n, if p == Proto::H02 { 1 } else { 2 });
+        }
+        let only: Mix = "jt808".parse().unwrap();
+        assert!((0..10).all(|i| only.pick(i) == Proto::Jt808));
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -536,7 +573,16 @@ pub async fn run_device(
     let now_connected = stats.connected.fetch_add(1, Relaxed) + 1;
     stats.peak_connected.fetch_max(now_connected, Relaxed);
     let r = device_loop(
-        i, proto, &cfg, &stats, &interval_us, &stop, drain, &mut s, &mut wire, &mut buf,
+        i,
+        proto,
+        &cfg,
+        &stats,
+        &interval_us,
+        &stop,
+        drain,
+        &mut s,
+        &mut wire,
+        &mut buf,
     )
     .await;
     stats.connected.fetch_sub(1, Relaxed);
@@ -560,7 +606,7 @@ async fn device_loop(
     wire: &mut Wire,
     buf: &mut BytesMut,
 ) -> anyhow::Result<()> {
-    let mut rng = Rng::new(cfg.id_base ^ (i as u64 + 1) * 7919);
+    let mut rng = Rng::new(cfg.id_base ^ ((i as u64 + 1) * 7919));
     let leaver = rng.unit() < cfg.leave_share;
     let mut route = Route::new(
         rng.next_u64(),
@@ -577,6 +623,7 @@ async fn device_loop(
     let first = Duration::from_micros(interval_us.load(Relaxed)).mul_f64(rng.unit());
     let mut next = Instant::now() + first;
     let mut draining: Option<Instant> = None;
+    let mut last_flush = Instant::now();
     let flush = |lat: &mut Vec<u64>| {
         if !lat.is_empty() {
             let mut h = stats.latency[proto.index()]
@@ -617,8 +664,9 @@ async fn device_loop(
                         Kind::Position => {
                             stats.acked.fetch_add(1, Relaxed);
                             latencies.push(t.elapsed().as_micros() as u64);
-                            if latencies.len() >= 64 {
+                            if latencies.len() >= 64 || last_flush.elapsed() >= Duration::from_millis(250) {
                                 flush(&mut latencies);
+                                last_flush = Instant::now();
                             }
                         }
                         Kind::Heartbeat => {

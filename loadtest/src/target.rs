@@ -141,7 +141,10 @@ impl Target {
             .env("VIGIL_MQTT_LISTEN", "off")
             .env("VIGIL_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("VIGIL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("RUST_LOG", std::env::var("VIGIL_LOG").unwrap_or("warn".into()));
+            .env(
+                "RUST_LOG",
+                std::env::var("VIGIL_LOG").unwrap_or("warn".into()),
+            );
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -149,7 +152,11 @@ impl Target {
             DbKind::Sqlite => "sqlite",
             DbKind::Postgres => "postgres",
         };
-        let mut t = Target::start(cmd, format!("vigil ({kind})"), &["gt06", "jt808", "h02", "http"])?;
+        let mut t = Target::start(
+            cmd,
+            format!("vigil ({kind})"),
+            &["gt06", "jt808", "h02", "http"],
+        )?;
         t.label = format!("vigil ({kind})");
         eprintln!("started {how} (pid {}) on {kind}", t.pid());
         Ok(t)
@@ -163,7 +170,9 @@ impl Target {
     }
 
     fn start(mut cmd: Command, label: String, want: &[&str]) -> anyhow::Result<Target> {
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = cmd.spawn().context("cannot start the server process")?;
         let out = child.stdout.take().context("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();

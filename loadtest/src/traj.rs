@@ -21,7 +21,12 @@ use crate::target::{DbKind, RunDb, Target, load_average};
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrajArgs {
     /// Databases (a fresh one each).
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "sqlite,postgres")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "sqlite,postgres"
+    )]
     pub db: Vec<DbKind>,
     /// Devices in the table.
     #[arg(long, default_value_t = 100)]
@@ -56,14 +61,24 @@ enum Conn {
 impl Conn {
     async fn exec(&mut self, sql: &str) -> anyhow::Result<u64> {
         Ok(match self {
-            Conn::Lite(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(c).await?.rows_affected(),
-            Conn::Pg(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string())).execute(c).await?.rows_affected(),
+            Conn::Lite(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(c)
+                .await?
+                .rows_affected(),
+            Conn::Pg(c) => sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(c)
+                .await?
+                .rows_affected(),
         })
     }
 }
 
 /// Inserts `devices` devices and their positions; returns (device ids, rows, seconds).
-async fn fill(c: &mut Conn, a: &TrajArgs, start: DateTime<Utc>) -> anyhow::Result<(Vec<i64>, u64, f64)> {
+async fn fill(
+    c: &mut Conn,
+    a: &TrajArgs,
+    start: DateTime<Utc>,
+) -> anyhow::Result<(Vec<i64>, u64, f64)> {
     let now = Utc::now();
     let mut ids = Vec::new();
     for i in 0..a.devices {
@@ -81,9 +96,11 @@ async fn fill(c: &mut Conn, a: &TrajArgs, start: DateTime<Utc>) -> anyhow::Resul
     let mut rows = 0;
     let pb = indicatif::ProgressBar::new(a.devices);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} devices {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{prefix:>12} [{bar:30}] {pos}/{len} devices {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     pb.set_prefix("filling");
     let epoch = start.timestamp();
@@ -95,7 +112,9 @@ async fn fill(c: &mut Conn, a: &TrajArgs, start: DateTime<Utc>) -> anyhow::Resul
         );
         let sql = match c {
             Conn::Lite(_) => {
-                let t = format!("strftime('%Y-%m-%dT%H:%M:%S+00:00', {epoch} + g * {step}, 'unixepoch')");
+                let t = format!(
+                    "strftime('%Y-%m-%dT%H:%M:%S+00:00', {epoch} + g * {step}, 'unixepoch')"
+                );
                 format!(
                     "INSERT INTO positions ({COLS}) WITH RECURSIVE s(g) AS (SELECT 0 UNION ALL SELECT g + 1 FROM s WHERE g + 1 < {per_device}) SELECT {} FROM s",
                     values.replace("{T}", &t)
@@ -111,7 +130,10 @@ async fn fill(c: &mut Conn, a: &TrajArgs, start: DateTime<Utc>) -> anyhow::Resul
         };
         rows += c.exec(&sql).await?;
         pb.inc(1);
-        pb.set_message(format!("{:.0} rows/s", rows as f64 / t0.elapsed().as_secs_f64()));
+        pb.set_message(format!(
+            "{:.0} rows/s",
+            rows as f64 / t0.elapsed().as_secs_f64()
+        ));
     }
     pb.finish_and_clear();
     let secs = t0.elapsed().as_secs_f64();
@@ -135,11 +157,28 @@ async fn db_size(c: &mut Conn, db: &RunDb) -> Option<u64> {
 }
 
 /// One device-day from the database alone (one SELECT with the server's WHERE clause).
-async fn db_day(c: &mut Conn, id: i64, from: DateTime<Utc>, to: DateTime<Utc>) -> anyhow::Result<usize> {
+async fn db_day(
+    c: &mut Conn,
+    id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> anyhow::Result<usize> {
     let sql = "SELECT id, device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes FROM positions WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 ORDER BY fix_time";
     Ok(match c {
-        Conn::Lite(c) => sqlx::query(sql).bind(id).bind(from).bind(to).fetch_all(c).await?.len(),
-        Conn::Pg(c) => sqlx::query(sql).bind(id).bind(from).bind(to).fetch_all(c).await?.len(),
+        Conn::Lite(c) => sqlx::query(sql)
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(c)
+            .await?
+            .len(),
+        Conn::Pg(c) => sqlx::query(sql)
+            .bind(id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(c)
+            .await?
+            .len(),
     })
 }
 
