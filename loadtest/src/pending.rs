@@ -81,7 +81,10 @@ pub async fn fences(
         min_acked_share: 0.95,
     };
     let mut searches = Vec::new();
-    for (k, spec) in specs(&t).into_iter().enumerate() {
+    // Vigil first: when its fence API is missing there is nothing to compare the baseline with.
+    let mut order = specs(&t);
+    order.sort_by_key(|s| *s == Spec::Baseline);
+    for (k, spec) in order.into_iter().enumerate() {
         let live = Live::start(spec, &t, &[]).await?;
         if let Spec::Vigil(_) = spec {
             let http = live.http.context("no HTTP listener")?;
