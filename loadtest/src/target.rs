@@ -244,7 +244,7 @@ impl Target {
     }
 }
 
-/// Resident set size of a process, bytes (`VmRSS` of /proc/<pid>/status).
+/// Resident set size of a process, bytes (`VmRSS` of `/proc/<pid>/status`).
 pub fn rss_bytes(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: u64 = s
