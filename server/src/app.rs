@@ -198,6 +198,7 @@ impl Application {
                     batcher: batcher.clone(),
                     settings: settings.clone(),
                     metrics: metrics_handle(),
+                    login_limiter: Default::default(),
                 };
                 let server =
                     api::http_server(l, state, settings.http_workers).map_err(StartError::Http)?;

@@ -3,6 +3,7 @@
 //! `vigil serve` is a thin wrapper around [`app::Application`]; integration tests start the
 //! same application on port-0 listeners.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;
