@@ -11,4 +11,5 @@ mod gateway;
 mod lifecycle;
 mod mqtt;
 mod outage;
+mod permissions;
 mod real_codecs;
