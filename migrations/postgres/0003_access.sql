@@ -50,6 +50,7 @@ CREATE TABLE commands (
     created_at    TIMESTAMPTZ NOT NULL,
     expires_at    TIMESTAMPTZ NOT NULL,
     sent_at       TIMESTAMPTZ,
+    not_before    TIMESTAMPTZ,
     finished_at   TIMESTAMPTZ,
     correlation   JSONB,
     reply         JSONB,

@@ -66,6 +66,7 @@ CREATE TABLE commands (
     created_at    TEXT    NOT NULL,
     expires_at    TEXT    NOT NULL,
     sent_at       TEXT,
+    not_before    TEXT,
     finished_at   TEXT,
     correlation   TEXT,
     reply         TEXT,

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 pub mod batcher;
 pub mod codecs;
+pub mod commands;
 pub mod db;
 pub mod gateway;
 pub mod mqtt;

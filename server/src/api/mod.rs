@@ -5,6 +5,7 @@
 //! checks inside [`auth::AuthUser`].
 
 pub mod auth;
+pub mod commands;
 pub mod devices;
 pub mod error;
 pub mod events;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Failed-login limiter.
     pub login_limiter: crate::access::LoginLimiter,
+    /// Device commands.
+    pub commands: crate::commands::CommandQueue,
 }
 
 /// Registers every route (used by the server and usable in `actix_web::test`).

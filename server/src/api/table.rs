@@ -3,7 +3,7 @@
 
 use actix_web::{Route, web};
 
-use super::{auth, devices, events, keys, users};
+use super::{auth, commands, devices, events, keys, users};
 
 /// HTTP method of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +45,9 @@ pub enum Access {
     DeviceRead,
     /// The owner of device `{id}` or an administrator (invisible: 404, read-only: 403).
     DeviceManage,
+    /// Callers who may command device `{id}`: its owner, an officer with an open alarm on it,
+    /// an administrator (invisible: 404, visible only: 403).
+    DeviceCommand,
 }
 
 /// One route under `/api/v1`.
@@ -202,6 +205,39 @@ pub const ROUTES: &[RouteSpec] = &[
         Some("positions:read"),
         devices::live
     ),
+    spec!(
+        "commands.create",
+        Post,
+        "/devices/{id}/commands",
+        DeviceCommand,
+        Some("commands:write"),
+        commands::create
+    ),
+    spec!(
+        "commands.list",
+        Get,
+        "/devices/{id}/commands",
+        DeviceRead,
+        Some("devices:read"),
+        commands::list
+    ),
+    spec!(
+        "commands.get",
+        Get,
+        "/commands/{command_id}",
+        DeviceRead,
+        Some("devices:read"),
+        commands::get
+    ),
+    spec!(
+        "audit.device",
+        Get,
+        "/devices/{id}/audit",
+        DeviceManage,
+        Some("devices:read"),
+        commands::device_audit
+    ),
+    spec!("audit.list", Get, "/audit", Admin, None, commands::audit),
     spec!(
         "events.list",
         Get,

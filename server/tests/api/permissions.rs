@@ -57,6 +57,7 @@ struct Fixture {
     integrator: User,
     extra: User,
     device: i64,
+    command: i64,
     key_all: String,
     key_none: String,
     password_hash: String,
@@ -90,7 +91,7 @@ fn allowed(access: Access, scope: Option<&str>, c: Caller) -> bool {
         Access::Session => !key,
         Access::Admin => c == Caller::Admin,
         Access::DeviceRead => sees_device(c),
-        Access::DeviceManage => matches!(c, Caller::Admin | Caller::Owner),
+        Access::DeviceManage | Access::DeviceCommand => matches!(c, Caller::Admin | Caller::Owner),
     }
 }
 
@@ -170,6 +171,14 @@ async fn request(app: &TestApp, fx: &Fixture, r: &RouteSpec, c: Caller) -> (Stri
             None,
         ),
         "positions.live" => ("/positions/latest".into(), None),
+        "commands.create" => (
+            format!("/devices/{d}/commands"),
+            Some(json!({"type": "locate"})),
+        ),
+        "commands.list" => (format!("/devices/{d}/commands"), None),
+        "commands.get" => (format!("/commands/{}", fx.command), None),
+        "audit.device" => (format!("/devices/{d}/audit"), None),
+        "audit.list" => ("/audit".into(), None),
         "events.list" => (format!("/events?device_id={d}"), None),
         other => panic!("route {other} has no fixture in the permission matrix: add one"),
     };
@@ -257,6 +266,17 @@ async fn fixture(app: &TestApp) -> Fixture {
     ];
     app.db.insert_positions(&rows).await.unwrap();
 
+    let token = app.login().await;
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/devices/{device}/commands"),
+            &token,
+            &json!({"type": "locate"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let command = v["command"]["id"].as_i64().unwrap();
+
     let mut keys = Vec::new();
     for scopes in [
         access::SCOPES
@@ -283,6 +303,7 @@ async fn fixture(app: &TestApp) -> Fixture {
         integrator,
         extra,
         device,
+        command,
         key_all,
         key_none,
         password_hash: hash,
@@ -304,7 +325,10 @@ async fn permission_matrix(backend: Backend) {
             let (status, resp) = call(&app, r.method, &path, token.as_deref(), body.as_ref()).await;
             calls += 1;
             let ok = allowed(r.access, r.scope, c);
-            let device_route = matches!(r.access, Access::DeviceRead | Access::DeviceManage);
+            let device_route = matches!(
+                r.access,
+                Access::DeviceRead | Access::DeviceManage | Access::DeviceCommand
+            );
             let good = if ok {
                 (200..300).contains(&status)
             } else if c == Caller::Anonymous {
