@@ -176,7 +176,7 @@ impl Settings {
                 return Err(invalid(key, "must be greater than 0"));
             }
         }
-        if !(self.cut_power_max_speed_kmh >= 0.0) {
+        if self.cut_power_max_speed_kmh.is_nan() || self.cut_power_max_speed_kmh < 0.0 {
             return Err(invalid("cut_power_max_speed_kmh", "must be 0 or more"));
         }
         if !["refuse", "hold"].contains(&self.cut_power_when_moving.as_str()) {
