@@ -6,6 +6,7 @@ mod linecodec;
 
 mod api;
 mod batcher;
+mod commands;
 mod deploy;
 mod gateway;
 mod lifecycle;
