@@ -17,6 +17,7 @@ pub mod osmand;
 pub mod registry;
 pub mod settings;
 pub mod telemetry;
+pub mod trajectory;
 
 pub use app::{Application, StartError};
 pub use settings::Settings;

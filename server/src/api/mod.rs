@@ -12,6 +12,7 @@ pub mod events;
 pub mod keys;
 pub mod ops;
 pub mod table;
+pub mod trajectory;
 pub mod users;
 
 use std::sync::Arc;

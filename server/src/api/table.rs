@@ -3,7 +3,7 @@
 
 use actix_web::{Route, web};
 
-use super::{auth, commands, devices, events, keys, users};
+use super::{auth, commands, devices, events, keys, trajectory, users};
 
 /// HTTP method of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +238,30 @@ pub const ROUTES: &[RouteSpec] = &[
         commands::device_audit
     ),
     spec!("audit.list", Get, "/audit", Admin, None, commands::audit),
+    spec!(
+        "trajectory.get",
+        Get,
+        "/devices/{id}/trajectory",
+        DeviceRead,
+        Some("positions:read"),
+        trajectory::get
+    ),
+    spec!(
+        "trajectory.trips",
+        Get,
+        "/devices/{id}/trips",
+        DeviceRead,
+        Some("positions:read"),
+        trajectory::trips
+    ),
+    spec!(
+        "trajectory.summary",
+        Get,
+        "/devices/{id}/summary",
+        DeviceRead,
+        Some("positions:read"),
+        trajectory::summary
+    ),
     spec!(
         "events.list",
         Get,

@@ -14,3 +14,4 @@ mod mqtt;
 mod outage;
 mod permissions;
 mod real_codecs;
+mod trajectory;

@@ -179,6 +179,20 @@ async fn request(app: &TestApp, fx: &Fixture, r: &RouteSpec, c: Caller) -> (Stri
         "commands.get" => (format!("/commands/{}", fx.command), None),
         "audit.device" => (format!("/devices/{d}/audit"), None),
         "audit.list" => ("/audit".into(), None),
+        "trajectory.get" => (
+            format!(
+                "/devices/{d}/trajectory?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z&format=gpx"
+            ),
+            None,
+        ),
+        "trajectory.trips" => (
+            format!("/devices/{d}/trips?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z"),
+            None,
+        ),
+        "trajectory.summary" => (
+            format!("/devices/{d}/summary?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z"),
+            None,
+        ),
         "events.list" => (format!("/events?device_id={d}"), None),
         other => panic!("route {other} has no fixture in the permission matrix: add one"),
     };
