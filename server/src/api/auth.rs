@@ -67,7 +67,7 @@ impl FromRequest for AuthUser {
 }
 
 /// Login request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     /// Login name.
     pub email: String,

@@ -9,7 +9,8 @@ use crate::access::{self, Actor};
 use crate::commands::CommandRequest;
 
 /// Paging of command and audit lists.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Entries with id below this (the previous page's `next_before`).
     pub before: Option<i64>,

@@ -28,7 +28,7 @@ fn view(state: &AppState, device: Device) -> DeviceView {
 }
 
 /// Body of `POST /api/v1/devices`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDevice {
     /// The identifier the device reports (IMEI, phone number…).
@@ -95,7 +95,8 @@ pub async fn create(
 }
 
 /// Paging of `GET /api/v1/devices`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Return devices with id greater than this (the previous page's `next_after`).
     pub after: Option<i64>,
@@ -175,7 +176,8 @@ pub async fn latest_position(
 }
 
 /// Range and paging of `GET /api/v1/devices/{id}/positions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PositionsQuery {
     /// Start (inclusive), ISO-8601 UTC; default `to` minus 24 hours.
     pub from: Option<DateTime<Utc>>,
@@ -236,7 +238,7 @@ pub async fn new_mqtt_token(
 }
 
 /// Body of `PUT /api/v1/devices/{id}/owner`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetOwner {
     /// The new owner (`null`: none).
@@ -282,7 +284,7 @@ pub async fn shares(
 }
 
 /// Body of `POST /api/v1/devices/{id}/shares`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShareBody {
     /// The user who may then see the device (read-only).

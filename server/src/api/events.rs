@@ -8,7 +8,8 @@ use super::{ApiError, AppState};
 use crate::access::{self, Actor};
 
 /// Filters and paging.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events of this device (row id).
     pub device_id: Option<i64>,

@@ -16,7 +16,7 @@ pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpRespons
 }
 
 /// Body of `POST /api/v1/keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     /// Label.

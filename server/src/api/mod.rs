@@ -10,6 +10,7 @@ pub mod devices;
 pub mod error;
 pub mod events;
 pub mod keys;
+pub mod openapi;
 pub mod ops;
 pub mod table;
 pub mod trajectory;
@@ -66,6 +67,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/health", web::get().to(ops::health))
     .route("/metrics", web::get().to(ops::metrics))
+    .service(openapi::swagger_ui())
     .service(table::register(web::scope("/api/v1")))
     .default_service(web::to(not_found));
 }

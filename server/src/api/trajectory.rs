@@ -15,7 +15,8 @@ use crate::trajectory::{self, TripParams};
 const MAX_RANGE_POINTS: usize = 500_000;
 
 /// Query of `GET /api/v1/devices/{id}/trajectory`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrajectoryQuery {
     /// Start (inclusive), ISO-8601 UTC; default `to` minus 24 hours.
     pub from: Option<DateTime<Utc>>,
@@ -161,7 +162,8 @@ async fn all_points(
 }
 
 /// Query of `GET /api/v1/devices/{id}/trips`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TripsQuery {
     /// Start (inclusive), ISO-8601 UTC; default `to` minus 24 hours.
     pub from: Option<DateTime<Utc>>,
@@ -215,7 +217,8 @@ pub async fn trips(
 }
 
 /// Query of `GET /api/v1/devices/{id}/summary`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SummaryQuery {
     /// Start (inclusive), ISO-8601 UTC; default `to` minus 7 days.
     pub from: Option<DateTime<Utc>>,

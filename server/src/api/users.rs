@@ -19,7 +19,8 @@ pub async fn me(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse,
 }
 
 /// Paging of `GET /api/v1/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsersQuery {
     /// Users with id greater than this (the previous page's `next_after`).
     pub after: Option<i64>,
@@ -49,7 +50,7 @@ pub async fn list(
 }
 
 /// Body of `POST /api/v1/users`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Login name.
@@ -106,7 +107,7 @@ pub async fn create(
 }
 
 /// Body of `PUT /api/v1/users/{id}/units`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetUnits {
     /// The patrol units the user belongs to (replaces the previous list).

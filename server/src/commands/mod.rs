@@ -126,7 +126,7 @@ macro_rules! command_from_row {
 }
 
 /// Body of `POST /api/v1/devices/{id}/commands`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     /// `cut_power`, `restore_power`, `locate`, `set_interval`, `custom`.
