@@ -15,12 +15,7 @@ use super::table::{Access, Method, ROUTES};
 use super::{auth, commands, devices, events, keys, trajectory, users};
 
 /// Query parameters and request body schema of a route, by route name.
-fn route_io(
-    name: &str,
-) -> (
-    Vec<utoipa::openapi::path::Parameter>,
-    Option<RefOr<Schema>>,
-) {
+fn route_io(name: &str) -> (Vec<utoipa::openapi::path::Parameter>, Option<RefOr<Schema>>) {
     let q = Some(ParameterIn::Query);
     match name {
         "session.login" => (vec![], Some(auth::LoginRequest::schema())),
@@ -76,11 +71,11 @@ pub fn document() -> OpenApi {
                         .parameter_in(ParameterIn::Path)
                         .required(Required::True)
                         .schema(Some(
-                            ObjectBuilder::new()
-                                .schema_type(Type::Integer)
-                                .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                            ObjectBuilder::new().schema_type(Type::Integer).format(Some(
+                                utoipa::openapi::SchemaFormat::KnownFormat(
                                     utoipa::openapi::KnownFormat::Int64,
-                                ))),
+                                ),
+                            )),
                         )),
                 );
             }
@@ -92,7 +87,10 @@ pub fn document() -> OpenApi {
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
                     .required(Some(Required::True))
-                    .content("application/json", ContentBuilder::new().schema(Some(schema)).build())
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(schema)).build(),
+                    )
                     .build(),
             ));
         }
@@ -106,14 +104,34 @@ pub fn document() -> OpenApi {
         } else if matches!(r.name, "trajectory.get") {
             ResponseBuilder::new()
                 .description("JSON, GeoJSON or GPX by `format`")
-                .content("application/json", ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::Object))).build())
-                .content("application/geo+json", ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::Object))).build())
-                .content("application/gpx+xml", ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::String))).build())
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
+                        .build(),
+                )
+                .content(
+                    "application/geo+json",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
+                        .build(),
+                )
+                .content(
+                    "application/gpx+xml",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
+                )
                 .build()
         } else {
             ResponseBuilder::new()
                 .description(ok.1)
-                .content("application/json", ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::Object))).build())
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::Object)))
+                        .build(),
+                )
                 .build()
         };
         op = op.response(ok.0, ok_response);
@@ -126,7 +144,10 @@ pub fn document() -> OpenApi {
             errors.push(("401", "wrong email or password"));
             errors.push(("429", "too many failed logins"));
         }
-        if matches!(r.name, "devices.create" | "users.create" | "commands.create") {
+        if matches!(
+            r.name,
+            "devices.create" | "users.create" | "commands.create"
+        ) {
             errors.push(("409", "conflict (exists, or vehicle moving)"));
         }
         errors.push(("503", "database unavailable"));
@@ -162,7 +183,9 @@ pub fn document() -> OpenApi {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("a session token from POST /api/v1/session, or an API key vk_…"))
+                    .description(Some(
+                        "a session token from POST /api/v1/session, or an API key vk_…",
+                    ))
                     .build(),
             ),
         );
