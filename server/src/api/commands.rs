@@ -35,7 +35,17 @@ pub async fn create(
     id: web::Path<i64>,
     body: web::Json<CommandRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let device = access::visible_device(&state.db, &auth, id.into_inner()).await?;
+    let id = id.into_inner();
+    let device = match access::visible_device(&state.db, &auth, id).await {
+        Ok(d) => d,
+        Err(e) => {
+            state
+                .commands
+                .audit_invisible(&auth, id, &body.kind)
+                .await?;
+            return Err(e);
+        }
+    };
     let cmd = state
         .commands
         .submit(&auth, &device, body.into_inner())

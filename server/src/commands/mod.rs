@@ -256,6 +256,27 @@ impl CommandQueue {
         err
     }
 
+    /// Audits a command request for a device the caller may not see (answered 404). The
+    /// device id goes into `detail` only, so an owner's audit view does not list strangers.
+    pub async fn audit_invisible(
+        &self,
+        actor: &Actor,
+        requested_device: i64,
+        kind: &str,
+    ) -> Result<(), DbError> {
+        let kind: String = kind.chars().take(40).collect();
+        self.audit(
+            Requester::from(actor),
+            None,
+            None,
+            &kind,
+            "refused",
+            "not_found",
+            json!({ "requested_device_id": requested_device }),
+        )
+        .await
+    }
+
     /// Validates, authorises and queues a command; every refusal is audited. The device must
     /// already be visible to the caller (the route answers 404 otherwise).
     #[tracing::instrument(skip(self, actor, req), fields(device = device.id, kind = %req.kind))]

@@ -173,6 +173,18 @@ async fn gt06_cut_off_end_to_end(backend: Backend) {
         .await;
     assert_eq!(s, 403);
 
+    // The stranger's attempt is on the administrators' log, without naming the device to it.
+    let admin = app.login().await;
+    let (s, all) = app.get("/api/v1/audit", &admin).await;
+    assert_eq!(s, 200);
+    assert!(
+        all["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"] == "not_found" && e["detail"]["requested_device_id"] == device),
+        "{all}"
+    );
     let entries = audit(&app, &owner_token, device).await;
     let has = |outcome: &str, reason: &str| {
         entries
@@ -314,5 +326,54 @@ async fn jt808_cut_off_and_fast_reporting(backend: Backend) {
         .await;
     let c = wait_status(&app, &admin, v["command"]["id"].as_i64().unwrap(), "failed").await;
     assert_eq!(c["failure"], "device_refused");
+    app.stop().await;
+}
+
+both_backends!(gt06_cut_off_held_until_slow);
+
+/// With `cut_power_when_moving = "hold"`, a cut-off at speed waits (status `held`) and is sent
+/// once a fix shows the vehicle slow.
+async fn gt06_cut_off_held_until_slow(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut settings = crate::helpers::test_settings(&db.url);
+    settings.cut_power_when_moving = "hold".into();
+    let app = crate::helpers::spawn_app_with(settings).await;
+    let admin = app.login().await;
+    let imei = "359710040000055";
+    let mut w = Wire::connect(app.addrs["gt06"], gt06::device::DeviceDecoder::default()).await;
+    w.send(&gt06::device::login(imei, 1).unwrap()).await;
+    let _ = w.recv().await;
+    // 36.5 km/h.
+    w.send(&gt06::device::location(&position(0), 2)).await;
+    let _ = w.recv().await;
+    let device = app.db.device_by_unique_id(imei).await.unwrap().unwrap().id;
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/devices/{device}/commands"),
+            &admin,
+            &json!({"type": "cut_power", "confirm": true}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["command"]["status"], "held");
+    let id = v["command"]["id"].as_i64().unwrap();
+    // Stopped: the held command goes out.
+    let mut slow = position(60);
+    slow.speed_kmh = 0.0;
+    w.send(&gt06::device::location(&slow, 3)).await;
+    let text = loop {
+        match w.recv().await {
+            Gt06Outbound::Command { text, .. } => break text,
+            Gt06Outbound::Ack { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(text, gt06::DEFAULT_CUT_POWER);
+    wait_status(&app, &admin, id, "sent").await;
+    let entries = audit(&app, &admin, device).await;
+    assert!(
+        entries.iter().any(|e| e["outcome"] == "held"),
+        "{entries:?}"
+    );
     app.stop().await;
 }
