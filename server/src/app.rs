@@ -118,6 +118,7 @@ pub struct Application {
     workers: JoinSet<Worker>,
     worker_names: std::collections::HashMap<tokio::task::Id, &'static str>,
     writer: Option<tokio::task::JoinHandle<()>>,
+    commands: crate::commands::CommandQueue,
 }
 
 impl std::fmt::Debug for Application {
@@ -162,6 +163,8 @@ impl Application {
 
         let health = Health::default();
         let registry = SessionRegistry::default();
+        let commands =
+            crate::commands::CommandQueue::new(db.clone(), registry.clone(), settings.clone());
         let writer_stop = CancellationToken::new();
         let (batcher, writer) = PositionBatcher::new(
             db.clone(),
@@ -198,6 +201,8 @@ impl Application {
                     batcher: batcher.clone(),
                     settings: settings.clone(),
                     metrics: metrics_handle(),
+                    login_limiter: Default::default(),
+                    commands: commands.clone(),
                 };
                 let server =
                     api::http_server(l, state, settings.http_workers).map_err(StartError::Http)?;
@@ -241,6 +246,7 @@ impl Application {
         }
 
         Ok(Application {
+            commands,
             settings,
             db,
             health,
@@ -372,6 +378,8 @@ impl Application {
             self.spawn_worker("mqtt", listener);
             self.spawn_worker("mqtt_consumer", consumer);
         }
+        let commands = self.commands.clone().run(self.shutdown.clone());
+        self.spawn_worker("commands", commands);
         let mut writer = self.writer.take();
         loop {
             tokio::select! {

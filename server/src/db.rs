@@ -66,13 +66,21 @@ pub enum Db {
 }
 
 /// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Sees and manages everything.
     Admin,
-    /// Sees what is shared with them (later issues).
+    /// Sees what is shared with them (before roles; migrated to `owner`).
     User,
+    /// Sees every alarm and every vehicle, dispatches units.
+    Dispatcher,
+    /// Member of a patrol unit: sees the alarms of the unit and their vehicles.
+    Officer,
+    /// Owns vehicles; may share one read-only.
+    Owner,
+    /// Reaches the API with scoped API keys.
+    Integrator,
 }
 
 impl Role {
@@ -81,13 +89,21 @@ impl Role {
         match self {
             Role::Admin => "admin",
             Role::User => "user",
+            Role::Dispatcher => "dispatcher",
+            Role::Officer => "officer",
+            Role::Owner => "owner",
+            Role::Integrator => "integrator",
         }
     }
-    fn parse(s: &str) -> Role {
-        if s == "admin" {
-            Role::Admin
-        } else {
-            Role::User
+    /// Parses the database spelling (unknown text: the least privileged [`Role::User`]).
+    pub fn parse(s: &str) -> Role {
+        match s {
+            "admin" => Role::Admin,
+            "dispatcher" => Role::Dispatcher,
+            "officer" => Role::Officer,
+            "owner" => Role::Owner,
+            "integrator" => Role::Integrator,
+            _ => Role::User,
         }
     }
 }
@@ -429,13 +445,15 @@ fn migrator(kind: DatabaseKind) -> Migrator {
             include_str!("../../migrations/postgres/0001_initial.sql"),
         ),
     };
-    Migrator::with_migrations(vec![Migration::new(
+    let mut migrations = vec![Migration::new(
         1,
         desc.into(),
         MigrationType::Simple,
         sql.into_sql_str(),
         false,
-    )])
+    )];
+    migrations.push(crate::access::migration(kind));
+    Migrator::with_migrations(migrations)
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

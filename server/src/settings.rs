@@ -64,6 +64,12 @@ pub struct Settings {
     pub admin_password: Option<String>,
     /// HTTP worker threads (0 = one per core).
     pub http_workers: usize,
+    /// `cut_power` interlock: the last fix must show at most this speed, km/h.
+    pub cut_power_max_speed_kmh: f64,
+    /// `cut_power` above the speed limit: `refuse` it, or `hold` it until the vehicle is slow.
+    pub cut_power_when_moving: String,
+    /// Default lifetime of a command before it expires unsent/unanswered, seconds.
+    pub command_ttl_secs: u64,
 }
 
 impl Default for Settings {
@@ -89,6 +95,9 @@ impl Default for Settings {
             admin_email: None,
             admin_password: None,
             http_workers: 0,
+            cut_power_max_speed_kmh: 20.0,
+            cut_power_when_moving: "refuse".into(),
+            command_ttl_secs: 3600,
         }
     }
 }
@@ -156,6 +165,7 @@ impl Settings {
             ("idle_timeout_secs", self.idle_timeout_secs),
             ("frame_timeout_secs", self.frame_timeout_secs),
             ("session_ttl_hours", self.session_ttl_hours),
+            ("command_ttl_secs", self.command_ttl_secs),
             (
                 "database_max_connections",
                 self.database_max_connections as u64,
@@ -165,6 +175,12 @@ impl Settings {
             if v == 0 {
                 return Err(invalid(key, "must be greater than 0"));
             }
+        }
+        if self.cut_power_max_speed_kmh.is_nan() || self.cut_power_max_speed_kmh < 0.0 {
+            return Err(invalid("cut_power_max_speed_kmh", "must be 0 or more"));
+        }
+        if !["refuse", "hold"].contains(&self.cut_power_when_moving.as_str()) {
+            return Err(invalid("cut_power_when_moving", "must be refuse or hold"));
         }
         if self.batch_max_size > 5000 {
             return Err(invalid("batch_max_size", "must be at most 5000"));

@@ -67,7 +67,7 @@ impl FromRequest for AuthUser {
 }
 
 /// Login request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
     /// Login name.
     pub email: String,
@@ -87,13 +87,17 @@ pub async fn login(
             "email and password are required",
         ));
     }
+    state.login_limiter.check(&email)?;
     let creds = state.db.user_credentials(&email).await?;
     let Some((user, hash)) = creds else {
+        state.login_limiter.failed(&email);
         return Err(ApiError::unauthorized("wrong email or password"));
     };
     if !verify_password(password, hash).await? {
+        state.login_limiter.failed(&email);
         return Err(ApiError::unauthorized("wrong email or password"));
     }
+    state.login_limiter.succeeded(&email);
     let token = new_token()?;
     let expires_at = Utc::now() + chrono::Duration::hours(state.settings.session_ttl_hours as i64);
     state
@@ -108,8 +112,12 @@ pub async fn login(
     })))
 }
 
-/// `DELETE /api/v1/session`: revokes the token used.
-pub async fn logout(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    state.db.delete_session(&auth.token_hash).await?;
+/// `DELETE /api/v1/session`: revokes the token used (API keys: 403, revoke them instead).
+pub async fn logout(
+    state: web::Data<AppState>,
+    auth: crate::access::Actor,
+) -> Result<HttpResponse, ApiError> {
+    let hash = auth.require_session()?;
+    state.db.delete_session(hash).await?;
     Ok(HttpResponse::NoContent().finish())
 }

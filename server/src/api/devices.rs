@@ -6,8 +6,8 @@ use protocol::DeviceId;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::auth::AuthUser;
 use super::{ApiError, AppState};
+use crate::access::{self, Actor, store};
 use crate::db::{Device, NewDevice};
 
 /// A device with its live state.
@@ -28,7 +28,7 @@ fn view(state: &AppState, device: Device) -> DeviceView {
 }
 
 /// Body of `POST /api/v1/devices`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDevice {
     /// The identifier the device reports (IMEI, phone number…).
@@ -37,16 +37,27 @@ pub struct CreateDevice {
     pub name: Option<String>,
     /// Protocol, if known (`gt06`, `jt808`, `h02`, `osmand`, `mqtt`).
     pub protocol: Option<String>,
+    /// Owning user.
+    pub owner_id: Option<i64>,
 }
 
 /// `POST /api/v1/devices` (administrators).
 pub async fn create(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     body: web::Json<CreateDevice>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("devices:write")?;
     auth.require_admin()?;
     let body = body.into_inner();
+    if let Some(owner) = body.owner_id
+        && store::user(&state.db, owner).await?.is_none()
+    {
+        return Err(ApiError::bad_request(
+            "invalid_owner_id",
+            format!("owner_id: no user {owner}"),
+        ));
+    }
     let id = DeviceId::parse(body.unique_id.trim())
         .map_err(|e| ApiError::bad_request("invalid_unique_id", e.to_string()))?;
     if let Some(p) = &body.protocol
@@ -70,11 +81,22 @@ pub async fn create(
             claimed: true,
         })
         .await?;
+    let device = match body.owner_id {
+        Some(owner) => {
+            store::set_owner(&state.db, device.id, Some(owner)).await?;
+            Device {
+                owner_id: Some(owner),
+                ..device
+            }
+        }
+        None => device,
+    };
     Ok(HttpResponse::Created().json(view(&state, device)))
 }
 
 /// Paging of `GET /api/v1/devices`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Return devices with id greater than this (the previous page's `next_after`).
     pub after: Option<i64>,
@@ -92,15 +114,27 @@ fn limit(l: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// `GET /api/v1/devices`: `{devices, next_after}`.
+/// `GET /api/v1/devices`: `{devices, next_after}`, only the devices the caller may see.
 pub async fn list(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require_admin()?;
+    auth.require_scope("devices:read")?;
     let limit = limit(q.limit)?;
-    let devices = state.db.list_devices(q.after.unwrap_or(0), limit).await?;
+    let after = q.after.unwrap_or(0);
+    let devices = match access::visible_device_ids(&state.db, &auth).await? {
+        None => state.db.list_devices(after, limit).await?,
+        Some(ids) => {
+            let mut out = Vec::new();
+            for id in ids.into_iter().filter(|&i| i > after).take(limit as usize) {
+                if let Some(d) = state.db.device(id).await? {
+                    out.push(d);
+                }
+            }
+            out
+        }
+    };
     let next = (devices.len() as i64 == limit)
         .then(|| devices.last().map(|d| d.id))
         .flatten();
@@ -108,23 +142,18 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(json!({ "devices": devices, "next_after": next })))
 }
 
-/// Loads a device the caller may see. Owners and shares come with a later issue; until then
-/// only administrators see devices (checked first, so others cannot probe which ids exist).
-async fn load(state: &AppState, auth: &AuthUser, id: i64) -> Result<Device, ApiError> {
-    auth.require_admin()?;
-    state
-        .db
-        .device(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("device {id} not found")))
+/// Loads a device the caller may see (404 otherwise: ids cannot be probed).
+async fn load(state: &AppState, auth: &Actor, id: i64) -> Result<Device, ApiError> {
+    access::visible_device(&state.db, auth, id).await
 }
 
 /// `GET /api/v1/devices/{id}`.
 pub async fn get(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("devices:read")?;
     let device = load(&state, &auth, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(view(&state, device)))
 }
@@ -132,9 +161,10 @@ pub async fn get(
 /// `GET /api/v1/devices/{id}/positions/latest`.
 pub async fn latest_position(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("positions:read")?;
     let device = load(&state, &auth, id.into_inner()).await?;
     match state.db.latest_position(device.id).await? {
         Some(p) => Ok(HttpResponse::Ok().json(p)),
@@ -146,7 +176,8 @@ pub async fn latest_position(
 }
 
 /// Range and paging of `GET /api/v1/devices/{id}/positions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PositionsQuery {
     /// Start (inclusive), ISO-8601 UTC; default `to` minus 24 hours.
     pub from: Option<DateTime<Utc>>,
@@ -162,10 +193,11 @@ pub struct PositionsQuery {
 /// oldest first.
 pub async fn positions(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
     q: web::Query<PositionsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("positions:read")?;
     let device = load(&state, &auth, id.into_inner()).await?;
     let limit = limit(q.limit)?;
     let to = q.to.unwrap_or_else(Utc::now);
@@ -186,14 +218,15 @@ pub async fn positions(
     Ok(HttpResponse::Ok().json(json!({ "positions": positions, "next_after": next })))
 }
 
-/// `POST /api/v1/devices/{id}/mqtt-token` (administrators): issues a new MQTT password for
+/// `POST /api/v1/devices/{id}/mqtt-token` (owner or administrator): issues a new MQTT password for
 /// the device (username and client id = its unique id); the old one stops working.
 pub async fn new_mqtt_token(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let device = load(&state, &auth, id.into_inner()).await?;
+    auth.require_scope("devices:write")?;
+    let device = access::managed_device(&state.db, &auth, id.into_inner()).await?;
     let token = crate::auth::random_hex(16)?;
     state.db.set_mqtt_token(device.id, Some(&token)).await?;
     Ok(HttpResponse::Created().json(json!({
@@ -202,4 +235,117 @@ pub async fn new_mqtt_token(
         "password": token,
         "topic": crate::mqtt::position_topic(&device.unique_id),
     })))
+}
+
+/// Body of `PUT /api/v1/devices/{id}/owner`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetOwner {
+    /// The new owner (`null`: none).
+    pub owner_id: Option<i64>,
+}
+
+/// `PUT /api/v1/devices/{id}/owner` (administrators).
+pub async fn set_owner(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+    body: web::Json<SetOwner>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("devices:write")?;
+    auth.require_admin()?;
+    let device = load(&state, &auth, id.into_inner()).await?;
+    if let Some(owner) = body.owner_id
+        && store::user(&state.db, owner).await?.is_none()
+    {
+        return Err(ApiError::bad_request(
+            "invalid_owner_id",
+            format!("owner_id: no user {owner}"),
+        ));
+    }
+    store::set_owner(&state.db, device.id, body.owner_id).await?;
+    let device = Device {
+        owner_id: body.owner_id,
+        ..device
+    };
+    Ok(HttpResponse::Ok().json(view(&state, device)))
+}
+
+/// `GET /api/v1/devices/{id}/shares` (owner or administrator): `{user_ids}`.
+pub async fn shares(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("devices:read")?;
+    let device = access::managed_device(&state.db, &auth, id.into_inner()).await?;
+    let users = store::shares_of(&state.db, device.id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user_ids": users })))
+}
+
+/// Body of `POST /api/v1/devices/{id}/shares`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShareBody {
+    /// The user who may then see the device (read-only).
+    pub user_id: i64,
+}
+
+/// `POST /api/v1/devices/{id}/shares` (owner or administrator): share read-only.
+pub async fn share(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+    body: web::Json<ShareBody>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("devices:write")?;
+    let device = access::managed_device(&state.db, &auth, id.into_inner()).await?;
+    if store::user(&state.db, body.user_id).await?.is_none() {
+        return Err(ApiError::bad_request(
+            "invalid_user_id",
+            format!("user_id: no user {}", body.user_id),
+        ));
+    }
+    store::share(&state.db, device.id, body.user_id).await?;
+    Ok(HttpResponse::Created().json(json!({ "device_id": device.id, "user_id": body.user_id })))
+}
+
+/// `DELETE /api/v1/devices/{id}/shares/{user_id}` (owner or administrator).
+pub async fn unshare(
+    state: web::Data<AppState>,
+    auth: Actor,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("devices:write")?;
+    let (id, user) = path.into_inner();
+    let device = access::managed_device(&state.db, &auth, id).await?;
+    store::unshare(&state.db, device.id, user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/positions/latest`: live tracking, the latest fix of every device the caller
+/// may see, `{positions: [{device_id, position}]}` (devices without a fix are left out).
+pub async fn live(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("positions:read")?;
+    let ids = match access::visible_device_ids(&state.db, &auth).await? {
+        Some(ids) => ids,
+        None => {
+            let mut all = Vec::new();
+            let mut after = 0;
+            loop {
+                let page = state.db.list_devices(after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                all.extend(page.iter().map(|d| d.id));
+            }
+            all
+        }
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        if let Some(p) = state.db.latest_position(id).await? {
+            out.push(json!({ "device_id": id, "position": p }));
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "positions": out })))
 }

@@ -4,11 +4,12 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::AuthUser;
 use super::{ApiError, AppState};
+use crate::access::{self, Actor};
 
 /// Filters and paging.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Only events of this device (row id).
     pub device_id: Option<i64>,
@@ -18,13 +19,26 @@ pub struct EventsQuery {
     pub limit: Option<i64>,
 }
 
-/// `GET /api/v1/events` (administrators): `{events, next_before}`.
+/// `GET /api/v1/events`: `{events, next_before}`. Administrators and dispatchers see every
+/// event; others must name a `device_id` they may see (404 otherwise).
 pub async fn list(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     q: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require_admin()?;
+    auth.require_scope("events:read")?;
+    match q.device_id {
+        Some(id) => {
+            access::visible_device(&state.db, &auth, id).await?;
+        }
+        None if auth.sees_everything() => {}
+        None => {
+            return Err(ApiError::bad_request(
+                "device_id_required",
+                "device_id: required unless you are an administrator or dispatcher",
+            ));
+        }
+    }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(

@@ -5,10 +5,16 @@
 //! checks inside [`auth::AuthUser`].
 
 pub mod auth;
+pub mod commands;
 pub mod devices;
 pub mod error;
 pub mod events;
+pub mod keys;
+pub mod openapi;
 pub mod ops;
+pub mod table;
+pub mod trajectory;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -38,6 +44,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
+    /// Failed-login limiter.
+    pub login_limiter: crate::access::LoginLimiter,
+    /// Device commands.
+    pub commands: crate::commands::CommandQueue,
 }
 
 /// Registers every route (used by the server and usable in `actix_web::test`).
@@ -57,32 +67,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/health", web::get().to(ops::health))
     .route("/metrics", web::get().to(ops::metrics))
-    .service(
-        web::scope("/api/v1")
-            .service(
-                web::resource("/session")
-                    .route(web::post().to(auth::login))
-                    .route(web::delete().to(auth::logout))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .service(
-                web::resource("/devices")
-                    .route(web::get().to(devices::list))
-                    .route(web::post().to(devices::create))
-                    .default_service(web::to(method_not_allowed)),
-            )
-            .route("/devices/{id}", web::get().to(devices::get))
-            .route(
-                "/devices/{id}/mqtt-token",
-                web::post().to(devices::new_mqtt_token),
-            )
-            .route(
-                "/devices/{id}/positions/latest",
-                web::get().to(devices::latest_position),
-            )
-            .route("/devices/{id}/positions", web::get().to(devices::positions))
-            .route("/events", web::get().to(events::list)),
-    )
+    .service(openapi::swagger_ui())
+    .service(table::register(web::scope("/api/v1")))
     .default_service(web::to(not_found));
 }
 

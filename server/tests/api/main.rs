@@ -6,9 +6,12 @@ mod linecodec;
 
 mod api;
 mod batcher;
+mod commands;
 mod deploy;
 mod gateway;
 mod lifecycle;
 mod mqtt;
 mod outage;
+mod permissions;
 mod real_codecs;
+mod trajectory;

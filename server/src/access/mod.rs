@@ -1,0 +1,352 @@
+//! Roles and the one permission layer: the [`Actor`] extractor (bearer session token or API
+//! key) and the checks every list and object route uses. What a caller may not see answers
+//! 404, so ids cannot be probed.
+
+pub mod store;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use chrono::Utc;
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType};
+
+use crate::api::{ApiError, AppState};
+use crate::auth::token_hash;
+use crate::db::{Db, DbError, Device, Role, User};
+use crate::settings::DatabaseKind;
+
+/// Prefix that marks an API key in `Authorization: Bearer` (session tokens are plain hex).
+pub const API_KEY_PREFIX: &str = "vk_";
+
+/// Scopes an API key can grant.
+pub const SCOPES: &[&str] = &[
+    "devices:read",
+    "devices:write",
+    "positions:read",
+    "events:read",
+    "commands:write",
+];
+
+/// The 0003 migration for this engine (SQLite's runs outside a transaction: table rebuild).
+pub fn migration(kind: DatabaseKind) -> Migration {
+    let (sql, no_tx) = match kind {
+        DatabaseKind::Sqlite => (
+            include_str!("../../../migrations/sqlite/0003_access.sql"),
+            true,
+        ),
+        DatabaseKind::Postgres => (
+            include_str!("../../../migrations/postgres/0003_access.sql"),
+            false,
+        ),
+    };
+    Migration::new(
+        3,
+        "access".into(),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        no_tx,
+    )
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A login session (hash of its token, for logout).
+    Session(String),
+    /// An API key (id and scopes).
+    ApiKey {
+        /// Key row id.
+        id: i64,
+        /// Granted scopes.
+        scopes: Vec<String>,
+    },
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Who.
+    pub user: User,
+    /// With what.
+    pub credential: Credential,
+}
+
+impl Actor {
+    /// Administrators see and do everything.
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+
+    /// Sees every device and every alarm (administrators and dispatchers).
+    pub fn sees_everything(&self) -> bool {
+        matches!(self.user.role, Role::Admin | Role::Dispatcher)
+    }
+
+    /// The API key id, when the caller used one.
+    pub fn api_key_id(&self) -> Option<i64> {
+        match &self.credential {
+            Credential::ApiKey { id, .. } => Some(*id),
+            Credential::Session(_) => None,
+        }
+    }
+
+    /// 403 unless an administrator.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("administrators only"))
+        }
+    }
+
+    /// 403 when an API key without `scope` is used (sessions carry every scope of the role).
+    pub fn require_scope(&self, scope: &str) -> Result<(), ApiError> {
+        match &self.credential {
+            Credential::ApiKey { scopes, .. } if !scopes.iter().any(|s| s == scope) => Err(
+                ApiError::forbidden(format!("this API key lacks the scope {scope}")),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// 403 for API keys (account management needs a login session).
+    pub fn require_session(&self) -> Result<&str, ApiError> {
+        match &self.credential {
+            Credential::Session(h) => Ok(h),
+            Credential::ApiKey { .. } => Err(ApiError::forbidden(
+                "this route needs a login session, not an API key",
+            )),
+        }
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let v = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+impl FromRequest for Actor {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Actor, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let token = bearer(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::internal("state missing"))?;
+            let token = token.ok_or_else(|| {
+                ApiError::unauthorized("missing Authorization: Bearer <token> header")
+            })?;
+            let hash = token_hash(&token);
+            if token.starts_with(API_KEY_PREFIX) {
+                return match store::key_user(&state.db, &hash).await? {
+                    Some((user, key)) => Ok(Actor {
+                        user,
+                        credential: Credential::ApiKey {
+                            id: key.id,
+                            scopes: key.scopes,
+                        },
+                    }),
+                    None => Err(ApiError::unauthorized("invalid or revoked API key")),
+                };
+            }
+            match state.db.session_user(&hash, Utc::now()).await? {
+                Some(user) => Ok(Actor {
+                    user,
+                    credential: Credential::Session(hash),
+                }),
+                None => Err(ApiError::unauthorized("invalid or expired token")),
+            }
+        })
+    }
+}
+
+/// What kind of command (for [`can_command`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandKind {
+    /// Stop the engine (fuel/electricity).
+    CutPower,
+    /// Undo a cut-off.
+    RestorePower,
+    /// Ask for a fix now.
+    Locate,
+    /// Temporary fast reporting.
+    SetInterval,
+    /// Raw/custom text (administrators only).
+    Raw,
+}
+
+/// Whether the caller may see the device: administrators and dispatchers all, the owner,
+/// users it is shared with, officers while one of their units has an open alarm on it.
+pub async fn can_see_device(db: &Db, actor: &Actor, device: &Device) -> Result<bool, DbError> {
+    if actor.sees_everything() || device.owner_id == Some(actor.user.id) {
+        return Ok(true);
+    }
+    if store::is_shared(db, device.id, actor.user.id).await? {
+        return Ok(true);
+    }
+    if actor.user.role == Role::Officer {
+        return officer_has_open_alarm(db, actor.user.id, device.id).await;
+    }
+    Ok(false)
+}
+
+/// Whether the caller may change the device (rename, share, MQTT token): its owner (not a
+/// read-only share) or an administrator.
+pub fn can_manage_device(actor: &Actor, device: &Device) -> bool {
+    actor.is_admin() || device.owner_id == Some(actor.user.id)
+}
+
+/// **Hook for the lead** (alarms merge): whether one of the officer's units has an open
+/// alarm on the device (see [`store::officer_alarm_devices`]).
+pub async fn officer_has_open_alarm(
+    db: &Db,
+    user_id: i64,
+    device_id: i64,
+) -> Result<bool, DbError> {
+    Ok(store::officer_alarm_devices(db, user_id)
+        .await?
+        .contains(&device_id))
+}
+
+/// Whether the caller may send this kind of command to the device. `cut_power` and
+/// `restore_power`: the owner, an officer with an open alarm on it, an administrator;
+/// `locate`/`set_interval`: the same; raw: administrators only.
+pub async fn can_command(
+    db: &Db,
+    actor: &Actor,
+    device: &Device,
+    kind: CommandKind,
+) -> Result<bool, DbError> {
+    if actor.is_admin() {
+        return Ok(true);
+    }
+    if kind == CommandKind::Raw {
+        return Ok(false);
+    }
+    if device.owner_id == Some(actor.user.id) {
+        return Ok(true);
+    }
+    if actor.user.role == Role::Officer {
+        return officer_has_open_alarm(db, actor.user.id, device.id).await;
+    }
+    Ok(false)
+}
+
+/// Loads a device the caller may see, else 404 (the same answer as for a missing id).
+pub async fn visible_device(db: &Db, actor: &Actor, id: i64) -> Result<Device, ApiError> {
+    let not_found = || ApiError::not_found(format!("device {id} not found"));
+    let device = db.device(id).await?.ok_or_else(not_found)?;
+    if can_see_device(db, actor, &device).await? {
+        Ok(device)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Loads a device the caller may manage: 404 when invisible, 403 when only visible.
+pub async fn managed_device(db: &Db, actor: &Actor, id: i64) -> Result<Device, ApiError> {
+    let device = visible_device(db, actor, id).await?;
+    if can_manage_device(actor, &device) {
+        Ok(device)
+    } else {
+        Err(ApiError::forbidden(
+            "only the owner or an administrator may do this",
+        ))
+    }
+}
+
+/// Ids of the devices the caller may see, or `None` for "all".
+pub async fn visible_device_ids(db: &Db, actor: &Actor) -> Result<Option<Vec<i64>>, DbError> {
+    if actor.sees_everything() {
+        return Ok(None);
+    }
+    let mut ids = store::owned_or_shared(db, actor.user.id).await?;
+    if actor.user.role == Role::Officer {
+        ids.extend(store::officer_alarm_devices(db, actor.user.id).await?);
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
+/// Failed-login limiter: after `max_failures` failures for one login name within `window`,
+/// further attempts are refused (429) until the window has passed. In memory, per process.
+#[derive(Debug, Clone)]
+pub struct LoginLimiter {
+    inner: Arc<Mutex<HashMap<String, (u32, Instant)>>>,
+    max_failures: u32,
+    window: Duration,
+}
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        LoginLimiter {
+            inner: Arc::default(),
+            max_failures: 5,
+            window: Duration::from_secs(300),
+        }
+    }
+}
+
+impl LoginLimiter {
+    /// 429 when the name is locked out now.
+    pub fn check(&self, login: &str) -> Result<(), ApiError> {
+        let key = login.to_lowercase();
+        let mut map = self
+            .inner
+            .lock()
+            .map_err(|_| ApiError::internal("limiter"))?;
+        if let Some((n, since)) = map.get(&key).copied() {
+            if since.elapsed() >= self.window {
+                map.remove(&key);
+            } else if n >= self.max_failures {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    "too many failed logins, try again later",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a failure.
+    pub fn failed(&self, login: &str) {
+        if let Ok(mut map) = self.inner.lock() {
+            let e = map
+                .entry(login.to_lowercase())
+                .or_insert((0, Instant::now()));
+            e.0 += 1;
+        }
+    }
+
+    /// Clears the count after a success.
+    pub fn succeeded(&self, login: &str) {
+        if let Ok(mut map) = self.inner.lock() {
+            map.remove(&login.to_lowercase());
+        }
+    }
+}
+
+/// Creates a random API key: `(key shown once, its SHA-256 hex, a display prefix)`.
+pub fn new_api_key() -> Result<(String, String, String), crate::auth::AuthError> {
+    let key = format!("{API_KEY_PREFIX}{}", crate::auth::random_hex(24)?);
+    let hash = token_hash(&key);
+    let prefix = key[..API_KEY_PREFIX.len() + 6].to_owned();
+    Ok((key, hash, prefix))
+}
+
+/// Expiry of a session from now (used by login).
+pub fn session_expiry(hours: u64) -> chrono::DateTime<Utc> {
+    Utc::now() + chrono::Duration::hours(hours as i64)
+}

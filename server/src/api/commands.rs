@@ -1,0 +1,122 @@
+//! `/api/v1/devices/{id}/commands`, `/api/v1/commands/{command_id}` and the command audit log.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::access::{self, Actor};
+use crate::commands::CommandRequest;
+
+/// Paging of command and audit lists.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Entries with id below this (the previous page's `next_before`).
+    pub before: Option<i64>,
+    /// Page size, 1..=1000 (default 100).
+    pub limit: Option<i64>,
+}
+
+fn limit(l: Option<i64>) -> Result<i64, ApiError> {
+    match l.unwrap_or(100) {
+        l @ 1..=1000 => Ok(l),
+        _ => Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 1000",
+        )),
+    }
+}
+
+/// `POST /api/v1/devices/{id}/commands`: `201 {command}`; refusals are audited.
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+    body: web::Json<CommandRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let device = match access::visible_device(&state.db, &auth, id).await {
+        Ok(d) => d,
+        Err(e) => {
+            state
+                .commands
+                .audit_invisible(&auth, id, &body.kind)
+                .await?;
+            return Err(e);
+        }
+    };
+    let cmd = state
+        .commands
+        .submit(&auth, &device, body.into_inner())
+        .await?;
+    Ok(HttpResponse::Created().json(json!({ "command": cmd })))
+}
+
+/// `GET /api/v1/devices/{id}/commands`: `{commands, next_before}`, newest first.
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("devices:read")?;
+    let limit = limit(q.limit)?;
+    let device = access::visible_device(&state.db, &auth, id.into_inner()).await?;
+    let cmds = state.commands.list(device.id, q.before, limit).await?;
+    let next = (cmds.len() as i64 == limit)
+        .then(|| cmds.last().map(|c| c.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "commands": cmds, "next_before": next })))
+}
+
+/// `GET /api/v1/commands/{command_id}`: one command of a device the caller may see.
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("devices:read")?;
+    let id = id.into_inner();
+    let not_found = || ApiError::not_found(format!("command {id} not found"));
+    let cmd = state.commands.get(id).await?.ok_or_else(not_found)?;
+    access::visible_device(&state.db, &auth, cmd.device_id)
+        .await
+        .map_err(|_| not_found())?;
+    Ok(HttpResponse::Ok().json(json!({ "command": cmd })))
+}
+
+/// `GET /api/v1/devices/{id}/audit` (owner or administrator): `{entries, next_before}`.
+pub async fn device_audit(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_scope("devices:read")?;
+    let limit = limit(q.limit)?;
+    let device = access::managed_device(&state.db, &auth, id.into_inner()).await?;
+    let entries = state
+        .commands
+        .audit_log(Some(device.id), q.before, limit)
+        .await?;
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|c| c.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "entries": entries, "next_before": next })))
+}
+
+/// `GET /api/v1/audit` (administrators): the whole command audit log, newest first.
+pub async fn audit(
+    state: web::Data<AppState>,
+    auth: Actor,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_admin()?;
+    let limit = limit(q.limit)?;
+    let entries = state.commands.audit_log(None, q.before, limit).await?;
+    let next = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|c| c.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "entries": entries, "next_before": next })))
+}

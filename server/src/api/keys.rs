@@ -1,0 +1,82 @@
+//! `/api/v1/keys`: the caller's API keys (integrations). The key is shown once; only its
+//! SHA-256 is stored. A key carries its owner's rights narrowed to its scopes.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, AppState};
+use crate::access::{self, Actor, store};
+
+/// `GET /api/v1/keys`: `{keys}` of the caller, newest first.
+pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
+    auth.require_session()?;
+    let keys = store::keys_of(&state.db, auth.user.id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
+}
+
+/// Body of `POST /api/v1/keys`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// Label.
+    pub name: String,
+    /// Scopes (see [`access::SCOPES`]).
+    pub scopes: Vec<String>,
+}
+
+/// `POST /api/v1/keys`: `201 {key, api_key}`; `key` is shown only here.
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Actor,
+    body: web::Json<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_session()?;
+    let body = body.into_inner();
+    if body.name.trim().is_empty() || body.name.len() > 200 {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            "name: 1 to 200 characters",
+        ));
+    }
+    let mut scopes = body.scopes;
+    scopes.sort();
+    scopes.dedup();
+    if let Some(bad) = scopes
+        .iter()
+        .find(|s| !access::SCOPES.contains(&s.as_str()))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_scopes",
+            format!("scopes: unknown scope {bad:?}"),
+        ));
+    }
+    let (key, hash, prefix) = access::new_api_key()?;
+    let api_key = store::create_key(
+        &state.db,
+        auth.user.id,
+        body.name.trim(),
+        &prefix,
+        &hash,
+        &scopes,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(json!({ "key": key, "api_key": api_key })))
+}
+
+/// `DELETE /api/v1/keys/{key_id}`: revokes one of the caller's keys (administrators: any).
+pub async fn revoke(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_session()?;
+    let id = id.into_inner();
+    match store::key(&state.db, id).await? {
+        Some(k) if k.user_id == auth.user.id || auth.is_admin() => {
+            store::revoke_key(&state.db, id).await?;
+            Ok(HttpResponse::NoContent().finish())
+        }
+        _ => Err(ApiError::not_found(format!("API key {id} not found"))),
+    }
+}

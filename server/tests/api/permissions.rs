@@ -1,0 +1,501 @@
+//! The permission matrix: every route of `api::table::ROUTES` × every kind of caller. Allowed
+//! callers get 2xx; everyone else 401 (no credentials), 403 or 404 — and 404 whenever the
+//! caller may not see the device at all (no probing of ids). A route without a fixture here
+//! fails the test, so a new route cannot be forgotten.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{Value, json};
+use vigil_server::access::{self, store};
+use vigil_server::api::table::{Access, Method, ROUTES, RouteSpec};
+use vigil_server::db::{PositionRow, Role, User};
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestApp, TestDb, position, spawn_app};
+
+both_backends!(permission_matrix);
+
+/// Every kind of caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    Anonymous,
+    Admin,
+    Dispatcher,
+    /// Member of unit 1, no open alarm on the device.
+    Officer,
+    /// Owns the device.
+    Owner,
+    /// A second owner, no rights on the device.
+    Owner2,
+    /// The device is shared read-only with them.
+    Sharee,
+    /// API key with every scope; the device is shared with its user.
+    Integrator,
+    /// API key without scopes; the device is shared with its user.
+    IntegratorNoScope,
+}
+
+const CALLERS: [Caller; 9] = [
+    Caller::Anonymous,
+    Caller::Admin,
+    Caller::Dispatcher,
+    Caller::Officer,
+    Caller::Owner,
+    Caller::Owner2,
+    Caller::Sharee,
+    Caller::Integrator,
+    Caller::IntegratorNoScope,
+];
+
+struct Fixture {
+    admin: User,
+    dispatcher: User,
+    officer: User,
+    owner: User,
+    owner2: User,
+    sharee: User,
+    integrator: User,
+    extra: User,
+    device: i64,
+    command: i64,
+    key_all: String,
+    key_none: String,
+    password_hash: String,
+}
+
+impl Fixture {
+    fn user(&self, c: Caller) -> &User {
+        match c {
+            Caller::Anonymous | Caller::Owner => &self.owner,
+            Caller::Admin => &self.admin,
+            Caller::Dispatcher => &self.dispatcher,
+            Caller::Officer => &self.officer,
+            Caller::Owner2 => &self.owner2,
+            Caller::Sharee => &self.sharee,
+            Caller::Integrator | Caller::IntegratorNoScope => &self.integrator,
+        }
+    }
+}
+
+/// Whether the caller may call a route with this access and scope on the fixture device.
+fn allowed(access: Access, scope: Option<&str>, c: Caller) -> bool {
+    if c == Caller::Anonymous {
+        return access == Access::Public;
+    }
+    if c == Caller::IntegratorNoScope && scope.is_some() {
+        return false;
+    }
+    let key = matches!(c, Caller::Integrator | Caller::IntegratorNoScope);
+    match access {
+        Access::Public | Access::Authenticated => true,
+        Access::Session => !key,
+        Access::Admin => c == Caller::Admin,
+        Access::DeviceRead => sees_device(c),
+        Access::DeviceManage | Access::DeviceCommand => matches!(c, Caller::Admin | Caller::Owner),
+    }
+}
+
+fn sees_device(c: Caller) -> bool {
+    matches!(
+        c,
+        Caller::Admin
+            | Caller::Dispatcher
+            | Caller::Owner
+            | Caller::Sharee
+            | Caller::Integrator
+            | Caller::IntegratorNoScope
+    )
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn seq() -> u32 {
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Path and body for one call of a route (fresh resources where the call consumes them).
+async fn request(app: &TestApp, fx: &Fixture, r: &RouteSpec, c: Caller) -> (String, Option<Value>) {
+    let d = fx.device;
+    let (path, body) = match r.name {
+        "session.login" => (
+            "/session".to_owned(),
+            Some(json!({"email": fx.extra.email, "password": "matrix password"})),
+        ),
+        "session.logout" => ("/session".into(), None),
+        "users.me" => ("/users/me".into(), None),
+        "users.list" => ("/users".into(), None),
+        "users.create" => (
+            "/users".into(),
+            Some(
+                json!({"email": format!("new{}@example.com", seq()), "password": "new password",
+                        "role": "officer", "unit_ids": [2]}),
+            ),
+        ),
+        "users.units" => (
+            format!("/users/{}/units", fx.officer.id),
+            Some(json!({"unit_ids": [1]})),
+        ),
+        "keys.list" => ("/keys".into(), None),
+        "keys.create" => (
+            "/keys".into(),
+            Some(json!({"name": "matrix", "scopes": ["devices:read"]})),
+        ),
+        "keys.revoke" => {
+            // A fresh key of the caller's own user (for the anonymous caller: the owner's).
+            let (_, hash, prefix) = access::new_api_key().unwrap();
+            let k = store::create_key(&app.db, fx.user(c).id, "victim", &prefix, &hash, &[])
+                .await
+                .unwrap();
+            (format!("/keys/{}", k.id), None)
+        }
+        "devices.list" => ("/devices".into(), None),
+        "devices.create" => (
+            "/devices".into(),
+            Some(json!({"unique_id": format!("{}", 900_000_000 + seq())})),
+        ),
+        "devices.get" => (format!("/devices/{d}"), None),
+        "devices.owner" => (
+            format!("/devices/{d}/owner"),
+            Some(json!({"owner_id": fx.owner.id})),
+        ),
+        "devices.mqtt_token" => (format!("/devices/{d}/mqtt-token"), None),
+        "devices.shares" => (format!("/devices/{d}/shares"), None),
+        "devices.share" => (
+            format!("/devices/{d}/shares"),
+            Some(json!({"user_id": fx.sharee.id})),
+        ),
+        "devices.unshare" => (format!("/devices/{d}/shares/{}", fx.extra.id), None),
+        "positions.latest" => (format!("/devices/{d}/positions/latest"), None),
+        "positions.range" => (
+            format!("/devices/{d}/positions?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z"),
+            None,
+        ),
+        "positions.live" => ("/positions/latest".into(), None),
+        "commands.create" => (
+            format!("/devices/{d}/commands"),
+            Some(json!({"type": "locate"})),
+        ),
+        "commands.list" => (format!("/devices/{d}/commands"), None),
+        "commands.get" => (format!("/commands/{}", fx.command), None),
+        "audit.device" => (format!("/devices/{d}/audit"), None),
+        "audit.list" => ("/audit".into(), None),
+        "trajectory.get" => (
+            format!(
+                "/devices/{d}/trajectory?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z&format=gpx"
+            ),
+            None,
+        ),
+        "trajectory.trips" => (
+            format!("/devices/{d}/trips?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z"),
+            None,
+        ),
+        "trajectory.summary" => (
+            format!("/devices/{d}/summary?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z"),
+            None,
+        ),
+        "events.list" => (format!("/events?device_id={d}"), None),
+        other => panic!("route {other} has no fixture in the permission matrix: add one"),
+    };
+    (format!("/api/v1{path}"), body)
+}
+
+/// The credential a caller sends (a fresh session token, so logout cannot disturb others).
+async fn credential(app: &TestApp, fx: &Fixture, c: Caller) -> Option<String> {
+    match c {
+        Caller::Anonymous => None,
+        Caller::Integrator => Some(fx.key_all.clone()),
+        Caller::IntegratorNoScope => Some(fx.key_none.clone()),
+        _ => {
+            let token = vigil_server::auth::new_token().unwrap();
+            app.db
+                .create_session(
+                    fx.user(c).id,
+                    &vigil_server::auth::token_hash(&token),
+                    chrono::Utc::now() + chrono::Duration::hours(1),
+                )
+                .await
+                .unwrap();
+            Some(token)
+        }
+    }
+}
+
+async fn call(
+    app: &TestApp,
+    m: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let url = app.url(path);
+    let mut rb = match m {
+        Method::Get => app.client.get(url),
+        Method::Post => app.client.post(url),
+        Method::Put => app.client.put(url),
+        Method::Delete => app.client.delete(url),
+    };
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        rb = rb.json(b);
+    }
+    let r = rb.send().await.unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn user(app: &TestApp, hash: &str, email: &str, role: Role) -> User {
+    app.db.create_user(email, email, hash, role).await.unwrap()
+}
+
+async fn fixture(app: &TestApp) -> Fixture {
+    let hash = vigil_server::auth::hash_password("matrix password".into())
+        .await
+        .unwrap();
+    let admin = user(app, &hash, "admin2@example.com", Role::Admin).await;
+    let dispatcher = user(app, &hash, "dispatcher@example.com", Role::Dispatcher).await;
+    let officer = user(app, &hash, "officer@example.com", Role::Officer).await;
+    let owner = user(app, &hash, "owner@example.com", Role::Owner).await;
+    let owner2 = user(app, &hash, "owner2@example.com", Role::Owner).await;
+    let sharee = user(app, &hash, "sharee@example.com", Role::Owner).await;
+    let integrator = user(app, &hash, "integrator@example.com", Role::Integrator).await;
+    let extra = user(app, &hash, "extra@example.com", Role::Owner).await;
+    store::set_units(&app.db, officer.id, &[1]).await.unwrap();
+
+    let device = app.create_device("352312094630001").await;
+    store::set_owner(&app.db, device, Some(owner.id))
+        .await
+        .unwrap();
+    store::share(&app.db, device, sharee.id).await.unwrap();
+    store::share(&app.db, device, integrator.id).await.unwrap();
+    // owner2 owns another device, so their lists are not trivially empty.
+    let other = app.create_device("352312094630002").await;
+    store::set_owner(&app.db, other, Some(owner2.id))
+        .await
+        .unwrap();
+    let rows = [
+        PositionRow::from_position(device, &position(60), chrono::Utc::now()),
+        PositionRow::from_position(other, &position(60), chrono::Utc::now()),
+    ];
+    app.db.insert_positions(&rows).await.unwrap();
+
+    let token = app.login().await;
+    let (s, v) = app
+        .post(
+            &format!("/api/v1/devices/{device}/commands"),
+            &token,
+            &json!({"type": "locate"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let command = v["command"]["id"].as_i64().unwrap();
+
+    let mut keys = Vec::new();
+    for scopes in [
+        access::SCOPES
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>(),
+        Vec::new(),
+    ] {
+        let (key, hash, prefix) = access::new_api_key().unwrap();
+        store::create_key(&app.db, integrator.id, "matrix", &prefix, &hash, &scopes)
+            .await
+            .unwrap();
+        keys.push(key);
+    }
+    let key_none = keys.pop().unwrap();
+    let key_all = keys.pop().unwrap();
+    Fixture {
+        admin,
+        dispatcher,
+        officer,
+        owner,
+        owner2,
+        sharee,
+        integrator,
+        extra,
+        device,
+        command,
+        key_all,
+        key_none,
+        password_hash: hash,
+    }
+}
+
+async fn permission_matrix(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let fx = fixture(&app).await;
+    assert!(!fx.password_hash.is_empty());
+
+    let mut failures = Vec::new();
+    let mut calls = 0;
+    for r in ROUTES {
+        for c in CALLERS {
+            let (path, body) = request(&app, &fx, r, c).await;
+            let token = credential(&app, &fx, c).await;
+            let (status, resp) = call(&app, r.method, &path, token.as_deref(), body.as_ref()).await;
+            calls += 1;
+            let ok = allowed(r.access, r.scope, c);
+            let device_route = matches!(
+                r.access,
+                Access::DeviceRead | Access::DeviceManage | Access::DeviceCommand
+            );
+            let good = if ok {
+                (200..300).contains(&status)
+            } else if c == Caller::Anonymous {
+                status == 401
+            } else if device_route && !sees_device(c) && !(c == Caller::IntegratorNoScope) {
+                // Invisible device: exactly what a missing id answers.
+                status == 404
+            } else {
+                matches!(status, 403 | 404)
+            };
+            if !good || status >= 500 {
+                failures.push(format!(
+                    "{} {} {path} as {c:?}: {status} (allowed: {ok}) {resp}",
+                    r.name,
+                    r.method.as_str()
+                ));
+            }
+            if !ok && c != Caller::Anonymous {
+                assert!(
+                    resp["error"]["code"].is_string(),
+                    "{} as {c:?}: {resp}",
+                    r.name
+                );
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {calls} calls wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+
+    // Lists carry only what the caller may see.
+    for (c, sees) in [
+        (Caller::Owner, true),
+        (Caller::Sharee, true),
+        (Caller::Owner2, false),
+        (Caller::Officer, false),
+        (Caller::Dispatcher, true),
+    ] {
+        let token = credential(&app, &fx, c).await.unwrap();
+        let (s, v) = app.get("/api/v1/devices", &token).await;
+        assert_eq!(s, 200);
+        let listed = v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == fx.device);
+        assert_eq!(listed, sees, "devices as {c:?}: {v}");
+        let (s, v) = app.get("/api/v1/positions/latest", &token).await;
+        assert_eq!(s, 200);
+        let listed = v["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["device_id"] == fx.device);
+        assert_eq!(listed, sees, "live positions as {c:?}: {v}");
+    }
+    // A revoked key stops working at once.
+    let (_, v) = call(
+        &app,
+        Method::Post,
+        "/api/v1/keys",
+        credential(&app, &fx, Caller::Owner).await.as_deref(),
+        Some(&json!({"name": "tmp", "scopes": ["devices:read"]})),
+    )
+    .await;
+    let key = v["key"].as_str().unwrap().to_owned();
+    assert_eq!(app.get("/api/v1/devices", &key).await.0, 200);
+    let owner_token = credential(&app, &fx, Caller::Owner).await.unwrap();
+    let (s, _) = call(
+        &app,
+        Method::Delete,
+        &format!("/api/v1/keys/{}", v["api_key"]["id"]),
+        Some(&owner_token),
+        None,
+    )
+    .await;
+    assert_eq!(s, 204);
+    assert_eq!(app.get("/api/v1/devices", &key).await.0, 401);
+    // Another user's key cannot be revoked (nor probed).
+    let (_, v) = call(
+        &app,
+        Method::Post,
+        "/api/v1/keys",
+        Some(&owner_token),
+        Some(&json!({"name": "tmp2", "scopes": []})),
+    )
+    .await;
+    let other_token = credential(&app, &fx, Caller::Owner2).await.unwrap();
+    let (s, _) = call(
+        &app,
+        Method::Delete,
+        &format!("/api/v1/keys/{}", v["api_key"]["id"]),
+        Some(&other_token),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+    app.stop().await;
+}
+
+both_backends!(login_is_rate_limited);
+
+async fn login_is_rate_limited(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let body = json!({"email": crate::helpers::ADMIN_EMAIL, "password": "wrong password"});
+    for _ in 0..5 {
+        assert_eq!(app.post("/api/v1/session", "", &body).await.0, 401);
+    }
+    let (s, v) = app.post("/api/v1/session", "", &body).await;
+    assert_eq!(s, 429, "{v}");
+    assert_eq!(v["error"]["code"], "too_many_attempts");
+    // Even the right password is refused while locked out.
+    let good =
+        json!({"email": crate::helpers::ADMIN_EMAIL, "password": crate::helpers::ADMIN_PASSWORD});
+    assert_eq!(app.post("/api/v1/session", "", &good).await.0, 429);
+    app.stop().await;
+}
+
+both_backends!(openapi_document_covers_the_route_table);
+
+async fn openapi_document_covers_the_route_table(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let r = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for route in ROUTES {
+        let op =
+            &doc["paths"][format!("/api/v1{}", route.path)][route.method.as_str().to_lowercase()];
+        assert_eq!(
+            op["operationId"], route.name,
+            "{} missing from the document",
+            route.name
+        );
+    }
+    // The browsable page is served from compiled-in assets.
+    let r = app
+        .client
+        .get(app.url("/api/v1/docs/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("swagger"));
+    app.stop().await;
+}
