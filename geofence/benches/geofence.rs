@@ -69,7 +69,7 @@ fn bench_sizes(c: &mut Criterion) {
         let rss1 = rss_mib();
         let hits: usize = points.iter().map(|p| index.query(p.x, p.y).len()).sum();
         println!(
-            "n={n}: {vertices} vertices; validate+compile {:.2} s, R-tree bulk load {:.2} s; RSS +{:.0} MiB; \
+            "n={n}: {vertices} vertices; validate+compile {:.2} s, index build {:.2} s; RSS +{:.0} MiB; \
              mean {:.2} fences contain a random point",
             t_shapes.as_secs_f64(),
             t_index.as_secs_f64(),

@@ -1,4 +1,4 @@
-//! `FenceIndex`: an immutable, cheaply cloned R-tree snapshot of all fences, and
+//! `FenceIndex`: an immutable, cheaply cloned spatial-index snapshot of all fences, and
 //! `SharedFenceIndex`: the lock-free-for-readers holder the server swaps snapshots in.
 
 use std::collections::{HashMap, HashSet};
@@ -6,42 +6,18 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use rstar::{AABB, RStarInsertionStrategy, RTree, RTreeObject, RTreeParams};
-
 use crate::error::FenceError;
 use crate::fence::{Fence, FenceId, FenceKind};
+use crate::grid::GridIndex;
 use crate::segments::METRES_PER_DEGREE;
 
-/// R-tree node sizes: wider nodes than rstar's default (6) make the tree shallower, which
-/// measured faster for point queries over 100k–1M boxes (fewer cache misses per level).
-struct FenceTreeParams;
+/// Payload bit marking a fence that has other index entries too (a split circle or a
+/// corridor's chunks), so a query may meet it more than once.
+const MULTI: u32 = 1 << 31;
 
-impl RTreeParams for FenceTreeParams {
-    const MIN_SIZE: usize = 5;
-    const MAX_SIZE: usize = 12;
-    const REINSERTION_COUNT: usize = 3;
-    type DefaultInsertionStrategy = RStarInsertionStrategy;
-}
-
-/// One bounding box of one fence (split circles and corridors have several).
-#[derive(Debug, Clone, Copy)]
-struct Entry {
-    envelope: AABB<[f64; 2]>,
-    slot: u32,
-    /// The fence has other entries too, so a query may meet it more than once.
-    multi: bool,
-}
-
-impl RTreeObject for Entry {
-    type Envelope = AABB<[f64; 2]>;
-    fn envelope(&self) -> Self::Envelope {
-        self.envelope
-    }
-}
-
-/// A bulk-loaded R-tree plus the fences it indexes.
+/// A packed R-tree plus the fences it indexes.
 struct Layer {
-    tree: RTree<Entry, FenceTreeParams>,
+    tree: GridIndex,
     fences: Vec<Arc<Fence>>,
     by_id: HashMap<FenceId, u32>,
 }
@@ -49,13 +25,17 @@ struct Layer {
 impl Layer {
     fn empty() -> Self {
         Layer {
-            tree: RTree::new_with_params(),
+            tree: GridIndex::default(),
             fences: Vec::new(),
             by_id: HashMap::new(),
         }
     }
 
     fn build(fences: Vec<Arc<Fence>>) -> Self {
+        assert!(
+            fences.len() < MULTI as usize,
+            "too many fences for one index"
+        );
         let mut entries = Vec::with_capacity(fences.len());
         let mut by_id = HashMap::with_capacity(fences.len());
         let mut boxes = Vec::new();
@@ -64,18 +44,37 @@ impl Layer {
             by_id.insert(fence.id, slot);
             boxes.clear();
             fence.shape.index_boxes(&mut boxes);
-            let multi = boxes.len() > 1;
-            entries.extend(boxes.iter().map(|&[x0, y0, x1, y1]| Entry {
-                envelope: AABB::from_corners([x0, y0], [x1, y1]),
-                slot,
-                multi,
-            }));
+            let payload = if boxes.len() > 1 { slot | MULTI } else { slot };
+            entries.extend(boxes.iter().map(|&b| (b, payload)));
         }
         Layer {
-            tree: RTree::bulk_load_with_params(entries),
+            tree: GridIndex::build(&entries),
             fences,
             by_id,
         }
+    }
+
+    /// Calls `f` once for every fence with an index box intersecting `q`.
+    fn visit<'a>(&'a self, q: [f64; 4], mut f: impl FnMut(&'a Fence)) {
+        // Slots of multi-entry fences already reported; spills to the heap only past 8.
+        let mut seen = [0u32; 8];
+        let mut seen_len = 0usize;
+        let mut spill: Vec<u32> = Vec::new();
+        self.tree.search(q, &mut |payload| {
+            let slot = payload & !MULTI;
+            if payload & MULTI != 0 {
+                if seen[..seen_len].contains(&slot) || spill.contains(&slot) {
+                    return;
+                }
+                if seen_len < seen.len() {
+                    seen[seen_len] = slot;
+                    seen_len += 1;
+                } else {
+                    spill.push(slot);
+                }
+            }
+            f(&self.fences[slot as usize]);
+        });
     }
 }
 
@@ -90,7 +89,8 @@ pub enum FenceChange {
     Remove(FenceId),
 }
 
-/// An immutable snapshot of all fences with an R-tree over their bounding boxes.
+/// An immutable snapshot of all fences with a spatial index (hashed grid plus packed R-tree)
+/// over their bounding boxes.
 ///
 /// Cloning is three `Arc` clones. Edits produce a new snapshot ([`FenceIndex::with_changes`])
 /// and never disturb readers of the old one. Internally a large bulk-loaded base layer is
@@ -265,65 +265,39 @@ impl FenceIndex {
         let (y0, y1) = (lat - dy, lat + dy);
         let wraps = lon - dx < -180.0 || lon + dx > 180.0;
         if !wraps {
-            let envelope = AABB::from_corners([lon - dx, y0], [lon + dx, y1]);
-            self.visit_layers(&envelope, &mut f);
+            self.visit_layers([lon - dx, y0, lon + dx, y1], &mut f);
             return;
         }
         // Query box crosses the antimeridian (rare): query both sides, then de-duplicate,
         // since a split circle may match on both.
-        let mut boxes = vec![AABB::from_corners(
-            [(lon - dx).max(-180.0), y0],
-            [(lon + dx).min(180.0), y1],
-        )];
+        let mut boxes = vec![[(lon - dx).max(-180.0), y0, (lon + dx).min(180.0), y1]];
         if lon - dx < -180.0 {
-            boxes.push(AABB::from_corners(
-                [(lon - dx + 360.0).max(-180.0), y0],
-                [180.0, y1],
-            ));
+            boxes.push([(lon - dx + 360.0).max(-180.0), y0, 180.0, y1]);
         }
         if lon + dx > 180.0 {
-            boxes.push(AABB::from_corners(
-                [-180.0, y0],
-                [(lon + dx - 360.0).min(180.0), y1],
-            ));
+            boxes.push([-180.0, y0, (lon + dx - 360.0).min(180.0), y1]);
         }
         let mut found: Vec<&'a Fence> = Vec::new();
-        for envelope in &boxes {
-            self.visit_layers(envelope, &mut |fence| found.push(fence));
+        for &q in &boxes {
+            self.visit_layers(q, &mut |fence| found.push(fence));
         }
         found.sort_by_key(|fence| fence.id);
         found.dedup_by_key(|fence| fence.id);
         found.into_iter().for_each(f);
     }
 
-    fn visit_layers<'a>(&'a self, envelope: &AABB<[f64; 2]>, f: &mut impl FnMut(&'a Fence)) {
-        let check_hidden = !self.hidden.is_empty();
-        // Slots of multi-entry fences already reported (allocates only if one is met).
-        let mut seen: Vec<u32> = Vec::new();
-        for entry in self.base.tree.locate_in_envelope_intersecting(envelope) {
-            if entry.multi {
-                if seen.contains(&entry.slot) {
-                    continue;
+    fn visit_layers<'a>(&'a self, q: [f64; 4], f: &mut impl FnMut(&'a Fence)) {
+        if self.hidden.is_empty() {
+            self.base.visit(q, &mut *f);
+        } else {
+            self.base.visit(q, |fence| {
+                if !self.hidden.contains(&fence.id) {
+                    f(fence)
                 }
-                seen.push(entry.slot);
-            }
-            let fence = &*self.base.fences[entry.slot as usize];
-            if check_hidden && self.hidden.contains(&fence.id) {
-                continue;
-            }
-            f(fence);
+            });
         }
         if !self.overlay.fences.is_empty() {
-            seen.clear();
-            for entry in self.overlay.tree.locate_in_envelope_intersecting(envelope) {
-                if entry.multi {
-                    if seen.contains(&entry.slot) {
-                        continue;
-                    }
-                    seen.push(entry.slot);
-                }
-                f(&self.overlay.fences[entry.slot as usize]);
-            }
+            self.overlay.visit(q, &mut *f);
         }
     }
 
@@ -350,7 +324,7 @@ impl FenceIndex {
     }
 
     /// Every fence in the set S (given as a predicate) containing the position; use this when
-    /// S is large (a tenant's or group's fences), since the R-tree prunes first.
+    /// S is large (a tenant's or group's fences), since the index prunes first.
     pub fn query_where(
         &self,
         lon: f64,

@@ -4,7 +4,7 @@
 //!   (line + half-width), in WGS84 lon/lat with distances in metres.
 //! * [`Fence`]: a shape with id, tenant, [`FenceKind`] and name; GeoJSON in and out via
 //!   [`fences_from_geojson`] / [`fences_to_geojson`].
-//! * [`FenceIndex`]: immutable R-tree snapshot answering "which fences contain p (among S)";
+//! * [`FenceIndex`]: immutable spatial-index snapshot answering "which fences contain p (among S)";
 //!   [`SharedFenceIndex`] swaps snapshots so readers never block while fences are edited.
 //! * [`FenceTracker`] / [`DeviceTrackers`]: per (device, fence) hysteresis state machines that
 //!   turn jittery fixes into confirmed [`FenceEvent`]s.
@@ -14,7 +14,9 @@
 mod error;
 mod fence;
 mod geojson_io;
+mod grid;
 mod index;
+mod packed;
 mod segments;
 mod shape;
 pub mod synth;

@@ -1,4 +1,11 @@
-//! JT808 0x0200 decode throughput through the stream `Decoder`.
+//! JT808 0x0200 decode throughput through the stream `Decoder` (7D un-escaping, XOR check,
+//! decode into `Decoded<Outbound>`), plus the heap allocations that decoding costs (counted,
+//! printed per frame).
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use bytes::BytesMut;
 use chrono::{TimeZone, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -9,6 +16,32 @@ use tokio_util::codec::Decoder;
 
 const FRAMES: usize = 10_000;
 
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator, only counting calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Positions one second apart; the altitude (125 m = `00 7D`) puts an escape in every frame.
 fn frames() -> Vec<u8> {
     let mut device = Device::new(&DeviceId::parse("13511221122").unwrap());
     let mut out = Vec::new();
@@ -31,20 +64,40 @@ fn frames() -> Vec<u8> {
     out
 }
 
+/// Decodes every frame in `buf`; returns how many came out.
+fn decode_all(buf: &mut BytesMut) -> usize {
+    let mut codec = Jt808Codec::default();
+    let mut n = 0usize;
+    while let Ok(Some(d)) = codec.decode(buf) {
+        std::hint::black_box(&d);
+        n += 1;
+    }
+    n
+}
+
 fn decode(c: &mut Criterion) {
     let input = frames();
+
+    // One untimed pass to count the allocations of decoding alone (not of filling the buffer).
+    let mut buf = BytesMut::from(&input[..]);
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let n = decode_all(&mut buf);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(n, FRAMES);
+    println!(
+        "jt808/decode_0x0200: {allocations} allocations for {FRAMES} frames ({} per frame)",
+        allocations as f64 / FRAMES as f64
+    );
+
     let mut group = c.benchmark_group("jt808");
     group.throughput(Throughput::Elements(FRAMES as u64));
     group.bench_function("decode_0x0200", |b| {
-        b.iter_batched_ref(
-            || (Jt808Codec::default(), BytesMut::from(&input[..])),
-            |(codec, buf)| {
-                let mut n = 0;
-                while let Ok(Some(d)) = codec.decode(buf) {
-                    std::hint::black_box(&d);
-                    n += 1;
-                }
+        b.iter_batched(
+            || BytesMut::from(&input[..]),
+            |mut buf| {
+                let n = decode_all(&mut buf);
                 assert_eq!(n, FRAMES);
+                buf
             },
             criterion::BatchSize::LargeInput,
         )

@@ -235,14 +235,16 @@ mod osmand {
             let r = osmand::parse_request("GET", uri, None, b"", now, &config);
             assert!(r.is_ok());
         });
-        let extra = "/?id=123456&timestamp=1377177267&lat=60.0&lon=30.0&ignition=true&rpm=933&fuel=24";
+        let extra =
+            "/?id=123456&timestamp=1377177267&lat=60.0&lon=30.0&ignition=true&rpm=933&fuel=24";
         let query_attrs = per_request(|| {
             let r = osmand::parse_request("GET", extra, None, b"", now, &config);
             assert!(r.is_ok());
         });
         let body = br#"{"location":{"timestamp":"2025-06-15T13:45:12.862Z","coords":{"latitude":37.4219983,"longitude":-122.084,"accuracy":5,"speed":0,"heading":-1,"altitude":5},"is_moving":false,"odometer":0,"event":"motionchange","battery":{"level":1,"is_charging":false},"activity":{"type":"still"},"extras":{}},"device_id":"48241179"}"#;
         let json = per_request(|| {
-            let r = osmand::parse_request("POST", "/", Some("application/json"), body, now, &config);
+            let r =
+                osmand::parse_request("POST", "/", Some("application/json"), body, now, &config);
             assert!(r.is_ok());
         });
         println!(

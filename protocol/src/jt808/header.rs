@@ -31,6 +31,19 @@ impl Terminal {
         }
     }
 
+    /// A terminal address from exactly `N <= 10` ID bytes (a fixed-size copy, no length logic).
+    #[inline(always)]
+    pub(crate) fn from_array<const N: usize>(version: Option<u8>, raw: &[u8; N]) -> Self {
+        let mut bytes = [0u8; 10];
+        let len = N.min(10);
+        bytes[..len].copy_from_slice(&raw[..len]);
+        Terminal {
+            version,
+            len: len as u8,
+            bytes,
+        }
+    }
+
     /// The address a server uses for a device it has not heard from on this connection:
     /// 2013 header; a 15-digit IMEI is written as the 48-bit binary of all digits but the check
     /// digit (what traccar does), anything else as BCD left-padded to 12 digits. With `version` set, the 2019 `BCD[10]` form is used.

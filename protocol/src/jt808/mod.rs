@@ -30,6 +30,7 @@ pub mod frame;
 pub mod header;
 
 mod decode;
+mod fast;
 mod fields;
 mod location;
 
@@ -399,6 +400,7 @@ pub struct Jt808Codec {
     stats: CodecStats,
     terminal: Option<Terminal>,
     next_serial: u16,
+    fast: fast::FastCache,
 }
 
 impl Default for Jt808Codec {
@@ -417,6 +419,7 @@ impl Jt808Codec {
             stats: CodecStats::default(),
             terminal: None,
             next_serial: 0,
+            fast: fast::FastCache::default(),
         }
     }
 
@@ -456,10 +459,28 @@ impl Jt808Codec {
     /// Decodes one complete, already un-escaped frame (`7E … 7E` or `( … )`), updating the
     /// counters and the remembered terminal address. `Ok(None)` = dropped (bad checksum
     /// while enforced).
+    #[inline]
     pub fn decode_frame(
         &mut self,
         frame: &[u8],
     ) -> Result<Option<Decoded<Outbound>>, ProtocolError> {
+        if let Some(fix) = fast::plain_location(frame, self.ctx(), &mut self.fast) {
+            return Ok(Some(self.accept_plain(fix)));
+        }
+        self.decode_general(frame)
+    }
+
+    /// Records a frame the direct path accepted and lays it out.
+    #[inline(always)]
+    fn accept_plain(&mut self, fix: fast::PlainFix) -> Decoded<Outbound> {
+        self.terminal = Some(fix.terminal);
+        self.stats.frames += 1;
+        fix.into_decoded(self.fast.last_device())
+    }
+
+    /// Everything but plain location reports; out of line so that the hot path stays small.
+    #[inline(never)]
+    fn decode_general(&mut self, frame: &[u8]) -> Result<Option<Decoded<Outbound>>, ProtocolError> {
         let mut verdict = decode::Verdict::default();
         let result = decode::decode_frame(
             frame,
@@ -537,11 +558,7 @@ impl Jt808Codec {
                     None => return Ok(None),
                 }
             }
-            let Some(end) = buf[1..]
-                .iter()
-                .position(|&b| b == frame::FLAG)
-                .map(|i| i + 1)
-            else {
+            let Some(end) = frame::find_byte(&buf[1..], frame::FLAG).map(|i| i + 1) else {
                 if buf.len() > self.config.max_frame_len {
                     return Err(ProtocolError::FrameTooLong {
                         len: buf.len(),
@@ -592,6 +609,7 @@ impl Decoder for Jt808Codec {
     type Item = Decoded<Outbound>;
     type Error = ProtocolError;
 
+    #[inline]
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Self::Item>, ProtocolError> {
         loop {
             match self.locate(buf)? {
@@ -606,15 +624,25 @@ impl Decoder for Jt808Codec {
                 Some(Located::Binary {
                     frame_len,
                     consumed,
-                }) => match self.decode_frame(&buf[..frame_len]) {
-                    Ok(Some(d)) => {
+                }) => {
+                    // The direct path inline here, so that the item is built in place.
+                    if let Some(fix) =
+                        fast::plain_location(&buf[..frame_len], self.ctx(), &mut self.fast)
+                    {
                         buf.advance(consumed);
-                        return Ok(Some(d));
+                        return Ok(Some(self.accept_plain(fix)));
                     }
-                    Ok(None) => buf.advance(consumed),
-                    // Keep the closing flag: it may be the opening flag of the next real frame.
-                    Err(_) => buf.advance(consumed - 1),
-                },
+                    match self.decode_general(&buf[..frame_len]) {
+                        Ok(Some(d)) => {
+                            buf.advance(consumed);
+                            return Ok(Some(d));
+                        }
+                        Ok(None) => buf.advance(consumed),
+                        // Keep the closing flag: it may be the opening flag of the next real
+                        // frame.
+                        Err(_) => buf.advance(consumed - 1),
+                    }
+                }
             }
         }
     }
