@@ -65,6 +65,9 @@ pub enum StartError {
     /// The HTTP server could not start.
     #[error("http server: {0}")]
     Http(std::io::Error),
+    /// Alarm state (fences) could not be loaded.
+    #[error("alarms: {0}")]
+    Alarms(String),
 }
 
 fn bind(key: &'static str, value: &str) -> Result<Option<std::net::TcpListener>, StartError> {
@@ -96,6 +99,7 @@ fn bind(key: &'static str, value: &str) -> Result<Option<std::net::TcpListener>,
 }
 
 type Worker = (&'static str, Result<(), String>);
+type BoxedWorker = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 /// A built, not yet running, server.
 pub struct Application {
@@ -118,6 +122,8 @@ pub struct Application {
     workers: JoinSet<Worker>,
     worker_names: std::collections::HashMap<tokio::task::Id, &'static str>,
     writer: Option<tokio::task::JoinHandle<()>>,
+    bus: crate::bus::Bus,
+    alarm_worker: Option<BoxedWorker>,
 }
 
 impl std::fmt::Debug for Application {
@@ -174,7 +180,20 @@ impl Application {
             writer_stop.clone(),
         );
         let writer = tokio::spawn(writer);
+        let bus = crate::bus::Bus::default();
+        let fences = Arc::new(
+            crate::fences::FenceStore::load(&db)
+                .await
+                .map_err(|e| StartError::Alarms(e.to_string()))?,
+        );
+        let (alarm_engine, alarm_worker) = crate::alarms::AlarmEngine::new(
+            db.clone(),
+            bus.clone(),
+            fences.clone(),
+            settings.alarm_config(),
+        );
         let gateway = Arc::new(Gateway {
+            alarms: Some(alarm_engine.clone()),
             db: db.clone(),
             batcher: batcher.clone(),
             registry: registry.clone(),
@@ -198,6 +217,9 @@ impl Application {
                     batcher: batcher.clone(),
                     settings: settings.clone(),
                     metrics: metrics_handle(),
+                    bus: bus.clone(),
+                    alarms: alarm_engine.clone(),
+                    fences: fences.clone(),
                 };
                 let server =
                     api::http_server(l, state, settings.http_workers).map_err(StartError::Http)?;
@@ -260,6 +282,8 @@ impl Application {
             workers: JoinSet::new(),
             worker_names: std::collections::HashMap::new(),
             writer: Some(writer),
+            bus,
+            alarm_worker: Some(Box::pin(alarm_worker)),
         })
     }
 
@@ -301,6 +325,11 @@ impl Application {
     /// The position writer handle.
     pub fn batcher(&self) -> &PositionBatcher {
         &self.batcher
+    }
+
+    /// The internal event bus.
+    pub fn bus(&self) -> &crate::bus::Bus {
+        &self.bus
     }
 
     /// The settings in force.
@@ -350,6 +379,9 @@ impl Application {
     pub async fn run(mut self) -> Result<(), StartError> {
         for (name, addr) in &self.addrs {
             tracing::info!(listener = name, %addr, "listening");
+        }
+        if let Some(w) = self.alarm_worker.take() {
+            self.spawn_worker("alarms", w);
         }
         let listeners = std::mem::take(&mut self.device_listeners);
         for (proto, l) in listeners {

@@ -3,12 +3,15 @@
 //! `vigil serve` is a thin wrapper around [`app::Application`]; integration tests start the
 //! same application on port-0 listeners.
 
+pub mod alarms;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod batcher;
+pub mod bus;
 pub mod codecs;
 pub mod db;
+pub mod fences;
 pub mod gateway;
 pub mod mqtt;
 pub mod osmand;

@@ -64,6 +64,18 @@ pub struct Settings {
     pub admin_password: Option<String>,
     /// HTTP worker threads (0 = one per core).
     pub http_workers: usize,
+    /// Alarm de-duplication window, seconds.
+    pub alarm_cooldown_secs: u64,
+    /// Armed vehicles may drift this far (metres) before theft is suspected.
+    pub theft_radius_m: f64,
+    /// Fixes beyond a boundary needed to confirm a crossing (fences and the armed circle).
+    pub fence_hold_fixes: u32,
+    /// Seconds a crossing must be held before it is confirmed.
+    pub fence_hold_secs: u32,
+    /// Overspeed limit for devices without their own, km/h (0 = none).
+    pub default_speed_limit_kmh: f64,
+    /// Overspeed must last this many seconds.
+    pub overspeed_hold_secs: u64,
 }
 
 impl Default for Settings {
@@ -89,6 +101,32 @@ impl Default for Settings {
             admin_email: None,
             admin_password: None,
             http_workers: 0,
+            alarm_cooldown_secs: 600,
+            theft_radius_m: 100.0,
+            fence_hold_fixes: 3,
+            fence_hold_secs: 60,
+            default_speed_limit_kmh: 0.0,
+            overspeed_hold_secs: 10,
+        }
+    }
+}
+
+impl Settings {
+    /// The alarm rules' settings.
+    pub fn alarm_config(&self) -> crate::alarms::AlarmConfig {
+        let defaults = crate::alarms::AlarmConfig::default();
+        crate::alarms::AlarmConfig {
+            cooldown: std::time::Duration::from_secs(self.alarm_cooldown_secs),
+            theft_radius_m: self.theft_radius_m,
+            tracker: geofence::TrackerConfig {
+                hold_fixes: self.fence_hold_fixes,
+                hold_secs: self.fence_hold_secs,
+                ..defaults.tracker
+            },
+            default_speed_limit_kmh: (self.default_speed_limit_kmh > 0.0)
+                .then_some(self.default_speed_limit_kmh),
+            overspeed_hold: std::time::Duration::from_secs(self.overspeed_hold_secs),
+            ..defaults
         }
     }
 }

@@ -4,11 +4,14 @@
 //! later issues add owners, permissions, alarms and commands as further resources and as
 //! checks inside [`auth::AuthUser`].
 
+pub mod alarms;
 pub mod auth;
 pub mod devices;
 pub mod error;
 pub mod events;
+pub mod fences;
 pub mod ops;
+pub mod units;
 
 use std::sync::Arc;
 
@@ -38,6 +41,12 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
+    /// Internal event bus.
+    pub bus: crate::bus::Bus,
+    /// The alarm stage.
+    pub alarms: crate::alarms::AlarmEngine,
+    /// Fences and jurisdictions.
+    pub fences: Arc<crate::fences::FenceStore>,
 }
 
 /// Registers every route (used by the server and usable in `actix_web::test`).
@@ -79,7 +88,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::get().to(devices::latest_position),
             )
             .route("/devices/{id}/positions", web::get().to(devices::positions))
-            .route("/events", web::get().to(events::list)),
+            .route("/events", web::get().to(events::list))
+            .configure(alarms::routes)
+            .configure(fences::routes)
+            .configure(units::routes),
     )
     .default_service(web::to(not_found));
 }

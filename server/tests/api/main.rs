@@ -4,6 +4,7 @@
 mod helpers;
 mod linecodec;
 
+mod alarms;
 mod api;
 mod batcher;
 mod deploy;
