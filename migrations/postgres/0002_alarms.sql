@@ -67,3 +67,23 @@ CREATE TABLE alarm_actions (
     time TIMESTAMPTZ    NOT NULL
 );
 CREATE INDEX alarm_actions_alarm ON alarm_actions (alarm_id, id);
+
+-- Webhook subscribers (alarm events, HMAC-SHA256 signed) and their delivery log.
+CREATE TABLE webhooks (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    url         TEXT    NOT NULL,
+    secret      TEXT    NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    webhook_id  BIGINT NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event       TEXT    NOT NULL,
+    outcome     TEXT    NOT NULL CHECK (outcome IN ('delivered', 'failed', 'dropped')),
+    attempts    BIGINT NOT NULL,
+    http_status BIGINT,
+    error       TEXT,
+    time        TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, id);

@@ -67,3 +67,23 @@ CREATE TABLE alarm_actions (
     time        TEXT    NOT NULL
 );
 CREATE INDEX alarm_actions_alarm ON alarm_actions (alarm_id, id);
+
+-- Webhook subscribers (alarm events, HMAC-SHA256 signed) and their delivery log.
+CREATE TABLE webhooks (
+    id          INTEGER PRIMARY KEY,
+    url         TEXT    NOT NULL,
+    secret      TEXT    NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id          INTEGER PRIMARY KEY,
+    webhook_id  INTEGER NOT NULL REFERENCES webhooks (id) ON DELETE CASCADE,
+    event       TEXT    NOT NULL,
+    outcome     TEXT    NOT NULL CHECK (outcome IN ('delivered', 'failed', 'dropped')),
+    attempts    INTEGER NOT NULL,
+    http_status INTEGER,
+    error       TEXT,
+    time        TEXT NOT NULL
+);
+CREATE INDEX webhook_deliveries_hook ON webhook_deliveries (webhook_id, id);

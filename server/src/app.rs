@@ -124,6 +124,7 @@ pub struct Application {
     writer: Option<tokio::task::JoinHandle<()>>,
     bus: crate::bus::Bus,
     alarm_worker: Option<BoxedWorker>,
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl std::fmt::Debug for Application {
@@ -192,6 +193,10 @@ impl Application {
             fences.clone(),
             settings.alarm_config(),
         );
+        let webhooks = crate::webhooks::Webhooks::new(
+            db.clone(),
+            Duration::from_millis(settings.webhook_backoff_ms),
+        );
         let gateway = Arc::new(Gateway {
             alarms: Some(alarm_engine.clone()),
             db: db.clone(),
@@ -220,6 +225,7 @@ impl Application {
                     bus: bus.clone(),
                     alarms: alarm_engine.clone(),
                     fences: fences.clone(),
+                    webhooks: webhooks.clone(),
                 };
                 let server =
                     api::http_server(l, state, settings.http_workers).map_err(StartError::Http)?;
@@ -284,6 +290,7 @@ impl Application {
             writer: Some(writer),
             bus,
             alarm_worker: Some(Box::pin(alarm_worker)),
+            webhooks: Some(webhooks),
         })
     }
 
@@ -383,6 +390,9 @@ impl Application {
         if let Some(w) = self.alarm_worker.take() {
             self.spawn_worker("alarms", w);
         }
+        if let Some(w) = self.webhooks.take() {
+            self.spawn_worker("webhooks", w.run(self.bus.clone()));
+        }
         let listeners = std::mem::take(&mut self.device_listeners);
         for (proto, l) in listeners {
             crate::codecs::start(&mut self, proto, l);
@@ -399,7 +409,10 @@ impl Application {
                 .spawn(async move { ("osmand", server.await.map_err(|e| e.to_string())) });
             handle
         });
-        if let Some(broker) = self.mqtt.take() {
+        if let Some(mut broker) = self.mqtt.take() {
+            if let Some(publisher) = broker.take_publisher(self.bus.clone(), self.db.clone()) {
+                self.spawn_worker("mqtt_publisher", publisher);
+            }
             let (listener, consumer) = broker.into_tasks(self.db.clone(), self.batcher.clone());
             self.spawn_worker("mqtt", listener);
             self.spawn_worker("mqtt_consumer", consumer);

@@ -14,10 +14,13 @@ pub mod db;
 pub mod fences;
 pub mod gateway;
 pub mod mqtt;
+pub mod mqtt_alarms;
 pub mod osmand;
 pub mod registry;
 pub mod settings;
+pub mod stream;
 pub mod telemetry;
+pub mod webhooks;
 
 pub use app::{Application, StartError};
 pub use settings::Settings;

@@ -76,6 +76,8 @@ pub struct Settings {
     pub default_speed_limit_kmh: f64,
     /// Overspeed must last this many seconds.
     pub overspeed_hold_secs: u64,
+    /// First webhook retry delay, milliseconds (doubles per attempt).
+    pub webhook_backoff_ms: u64,
 }
 
 impl Default for Settings {
@@ -107,6 +109,7 @@ impl Default for Settings {
             fence_hold_secs: 60,
             default_speed_limit_kmh: 0.0,
             overspeed_hold_secs: 10,
+            webhook_backoff_ms: 1000,
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub alarms: crate::alarms::AlarmEngine,
     /// Fences and jurisdictions.
     pub fences: Arc<crate::fences::FenceStore>,
+    /// Webhook subscribers.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// Registers every route (used by the server and usable in `actix_web::test`).
@@ -91,7 +93,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/events", web::get().to(events::list))
             .configure(alarms::routes)
             .configure(fences::routes)
-            .configure(units::routes),
+            .configure(units::routes)
+            .configure(crate::stream::routes)
+            .configure(crate::webhooks::routes),
     )
     .default_service(web::to(not_found));
 }

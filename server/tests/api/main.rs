@@ -13,3 +13,4 @@ mod lifecycle;
 mod mqtt;
 mod outage;
 mod real_codecs;
+mod realtime;
