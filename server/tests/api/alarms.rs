@@ -15,6 +15,8 @@ both_backends!(
     gt06_vibration_flood_is_one_alarm,
     gt06_device_alarms_and_lifecycle,
     armed_theft_routed_to_jurisdiction_unit,
+    geofence_exit_without_jitter_alarms,
+    overspeed_held_against_device_limit,
 );
 
 const LAT0: f64 = 22.5;
@@ -361,5 +363,134 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
         list.iter().all(|a| a["kind"] != "theft"),
         "disarmed: no theft: {list:?}"
     );
+    app.stop().await;
+}
+
+async fn geofence_exit_without_jitter_alarms(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let token = app.login().await;
+    // A real (irregular) polygon: the northern edge is 500 m north of the start point.
+    let d = 500.0 / M_PER_DEG;
+    let ring = json!([
+        [LON0 - 2.0 * d, LAT0 - d],
+        [LON0 + 1.5 * d, LAT0 - 1.2 * d],
+        [LON0 + 2.0 * d, LAT0 + d],
+        [LON0 + 0.3 * d, LAT0 + d],
+        [LON0 - 1.7 * d, LAT0 + d],
+        [LON0 - 2.0 * d, LAT0 - d]
+    ]);
+    let (s, fence) = app
+        .post(
+            "/api/v1/fences",
+            &token,
+            &json!({"type": "Feature", "properties": {"kind": "keep_in", "name": "Home"},
+                    "geometry": {"type": "Polygon", "coordinates": [ring]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{fence}");
+    let (s, bad) = app
+        .post(
+            "/api/v1/fences",
+            &token,
+            &json!({"type": "Feature", "properties": {"kind": "keep_in"},
+                    "geometry": {"type": "Polygon", "coordinates": [[[LON0, LAT0], [LON0 + d, LAT0]]]}}),
+        )
+        .await;
+    assert_eq!(s, 400, "{bad}");
+    let imei = "359710040000105";
+    let mut dev = Gt06Device::connect(&app, imei).await;
+    dev.location(&fix(0, 0.0)).await;
+    let id = device_id(&app, imei).await;
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/devices/{id}/fences"),
+            &token,
+            &json!({"fence_id": fence["id"]}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    // Well inside for over a minute: the tracker confirms the vehicle is in.
+    for t in [5, 35, 70] {
+        dev.location(&fix(t, 0.0)).await;
+    }
+    // Parked 20 m inside the edge; jitter of up to 35 m crosses it now and then.
+    for (i, j) in [0.0, 35.0, -10.0, 30.0, 5.0, 35.0, -20.0, 10.0]
+        .iter()
+        .enumerate()
+    {
+        dev.location(&fix(80 + 10 * i as i64, 480.0 + j)).await;
+    }
+    dev.alarm(&with_alarm(fix(170, 480.0), Alarm::Sos)).await;
+    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| {
+        l.iter().any(|a| a["kind"] == "sos")
+    })
+    .await;
+    assert!(
+        list.iter().all(|a| a["kind"] != "geofence_exit"),
+        "jitter alarmed: {list:?}"
+    );
+    // A real departure: 200 m out, held for over a minute.
+    for i in 0..6 {
+        dev.location(&fix(300 + 15 * i, 700.0 + 10.0 * i as f64))
+            .await;
+    }
+    let list = wait_alarms(
+        &app,
+        &token,
+        &format!("device_id={id}&type=geofence_exit"),
+        |l| !l.is_empty(),
+    )
+    .await;
+    assert_eq!(list.len(), 1);
+    app.stop().await;
+}
+
+async fn overspeed_held_against_device_limit(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let token = app.login().await;
+    let imei = "359710040000106";
+    let mut dev = Gt06Device::connect(&app, imei).await;
+    dev.location(&fix(0, 0.0)).await;
+    let id = device_id(&app, imei).await;
+    let client = &app.client;
+    let r = client
+        .put(app.url(&format!("/api/v1/devices/{id}/speed-limit")))
+        .bearer_auth(&token)
+        .json(&json!({"limit_kmh": 60.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let fast = |t: i64, kmh: f32| {
+        let mut p = fix(t, t as f64 * 20.0);
+        p.speed_kmh = kmh;
+        p
+    };
+    // A 5-second burst over the limit (the hold is 10 s): no alarm.
+    for t in 1..=5 {
+        dev.location(&fast(t, 80.0)).await;
+    }
+    dev.location(&fast(6, 40.0)).await;
+    dev.alarm(&with_alarm(fix(7, 0.0), Alarm::Sos)).await;
+    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| {
+        l.iter().any(|a| a["kind"] == "sos")
+    })
+    .await;
+    assert!(list.iter().all(|a| a["kind"] != "overspeed"), "{list:?}");
+    // Held for 20 s: one alarm.
+    for t in 10..=30 {
+        dev.location(&fast(t, 85.0)).await;
+    }
+    let list = wait_alarms(
+        &app,
+        &token,
+        &format!("device_id={id}&type=overspeed"),
+        |l| !l.is_empty(),
+    )
+    .await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["count"], 1);
     app.stop().await;
 }
