@@ -65,6 +65,9 @@ pub enum StartError {
     /// The HTTP server could not start.
     #[error("http server: {0}")]
     Http(std::io::Error),
+    /// Alarm state (fences) could not be loaded.
+    #[error("alarms: {0}")]
+    Alarms(String),
 }
 
 fn bind(key: &'static str, value: &str) -> Result<Option<std::net::TcpListener>, StartError> {
@@ -96,6 +99,7 @@ fn bind(key: &'static str, value: &str) -> Result<Option<std::net::TcpListener>,
 }
 
 type Worker = (&'static str, Result<(), String>);
+type BoxedWorker = std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 
 /// A built, not yet running, server.
 pub struct Application {
@@ -119,6 +123,9 @@ pub struct Application {
     worker_names: std::collections::HashMap<tokio::task::Id, &'static str>,
     writer: Option<tokio::task::JoinHandle<()>>,
     commands: crate::commands::CommandQueue,
+    bus: crate::bus::Bus,
+    alarm_worker: Option<BoxedWorker>,
+    webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl std::fmt::Debug for Application {
@@ -177,7 +184,24 @@ impl Application {
             writer_stop.clone(),
         );
         let writer = tokio::spawn(writer);
+        let bus = crate::bus::Bus::default();
+        let fences = Arc::new(
+            crate::fences::FenceStore::load(&db)
+                .await
+                .map_err(|e| StartError::Alarms(e.to_string()))?,
+        );
+        let (alarm_engine, alarm_worker) = crate::alarms::AlarmEngine::new(
+            db.clone(),
+            bus.clone(),
+            fences.clone(),
+            settings.alarm_config(),
+        );
+        let webhooks = crate::webhooks::Webhooks::new(
+            db.clone(),
+            Duration::from_millis(settings.webhook_backoff_ms),
+        );
         let gateway = Arc::new(Gateway {
+            alarms: Some(alarm_engine.clone()),
             db: db.clone(),
             batcher: batcher.clone(),
             registry: registry.clone(),
@@ -203,6 +227,10 @@ impl Application {
                     metrics: metrics_handle(),
                     login_limiter: Default::default(),
                     commands: commands.clone(),
+                    bus: bus.clone(),
+                    alarms: alarm_engine.clone(),
+                    fences: fences.clone(),
+                    webhooks: webhooks.clone(),
                 };
                 let server =
                     api::http_server(l, state, settings.http_workers).map_err(StartError::Http)?;
@@ -266,6 +294,9 @@ impl Application {
             workers: JoinSet::new(),
             worker_names: std::collections::HashMap::new(),
             writer: Some(writer),
+            bus,
+            alarm_worker: Some(Box::pin(alarm_worker)),
+            webhooks: Some(webhooks),
         })
     }
 
@@ -307,6 +338,11 @@ impl Application {
     /// The position writer handle.
     pub fn batcher(&self) -> &PositionBatcher {
         &self.batcher
+    }
+
+    /// The internal event bus.
+    pub fn bus(&self) -> &crate::bus::Bus {
+        &self.bus
     }
 
     /// The settings in force.
@@ -357,6 +393,12 @@ impl Application {
         for (name, addr) in &self.addrs {
             tracing::info!(listener = name, %addr, "listening");
         }
+        if let Some(w) = self.alarm_worker.take() {
+            self.spawn_worker("alarms", w);
+        }
+        if let Some(w) = self.webhooks.take() {
+            self.spawn_worker("webhooks", w.run(self.bus.clone()));
+        }
         let listeners = std::mem::take(&mut self.device_listeners);
         for (proto, l) in listeners {
             crate::codecs::start(&mut self, proto, l);
@@ -373,7 +415,10 @@ impl Application {
                 .spawn(async move { ("osmand", server.await.map_err(|e| e.to_string())) });
             handle
         });
-        if let Some(broker) = self.mqtt.take() {
+        if let Some(mut broker) = self.mqtt.take() {
+            if let Some(publisher) = broker.take_publisher(self.bus.clone(), self.db.clone()) {
+                self.spawn_worker("mqtt_publisher", publisher);
+            }
             let (listener, consumer) = broker.into_tasks(self.db.clone(), self.batcher.clone());
             self.spawn_worker("mqtt", listener);
             self.spawn_worker("mqtt_consumer", consumer);

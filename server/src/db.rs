@@ -445,15 +445,27 @@ fn migrator(kind: DatabaseKind) -> Migrator {
             include_str!("../../migrations/postgres/0001_initial.sql"),
         ),
     };
-    let mut migrations = vec![Migration::new(
-        1,
-        desc.into(),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )];
-    migrations.push(crate::access::migration(kind));
-    Migrator::with_migrations(migrations)
+    let alarms = match kind {
+        DatabaseKind::Sqlite => include_str!("../../migrations/sqlite/0002_alarms.sql"),
+        DatabaseKind::Postgres => include_str!("../../migrations/postgres/0002_alarms.sql"),
+    };
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            desc.into(),
+            MigrationType::Simple,
+            sql.into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "alarms".into(),
+            MigrationType::Simple,
+            alarms.into_sql_str(),
+            false,
+        ),
+        crate::access::migration(kind),
+    ])
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

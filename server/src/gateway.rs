@@ -68,6 +68,8 @@ pub struct Gateway {
     pub registry: SessionRegistry,
     /// Behaviour.
     pub config: GatewayConfig,
+    /// The alarm stage, fed every accepted position.
+    pub alarms: Option<crate::alarms::AlarmEngine>,
 }
 
 /// Server-side hooks a codec can specialise; the defaults fit protocols without
@@ -669,6 +671,11 @@ impl<C: GatewayCodec> Connection<C> {
             .submit(rows)
             .await
             .map_err(|_| Close::WriterGone)?;
+        if let Some(alarms) = &self.gateway.alarms {
+            alarms
+                .observe(session.device.id, &session.device.unique_id, positions)
+                .await;
+        }
         self.pending.push_back((receipt, ack));
         Ok(())
     }

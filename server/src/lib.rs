@@ -4,20 +4,26 @@
 //! same application on port-0 listeners.
 
 pub mod access;
+pub mod alarms;
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod batcher;
+pub mod bus;
 pub mod codecs;
 pub mod commands;
 pub mod db;
+pub mod fences;
 pub mod gateway;
 pub mod mqtt;
+pub mod mqtt_alarms;
 pub mod osmand;
 pub mod registry;
 pub mod settings;
+pub mod stream;
 pub mod telemetry;
 pub mod trajectory;
+pub mod webhooks;
 
 pub use app::{Application, StartError};
 pub use settings::Settings;

@@ -44,6 +44,7 @@ pub fn position_topic(device: &str) -> String {
 pub struct MqttBroker {
     server: Server<V4>,
     link: (LinkTx, LinkRx),
+    publish_link: Option<(LinkTx, LinkRx)>,
 }
 
 impl std::fmt::Debug for MqttBroker {
@@ -98,10 +99,25 @@ impl MqttBroker {
             .build()
             .map(|(tx, rx, _)| (tx, rx))
             .map_err(|e| MqttError::Link(e.to_string()))?;
+        let publish_link = LinkBuilder::new("vigil-publish", router_tx.clone())
+            .build()
+            .map(|(tx, rx, _)| (tx, rx))
+            .map_err(|e| MqttError::Link(e.to_string()))?;
         Ok(MqttBroker {
             server: Server::new(settings, router_tx, V4),
             link,
+            publish_link: Some(publish_link),
         })
+    }
+
+    /// The task publishing alarms and pursuit positions (see [`crate::mqtt_alarms`]); once.
+    pub fn take_publisher(
+        &mut self,
+        bus: crate::bus::Bus,
+        db: Db,
+    ) -> Option<impl Future<Output = Result<(), String>> + Send + 'static> {
+        let link = self.publish_link.take()?;
+        Some(crate::mqtt_alarms::publish(bus, db, link))
     }
 
     /// Splits into the listener task and the consumer task.

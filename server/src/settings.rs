@@ -70,6 +70,20 @@ pub struct Settings {
     pub cut_power_when_moving: String,
     /// Default lifetime of a command before it expires unsent/unanswered, seconds.
     pub command_ttl_secs: u64,
+    /// Alarm de-duplication window, seconds.
+    pub alarm_cooldown_secs: u64,
+    /// Armed vehicles may drift this far (metres) before theft is suspected.
+    pub theft_radius_m: f64,
+    /// Fixes beyond a boundary needed to confirm a crossing (fences and the armed circle).
+    pub fence_hold_fixes: u32,
+    /// Seconds a crossing must be held before it is confirmed.
+    pub fence_hold_secs: u32,
+    /// Overspeed limit for devices without their own, km/h (0 = none).
+    pub default_speed_limit_kmh: f64,
+    /// Overspeed must last this many seconds.
+    pub overspeed_hold_secs: u64,
+    /// First webhook retry delay, milliseconds (doubles per attempt).
+    pub webhook_backoff_ms: u64,
 }
 
 impl Default for Settings {
@@ -98,6 +112,33 @@ impl Default for Settings {
             cut_power_max_speed_kmh: 20.0,
             cut_power_when_moving: "refuse".into(),
             command_ttl_secs: 3600,
+            alarm_cooldown_secs: 600,
+            theft_radius_m: 100.0,
+            fence_hold_fixes: 3,
+            fence_hold_secs: 60,
+            default_speed_limit_kmh: 0.0,
+            overspeed_hold_secs: 10,
+            webhook_backoff_ms: 1000,
+        }
+    }
+}
+
+impl Settings {
+    /// The alarm rules' settings.
+    pub fn alarm_config(&self) -> crate::alarms::AlarmConfig {
+        let defaults = crate::alarms::AlarmConfig::default();
+        crate::alarms::AlarmConfig {
+            cooldown: std::time::Duration::from_secs(self.alarm_cooldown_secs),
+            theft_radius_m: self.theft_radius_m,
+            tracker: geofence::TrackerConfig {
+                hold_fixes: self.fence_hold_fixes,
+                hold_secs: self.fence_hold_secs,
+                ..defaults.tracker
+            },
+            default_speed_limit_kmh: (self.default_speed_limit_kmh > 0.0)
+                .then_some(self.default_speed_limit_kmh),
+            overspeed_hold: std::time::Duration::from_secs(self.overspeed_hold_secs),
+            ..defaults
         }
     }
 }

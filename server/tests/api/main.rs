@@ -4,6 +4,7 @@
 mod helpers;
 mod linecodec;
 
+mod alarms;
 mod api;
 mod batcher;
 mod commands;
@@ -14,4 +15,5 @@ mod mqtt;
 mod outage;
 mod permissions;
 mod real_codecs;
+mod realtime;
 mod trajectory;

@@ -1,0 +1,382 @@
+//! `/api/v1/alarms` (list/filter, one alarm with its lifecycle, ack/assign/resolve) and
+//! arming: `/api/v1/devices/{id}/arm`, `/disarm`, `/guard`, `/speed-limit`.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::AuthUser;
+use super::{ApiError, AppState};
+use crate::alarms::{self, store};
+use crate::bus::{AlarmAction, BusEvent};
+
+/// Registers the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/alarms", web::get().to(list))
+        .route("/alarms/{id}", web::get().to(get))
+        .route("/alarms/{id}/ack", web::post().to(ack))
+        .route("/alarms/{id}/assign", web::post().to(assign))
+        .route("/alarms/{id}/resolve", web::post().to(resolve))
+        .route("/devices/{id}/arm", web::post().to(arm))
+        .route("/devices/{id}/disarm", web::post().to(disarm))
+        .route("/devices/{id}/guard", web::get().to(guard))
+        .route("/devices/{id}/speed-limit", web::put().to(speed_limit));
+}
+
+/// Authorisation of every alarm route: see [`alarms::can_manage`].
+pub fn require_manage(auth: &AuthUser) -> Result<(), ApiError> {
+    if alarms::can_manage(&auth.user) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("not allowed to manage alarms"))
+    }
+}
+
+const STATUSES: [&str; 4] = ["open", "acknowledged", "assigned", "resolved"];
+const OUTCOMES: [&str; 5] = [
+    "false_alarm",
+    "recovered",
+    "not_found",
+    "duplicate",
+    "other",
+];
+
+/// Filters of `GET /api/v1/alarms`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `open`, `acknowledged`, `assigned`, `resolved`.
+    pub status: Option<String>,
+    /// Alarm kind (`theft`, `vibration`, …).
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Patrol unit.
+    pub unit_id: Option<i64>,
+    /// Device.
+    pub device_id: Option<i64>,
+    /// Latest occurrence at or after (ISO-8601 UTC).
+    pub from: Option<DateTime<Utc>>,
+    /// Latest occurrence before.
+    pub to: Option<DateTime<Utc>>,
+    /// Page: ids below this (the previous page's `next_before`).
+    pub before: Option<i64>,
+    /// 1..=1000, default 100.
+    pub limit: Option<i64>,
+}
+
+/// `GET /api/v1/alarms`: `{alarms, next_before}`, newest first.
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let q = q.into_inner();
+    if let Some(s) = &q.status
+        && !STATUSES.contains(&s.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_status",
+            format!("status must be one of {STATUSES:?}"),
+        ));
+    }
+    let limit = match q.limit.unwrap_or(100) {
+        l @ 1..=1000 => l,
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_limit",
+                "limit must be between 1 and 1000",
+            ));
+        }
+    };
+    if let (Some(f), Some(t)) = (q.from, q.to)
+        && f >= t
+    {
+        return Err(ApiError::bad_request(
+            "invalid_range",
+            "from must be before to",
+        ));
+    }
+    let alarms = store::list_alarms(
+        &state.db,
+        &store::AlarmFilter {
+            status: q.status,
+            kind: q.kind,
+            unit_id: q.unit_id,
+            device_id: q.device_id,
+            from: q.from,
+            to: q.to,
+            before: q.before,
+            limit,
+        },
+    )
+    .await?;
+    let next = (alarms.len() as i64 == limit)
+        .then(|| alarms.last().map(|a| a.id))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "alarms": alarms, "next_before": next })))
+}
+
+async fn load(state: &AppState, id: i64) -> Result<store::AlarmView, ApiError> {
+    store::alarm(&state.db, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("alarm {id} not found")))
+}
+
+/// `GET /api/v1/alarms/{id}`: the alarm and its lifecycle steps.
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let alarm = load(&state, id.into_inner()).await?;
+    let actions = store::actions(&state.db, alarm.id).await?;
+    Ok(HttpResponse::Ok().json(json!({ "alarm": alarm, "actions": actions })))
+}
+
+async fn step(
+    state: &AppState,
+    auth: &AuthUser,
+    id: i64,
+    status: &str,
+    unit_id: Option<i64>,
+    outcome: Option<&str>,
+    action: AlarmAction,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(auth)?;
+    let current = load(state, id).await?;
+    if current.status == "resolved" {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "conflict",
+            "alarm is already resolved",
+        ));
+    }
+    let alarm = store::transition(&state.db, id, status, Some(auth.user.id), unit_id, outcome)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "conflict",
+                "alarm is already resolved",
+            )
+        })?;
+    state.alarms.alarm_changed(alarm.clone()).await;
+    state.bus.publish(BusEvent::Alarm {
+        action,
+        alarm: alarm.clone(),
+    });
+    Ok(HttpResponse::Ok().json(alarm))
+}
+
+/// `POST /api/v1/alarms/{id}/ack`.
+pub async fn ack(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let current = load(&state, id).await?;
+    // Acknowledging an assigned alarm keeps it assigned.
+    let status = if current.status == "assigned" {
+        "assigned"
+    } else {
+        "acknowledged"
+    };
+    step(
+        &state,
+        &auth,
+        id,
+        status,
+        None,
+        None,
+        AlarmAction::Acknowledged,
+    )
+    .await
+}
+
+/// Body of `POST /api/v1/alarms/{id}/assign`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    /// The patrol unit.
+    pub unit_id: i64,
+}
+
+/// `POST /api/v1/alarms/{id}/assign` `{unit_id}`.
+pub async fn assign(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<AssignBody>,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let unit = body.unit_id;
+    if !store::units(&state.db).await?.iter().any(|u| u.id == unit) {
+        return Err(ApiError::bad_request(
+            "invalid_unit",
+            format!("no patrol unit {unit}"),
+        ));
+    }
+    step(
+        &state,
+        &auth,
+        id.into_inner(),
+        "assigned",
+        Some(unit),
+        None,
+        AlarmAction::Assigned,
+    )
+    .await
+}
+
+/// Body of `POST /api/v1/alarms/{id}/resolve`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveBody {
+    /// `false_alarm`, `recovered`, `not_found`, `duplicate`, `other`.
+    pub outcome: String,
+}
+
+/// `POST /api/v1/alarms/{id}/resolve` `{outcome}`.
+pub async fn resolve(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<ResolveBody>,
+) -> Result<HttpResponse, ApiError> {
+    if !OUTCOMES.contains(&body.outcome.as_str()) {
+        return Err(ApiError::bad_request(
+            "invalid_outcome",
+            format!("outcome must be one of {OUTCOMES:?}"),
+        ));
+    }
+    step(
+        &state,
+        &auth,
+        id.into_inner(),
+        "resolved",
+        None,
+        Some(&body.outcome),
+        AlarmAction::Resolved,
+    )
+    .await
+}
+
+/// Body of `POST /api/v1/devices/{id}/arm` (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArmBody {
+    /// Armed position; default the device's latest fix.
+    pub lat: Option<f64>,
+    /// Armed position; default the device's latest fix.
+    pub lon: Option<f64>,
+}
+
+async fn device(state: &AppState, id: i64) -> Result<crate::db::Device, ApiError> {
+    state
+        .db
+        .device(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("device {id} not found")))
+}
+
+/// `POST /api/v1/devices/{id}/arm`: arms anti-theft at the given or latest position.
+pub async fn arm(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+    body: Option<web::Json<ArmBody>>,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let dev = device(&state, id.into_inner()).await?;
+    let body = body.map(|b| b.into_inner()).unwrap_or_default();
+    let at = match (body.lat, body.lon) {
+        (Some(lat), Some(lon)) => {
+            protocol::LatLon::new(lat, lon)
+                .map_err(|e| ApiError::bad_request("invalid_position", e.to_string()))?;
+            (lat, lon)
+        }
+        (None, None) => match state.db.latest_position(dev.id).await? {
+            Some(p) => (p.lat, p.lon),
+            None => {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::CONFLICT,
+                    "no_position",
+                    "the device has no position yet; give lat and lon",
+                ));
+            }
+        },
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_position",
+                "give both lat and lon, or neither",
+            ));
+        }
+    };
+    let guard = store::set_guard(&state.db, dev.id, true, Some(at), Some(auth.user.id)).await?;
+    state.alarms.guard_changed(guard).await;
+    Ok(HttpResponse::Ok().json(guard))
+}
+
+/// `POST /api/v1/devices/{id}/disarm`.
+pub async fn disarm(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let dev = device(&state, id.into_inner()).await?;
+    let guard = store::set_guard(&state.db, dev.id, false, None, Some(auth.user.id)).await?;
+    state.alarms.guard_changed(guard).await;
+    Ok(HttpResponse::Ok().json(guard))
+}
+
+/// `GET /api/v1/devices/{id}/guard`: armed state and overspeed limit.
+pub async fn guard(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let dev = device(&state, id.into_inner()).await?;
+    match store::guard(&state.db, dev.id).await? {
+        Some(g) => Ok(HttpResponse::Ok().json(g)),
+        None => Ok(HttpResponse::Ok().json(json!({"device_id": dev.id, "armed": false}))),
+    }
+}
+
+/// Body of `PUT /api/v1/devices/{id}/speed-limit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeedLimitBody {
+    /// km/h; null removes the limit.
+    pub limit_kmh: Option<f64>,
+}
+
+/// `PUT /api/v1/devices/{id}/speed-limit` `{limit_kmh}`.
+pub async fn speed_limit(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<SpeedLimitBody>,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let dev = device(&state, id.into_inner()).await?;
+    if body
+        .limit_kmh
+        .is_some_and(|l| !l.is_finite() || l <= 0.0 || l > 1000.0)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit_kmh must be in (0, 1000]",
+        ));
+    }
+    store::set_speed_limit(&state.db, dev.id, body.limit_kmh).await?;
+    if let Some(g) = store::guard(&state.db, dev.id).await? {
+        state.alarms.guard_changed(g).await;
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

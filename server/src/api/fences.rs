@@ -1,0 +1,137 @@
+//! `/api/v1/fences`: geofences as GeoJSON (in and out), jurisdictions of patrol units, and
+//! assignment of fences to devices.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::alarms::require_manage;
+use super::auth::AuthUser;
+use super::{ApiError, AppState};
+use crate::alarms::store;
+use crate::fences::FenceStoreError;
+
+/// Registers the routes.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/fences")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .route("/fences/{id}", web::delete().to(delete))
+    .route("/devices/{id}/fences", web::post().to(assign));
+}
+
+impl From<FenceStoreError> for ApiError {
+    fn from(e: FenceStoreError) -> Self {
+        match e {
+            FenceStoreError::Invalid(e) => ApiError::bad_request("invalid_fence", e.to_string()),
+            FenceStoreError::Db(e) => e.into(),
+        }
+    }
+}
+
+/// `GET /api/v1/fences`: a GeoJSON FeatureCollection (`unit_id` in the properties of
+/// jurisdictions).
+pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let index = state.fences.snapshot();
+    let mut fences: Vec<_> = index.iter().collect();
+    fences.sort_by_key(|f| f.id);
+    let text = geofence::fences_to_geojson(fences.iter().copied());
+    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
+    if let Some(features) = value["features"].as_array_mut() {
+        for f in features {
+            let owner = f["id"]
+                .as_u64()
+                .and_then(|id| state.fences.owner(geofence::FenceId(id)));
+            if let (Some(u), Some(props)) = (owner, f["properties"].as_object_mut()) {
+                props.insert("unit_id".into(), u.into());
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(value))
+}
+
+/// `POST /api/v1/fences`: one GeoJSON Feature (properties `kind`, `name`, and `unit_id` for a
+/// jurisdiction). The server assigns the id; returns the stored Feature.
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let feature = body.into_inner();
+    let unit_id = feature["properties"]["unit_id"].as_i64();
+    if let Some(u) = unit_id
+        && !store::units(&state.db).await?.iter().any(|x| x.id == u)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_unit",
+            format!("no patrol unit {u}"),
+        ));
+    }
+    if unit_id.is_some() && feature["properties"]["kind"] != "jurisdiction" {
+        return Err(ApiError::bad_request(
+            "invalid_fence",
+            "unit_id is only for fences of kind jurisdiction",
+        ));
+    }
+    let fence = state.fences.create(&state.db, &feature, unit_id).await?;
+    let mut out: serde_json::Value =
+        serde_json::from_str(&geofence::fences_to_geojson([&fence])).map_err(ApiError::internal)?;
+    let mut one = out["features"][0].take();
+    if let (Some(u), Some(props)) = (unit_id, one["properties"].as_object_mut()) {
+        props.insert("unit_id".into(), u.into());
+    }
+    Ok(HttpResponse::Created().json(one))
+}
+
+/// `DELETE /api/v1/fences/{id}`.
+pub async fn delete(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let id = id.into_inner();
+    if state.fences.delete(&state.db, id).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found(format!("fence {id} not found")))
+    }
+}
+
+/// Body of `POST /api/v1/devices/{id}/fences`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignFence {
+    /// The fence.
+    pub fence_id: i64,
+}
+
+/// `POST /api/v1/devices/{id}/fences` `{fence_id}`: the device's fixes are tracked against it.
+pub async fn assign(
+    state: web::Data<AppState>,
+    auth: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<AssignFence>,
+) -> Result<HttpResponse, ApiError> {
+    require_manage(&auth)?;
+    let id = id.into_inner();
+    if state.db.device(id).await?.is_none() {
+        return Err(ApiError::not_found(format!("device {id} not found")));
+    }
+    if state
+        .fences
+        .snapshot()
+        .get(geofence::FenceId(body.fence_id as u64))
+        .is_none()
+    {
+        return Err(ApiError::bad_request(
+            "invalid_fence",
+            format!("no fence {}", body.fence_id),
+        ));
+    }
+    state.fences.assign(&state.db, id, body.fence_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
