@@ -1,9 +1,7 @@
 //! GT06 decode throughput: buffers of location frames (0x12 and 0x22) through the stream
 //! `Decoder`, plus the heap allocations that decoding them costs (counted, printed per frame).
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+mod support;
 
 use bytes::BytesMut;
 use chrono::{TimeZone, Utc};
@@ -13,31 +11,6 @@ use protocol::{CellTower, LatLon, Position};
 use tokio_util::codec::Decoder;
 
 const FRAMES: usize = 10_000;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator, only counting calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 fn position() -> Position {
     let mut p = Position::new(
@@ -81,9 +54,9 @@ fn decode_all(buf: &mut BytesMut) -> usize {
 fn bench_case(c: &mut Criterion, name: &str, data: &[u8]) {
     // One untimed pass to count the allocations of decoding alone (not of filling the buffer).
     let mut buf = BytesMut::from(data);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = support::allocations();
     let n = decode_all(&mut buf);
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = support::allocations() - before;
     assert_eq!(n, FRAMES);
     println!(
         "gt06/{name}: {allocations} allocations for {FRAMES} frames ({} per frame)",

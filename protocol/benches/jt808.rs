@@ -1,10 +1,8 @@
 //! JT808 0x0200 decode throughput through the stream `Decoder` (7D un-escaping, XOR check,
 //! decode into `Decoded<Outbound>`), plus the heap allocations that decoding costs (counted,
 //! printed per frame).
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
+mod support;
 
 use bytes::BytesMut;
 use chrono::{TimeZone, Utc};
@@ -15,31 +13,6 @@ use protocol::{DeviceId, LatLon, Position};
 use tokio_util::codec::Decoder;
 
 const FRAMES: usize = 10_000;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator, only counting calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 /// Positions one second apart; the altitude (125 m = `00 7D`) puts an escape in every frame.
 fn frames() -> Vec<u8> {
@@ -80,9 +53,9 @@ fn decode(c: &mut Criterion) {
 
     // One untimed pass to count the allocations of decoding alone (not of filling the buffer).
     let mut buf = BytesMut::from(&input[..]);
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = support::allocations();
     let n = decode_all(&mut buf);
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = support::allocations() - before;
     assert_eq!(n, FRAMES);
     println!(
         "jt808/decode_0x0200: {allocations} allocations for {FRAMES} frames ({} per frame)",
