@@ -81,15 +81,7 @@ pub async fn list(
             format!("status must be one of {STATUSES:?}"),
         ));
     }
-    let limit = match q.limit.unwrap_or(100) {
-        l @ 1..=1000 => l,
-        _ => {
-            return Err(ApiError::bad_request(
-                "invalid_limit",
-                "limit must be between 1 and 1000",
-            ));
-        }
-    };
+    let limit = super::page_limit(q.limit)?;
     if let (Some(f), Some(t)) = (q.from, q.to)
         && f >= t
     {

@@ -18,16 +18,6 @@ pub struct PageQuery {
     pub limit: Option<i64>,
 }
 
-fn limit(l: Option<i64>) -> Result<i64, ApiError> {
-    match l.unwrap_or(100) {
-        l @ 1..=1000 => Ok(l),
-        _ => Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 1000",
-        )),
-    }
-}
-
 /// `POST /api/v1/devices/{id}/commands`: `201 {command}`; refusals are audited.
 pub async fn create(
     state: web::Data<AppState>,
@@ -61,7 +51,7 @@ pub async fn list(
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_scope("devices:read")?;
-    let limit = limit(q.limit)?;
+    let limit = super::page_limit(q.limit)?;
     let device = access::visible_device(&state.db, &auth, id.into_inner()).await?;
     let cmds = state.commands.list(device.id, q.before, limit).await?;
     let next = (cmds.len() as i64 == limit)
@@ -94,7 +84,7 @@ pub async fn device_audit(
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_scope("devices:read")?;
-    let limit = limit(q.limit)?;
+    let limit = super::page_limit(q.limit)?;
     let device = access::managed_device(&state.db, &auth, id.into_inner()).await?;
     let entries = state
         .commands
@@ -113,7 +103,7 @@ pub async fn audit(
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_admin()?;
-    let limit = limit(q.limit)?;
+    let limit = super::page_limit(q.limit)?;
     let entries = state.commands.audit_log(None, q.before, limit).await?;
     let next = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|c| c.id))

@@ -104,16 +104,6 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-fn limit(l: Option<i64>) -> Result<i64, ApiError> {
-    match l.unwrap_or(100) {
-        l @ 1..=1000 => Ok(l),
-        _ => Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 1000",
-        )),
-    }
-}
-
 /// `GET /api/v1/devices`: `{devices, next_after}`, only the devices the caller may see.
 pub async fn list(
     state: web::Data<AppState>,
@@ -121,7 +111,7 @@ pub async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_scope("devices:read")?;
-    let limit = limit(q.limit)?;
+    let limit = super::page_limit(q.limit)?;
     let after = q.after.unwrap_or(0);
     let devices = match access::visible_device_ids(&state.db, &auth).await? {
         None => state.db.list_devices(after, limit).await?,
@@ -199,7 +189,7 @@ pub async fn positions(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_scope("positions:read")?;
     let device = load(&state, &auth, id.into_inner()).await?;
-    let limit = limit(q.limit)?;
+    let limit = super::page_limit(q.limit)?;
     let to = q.to.unwrap_or_else(Utc::now);
     let from = q.from.unwrap_or(to - chrono::Duration::hours(24));
     if from >= to {

@@ -39,13 +39,7 @@ pub async fn list(
             ));
         }
     }
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 1000",
-        ));
-    }
+    let limit = super::page_limit(q.limit)?;
     let events = state.db.events(q.device_id, q.before, limit).await?;
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.id))

@@ -92,6 +92,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .default_service(web::to(not_found));
 }
 
+/// The page size of a list request: `limit`, 1..=1000, default 100; 400 `invalid_limit` else.
+pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit.unwrap_or(100) {
+        l @ 1..=1000 => Ok(l),
+        _ => Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 1000",
+        )),
+    }
+}
+
 async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::new(
         actix_web::http::StatusCode::METHOD_NOT_ALLOWED,

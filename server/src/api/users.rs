@@ -35,13 +35,7 @@ pub async fn list(
     q: web::Query<UsersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require_admin()?;
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 1000",
-        ));
-    }
+    let limit = super::page_limit(q.limit)?;
     let users = store::list_users(&state.db, q.after.unwrap_or(0), limit).await?;
     let next = (users.len() as i64 == limit)
         .then(|| users.last().map(|u| u.id))
