@@ -815,3 +815,34 @@ async fn units_and_webhooks_are_edited_and_deleted(backend: Backend) {
     assert_eq!(v["webhooks"], json!([]));
     app.stop().await;
 }
+
+both_backends!(logout_ends_the_stream);
+
+/// The stream re-checks its credential (every `stream::REFRESH`): after logout it closes with
+/// 1008 (policy). Waits without a time bound of its own.
+async fn logout_ends_the_stream(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let owner = user(&app, "owner@example.com", Role::Owner).await;
+    let token = session(&app, &owner).await;
+    let mut ws = connect(&app, &token, true).await;
+    let r = app
+        .client
+        .delete(app.url("/api/v1/session"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let close = loop {
+        match ws.next().await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(c))) => break c,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("stream failed instead of closing: {e}"),
+            None => panic!("stream ended without a close frame"),
+        }
+    };
+    let close = close.expect("close frame with a code");
+    assert_eq!(u16::from(close.code), 1008, "{close:?}");
+    app.stop().await;
+}
