@@ -19,20 +19,20 @@ both_backends!(
     overspeed_held_against_device_limit,
 );
 
-const LAT0: f64 = 22.5;
-const LON0: f64 = 114.0;
+pub(crate) const LAT0: f64 = 22.5;
+pub(crate) const LON0: f64 = 114.0;
 /// Metres per degree of latitude.
-const M_PER_DEG: f64 = 111_195.0;
+pub(crate) const M_PER_DEG: f64 = 111_195.0;
 
 /// A GT06 device on a TCP connection whose acks are drained in the background.
-struct Gt06Device {
+pub(crate) struct Gt06Device {
     tx: tokio::net::tcp::OwnedWriteHalf,
     serial: u16,
     _drain: tokio::task::JoinHandle<()>,
 }
 
 impl Gt06Device {
-    async fn connect(app: &TestApp, imei: &str) -> Gt06Device {
+    pub(crate) async fn connect(app: &TestApp, imei: &str) -> Gt06Device {
         let stream = TcpStream::connect(app.addrs["gt06"]).await.unwrap();
         let (mut rx, tx) = stream.into_split();
         let drain = tokio::spawn(async move {
@@ -51,25 +51,25 @@ impl Gt06Device {
         d.send(gt06::device::login(imei, 1).unwrap()).await;
         d
     }
-    async fn send(&mut self, frame: Vec<u8>) {
+    pub(crate) async fn send(&mut self, frame: Vec<u8>) {
         self.tx.write_all(&frame).await.unwrap();
     }
-    fn next_serial(&mut self) -> u16 {
+    pub(crate) fn next_serial(&mut self) -> u16 {
         self.serial = self.serial.wrapping_add(1).max(2);
         self.serial
     }
-    async fn location(&mut self, p: &Position) {
+    pub(crate) async fn location(&mut self, p: &Position) {
         let s = self.next_serial();
         self.send(gt06::device::location(p, s)).await;
     }
-    async fn alarm(&mut self, p: &Position) {
+    pub(crate) async fn alarm(&mut self, p: &Position) {
         let s = self.next_serial();
         self.send(gt06::device::alarm(p, s)).await;
     }
 }
 
 /// A fix `t` seconds past 2024-01-01 at `north_m` metres north of the start point.
-fn fix(t: i64, north_m: f64) -> Position {
+pub(crate) fn fix(t: i64, north_m: f64) -> Position {
     let time = chrono::DateTime::from_timestamp(1_704_067_200 + t, 0).unwrap();
     let mut p = Position::new(
         time,
@@ -82,13 +82,13 @@ fn fix(t: i64, north_m: f64) -> Position {
     p
 }
 
-fn with_alarm(mut p: Position, a: Alarm) -> Position {
+pub(crate) fn with_alarm(mut p: Position, a: Alarm) -> Position {
     p.status.alarms.insert(a);
     p
 }
 
 /// Waits (bounded by the harness, no timing assertion) until `pred` holds for the alarm list.
-async fn wait_alarms(
+pub(crate) async fn wait_alarms(
     app: &TestApp,
     token: &str,
     query: &str,
@@ -110,7 +110,7 @@ async fn wait_alarms(
     }
 }
 
-async fn device_id(app: &TestApp, imei: &str) -> i64 {
+pub(crate) async fn device_id(app: &TestApp, imei: &str) -> i64 {
     loop {
         if let Some(d) = app.db.device_by_unique_id(imei).await.unwrap() {
             return d.id;
@@ -231,7 +231,7 @@ async fn gt06_device_alarms_and_lifecycle(backend: Backend) {
 }
 
 /// Square jurisdiction of about `half_m` metres around the start point.
-fn square(half_m: f64, props: Value) -> Value {
+pub(crate) fn square(half_m: f64, props: Value) -> Value {
     let d = half_m / M_PER_DEG;
     let ring = json!([
         [LON0 - d, LAT0 - d],
@@ -246,7 +246,7 @@ fn square(half_m: f64, props: Value) -> Value {
 
 /// Moves a device 300 m north over three minutes of device time (a fix every 15 s),
 /// starting at device time `t0`.
-async fn drive_300m(dev: &mut Gt06Device, t0: i64) {
+pub(crate) async fn drive_300m(dev: &mut Gt06Device, t0: i64) {
     for step in 0..=12 {
         let mut p = fix(t0 + step * 15, 25.0 * step as f64);
         p.speed_kmh = 6.0;

@@ -16,4 +16,5 @@ mod outage;
 mod permissions;
 mod real_codecs;
 mod realtime;
+mod rules;
 mod trajectory;
