@@ -1,4 +1,5 @@
-//! Issue 5: alarms from emulated devices through the TCP gateway, observed through the API.
+//! Issue 5: alarms from emulated devices through the TCP gateway, observed through the API, a
+//! WebSocket client and an MQTT subscriber (the observers of [`crate::rules::Rig`]).
 
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestDb, spawn_app};
+use crate::helpers::{Backend, TestApp, TestDb};
+use crate::rules::{count_log, rig, wait_log};
 
 both_backends!(
     gt06_vibration_flood_is_one_alarm,
@@ -121,8 +123,9 @@ pub(crate) async fn device_id(app: &TestApp, imei: &str) -> i64 {
 
 async fn gt06_vibration_flood_is_one_alarm(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let token = app.login().await;
+    let r = rig(&db, |_| {}).await;
+    let app = &r.app;
+    let token = r.token.clone();
     let imei = "359710040000101";
     let mut dev = Gt06Device::connect(&app, imei).await;
     // 1,000 vibration packets spread over one minute of device time, sent as fast as possible.
@@ -138,13 +141,31 @@ async fn gt06_vibration_flood_is_one_alarm(backend: Backend) {
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["kind"], "vibration");
     assert_eq!(list[0]["status"], "open");
-    app.stop().await;
+    // WebSocket and MQTT: one opening, then updates of the same alarm up to the full count.
+    let first = r.opened(id, imei, "vibration").await;
+    assert_eq!(first["id"], list[0]["id"]);
+    wait_log(&r.ws, "ws count 1000", |t, v| {
+        t == "alarm" && v["alarm"]["id"] == first["id"] && v["alarm"]["count"] == 1000
+    })
+    .await;
+    let topic = format!("vigil/devices/{imei}/alarms");
+    wait_log(&r.mqtt, "mqtt count 1000", |t, v| {
+        t == topic && v["alarm"]["count"] == 1000
+    })
+    .await;
+    assert_eq!(r.ws_opened(id, "vibration"), 1);
+    assert_eq!(
+        count_log(&r.mqtt, |t, v| t == topic && v["action"] == "opened"),
+        1
+    );
+    r.app.stop().await;
 }
 
 async fn gt06_device_alarms_and_lifecycle(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let token = app.login().await;
+    let r = rig(&db, |_| {}).await;
+    let app = &r.app;
+    let token = r.token.clone();
     let (s, unit) = app
         .post(
             "/api/v1/units",
@@ -171,6 +192,8 @@ async fn gt06_device_alarms_and_lifecycle(backend: Backend) {
     let kinds: Vec<&str> = list.iter().map(|a| a["kind"].as_str().unwrap()).collect();
     for k in ["sos", "power_cut", "low_battery", "vibration"] {
         assert!(kinds.contains(&k), "{kinds:?}");
+        let seen = r.opened(id, imei, k).await;
+        assert_eq!(seen["unit_id"], unit_id, "{seen}");
     }
     // Routed to the default unit; SOS is high severity.
     assert!(list.iter().all(|a| a["unit_id"] == unit_id), "{list:?}");
@@ -227,7 +250,7 @@ async fn gt06_device_alarms_and_lifecycle(backend: Backend) {
     assert_eq!(steps, ["opened", "acknowledged", "assigned", "resolved"]);
     assert!(v["actions"][1]["user_id"].is_i64());
     assert_eq!(v["alarm"]["outcome"], "false_alarm");
-    app.stop().await;
+    r.app.stop().await;
 }
 
 /// Square jurisdiction of about `half_m` metres around the start point.
@@ -256,8 +279,9 @@ pub(crate) async fn drive_300m(dev: &mut Gt06Device, t0: i64) {
 
 async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let token = app.login().await;
+    let r = rig(&db, |_| {}).await;
+    let app = &r.app;
+    let token = r.token.clone();
     let (_, fallback) = app
         .post(
             "/api/v1/units",
@@ -331,6 +355,9 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
         "{theft}"
     );
     assert_ne!(theft["unit_id"], fallback["id"]);
+    let seen = r.opened(armed_id, armed_imei, "theft").await;
+    assert_eq!(seen["unit_id"], district["id"]);
+    assert_eq!(r.ws_opened(armed_id, "theft"), 1);
 
     // Armed then disarmed: the same movement raises nothing.
     let calm_imei = "359710040000104";
@@ -363,13 +390,15 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
         list.iter().all(|a| a["kind"] != "theft"),
         "disarmed: no theft: {list:?}"
     );
-    app.stop().await;
+    assert_eq!(r.ws_opened(calm_id, "theft"), 0);
+    r.app.stop().await;
 }
 
 async fn geofence_exit_without_jitter_alarms(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let token = app.login().await;
+    let r = rig(&db, |_| {}).await;
+    let app = &r.app;
+    let token = r.token.clone();
     // A real (irregular) polygon: the northern edge is 500 m north of the start point.
     let d = 500.0 / M_PER_DEG;
     let ring = json!([
@@ -443,26 +472,29 @@ async fn geofence_exit_without_jitter_alarms(backend: Backend) {
     )
     .await;
     assert_eq!(list.len(), 1);
-    app.stop().await;
+    r.opened(id, imei, "geofence_exit").await;
+    assert_eq!(r.ws_opened(id, "geofence_exit"), 1);
+    r.app.stop().await;
 }
 
 async fn overspeed_held_against_device_limit(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let token = app.login().await;
+    let r = rig(&db, |_| {}).await;
+    let app = &r.app;
+    let token = r.token.clone();
     let imei = "359710040000106";
     let mut dev = Gt06Device::connect(&app, imei).await;
     dev.location(&fix(0, 0.0)).await;
     let id = device_id(&app, imei).await;
     let client = &app.client;
-    let r = client
+    let res = client
         .put(app.url(&format!("/api/v1/devices/{id}/speed-limit")))
         .bearer_auth(&token)
         .json(&json!({"limit_kmh": 60.0}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(res.status(), 204);
     let fast = |t: i64, kmh: f32| {
         let mut p = fix(t, t as f64 * 20.0);
         p.speed_kmh = kmh;
@@ -492,5 +524,7 @@ async fn overspeed_held_against_device_limit(backend: Backend) {
     .await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["count"], 1);
-    app.stop().await;
+    r.opened(id, imei, "overspeed").await;
+    assert_eq!(r.ws_opened(id, "overspeed"), 1);
+    r.app.stop().await;
 }

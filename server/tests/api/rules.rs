@@ -22,19 +22,19 @@ use crate::helpers::{Backend, TestApp, TestDb, spawn_app_with, test_settings};
 both_backends!(
     derived_battery_and_power_from_fixes_and_heartbeats,
     armed_ignition_theft_pursued_by_unit,
-    armed_vibration_then_movement_theft,
+    armed_theft_by_vibration_movement_and_power_cut,
     offline_while_armed_once_per_silence,
     osmand_and_mqtt_positions_raise_alarms,
     fence_state_survives_restart,
 );
 
 /// Events as (type or topic, JSON).
-type Log = Arc<Mutex<Vec<(String, Value)>>>;
+pub(crate) type Log = Arc<Mutex<Vec<(String, Value)>>>;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Waits until an entry of `log` satisfies `pred`; returns it.
-async fn wait_log(log: &Log, what: &str, pred: impl Fn(&str, &Value) -> bool) -> Value {
+pub(crate) async fn wait_log(log: &Log, what: &str, pred: impl Fn(&str, &Value) -> bool) -> Value {
     let deadline = Instant::now() + DEADLINE;
     loop {
         {
@@ -48,7 +48,7 @@ async fn wait_log(log: &Log, what: &str, pred: impl Fn(&str, &Value) -> bool) ->
     }
 }
 
-fn count_log(log: &Log, pred: impl Fn(&str, &Value) -> bool) -> usize {
+pub(crate) fn count_log(log: &Log, pred: impl Fn(&str, &Value) -> bool) -> usize {
     log.lock()
         .unwrap()
         .iter()
@@ -130,14 +130,14 @@ async fn mqtt_log(app: &TestApp, token: &str) -> Log {
 }
 
 /// The server with MQTT on, an administrator token, and both observers.
-struct Rig {
-    app: TestApp,
-    token: String,
-    ws: Log,
-    mqtt: Log,
+pub(crate) struct Rig {
+    pub(crate) app: TestApp,
+    pub(crate) token: String,
+    pub(crate) ws: Log,
+    pub(crate) mqtt: Log,
 }
 
-async fn rig(db: &TestDb, tweak: impl FnOnce(&mut Settings)) -> Rig {
+pub(crate) async fn rig(db: &TestDb, tweak: impl FnOnce(&mut Settings)) -> Rig {
     let mut settings = test_settings(&db.url);
     settings.mqtt_listen = "127.0.0.1:0".into();
     tweak(&mut settings);
@@ -156,7 +156,7 @@ async fn rig(db: &TestDb, tweak: impl FnOnce(&mut Settings)) -> Rig {
 impl Rig {
     /// Waits until the WebSocket and the MQTT device topic both delivered the opening of a
     /// `kind` alarm of the device; returns the WebSocket's alarm.
-    async fn opened(&self, device_id: i64, unique_id: &str, kind: &str) -> Value {
+    pub(crate) async fn opened(&self, device_id: i64, unique_id: &str, kind: &str) -> Value {
         let ws = wait_log(&self.ws, &format!("ws {kind}"), |t, v| {
             t == "alarm"
                 && v["action"] == "opened"
@@ -181,7 +181,7 @@ impl Rig {
     }
 
     /// How many `kind` alarms of the device the WebSocket saw opened.
-    fn ws_opened(&self, device_id: i64, kind: &str) -> usize {
+    pub(crate) fn ws_opened(&self, device_id: i64, kind: &str) -> usize {
         count_log(&self.ws, |t, v| {
             t == "alarm"
                 && v["action"] == "opened"
@@ -190,7 +190,7 @@ impl Rig {
         })
     }
 
-    async fn unit(&self, name: &str, default: bool) -> i64 {
+    pub(crate) async fn unit(&self, name: &str, default: bool) -> i64 {
         let (s, u) = self
             .app
             .post(
@@ -203,7 +203,7 @@ impl Rig {
         u["id"].as_i64().unwrap()
     }
 
-    async fn arm_here(&self, device_id: i64) {
+    pub(crate) async fn arm_here(&self, device_id: i64) {
         let (s, g) = self
             .app
             .post(
@@ -215,7 +215,7 @@ impl Rig {
         assert_eq!((s, g["armed"].as_bool()), (200, Some(true)), "{g}");
     }
 
-    async fn alarms(&self, query: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub(crate) async fn alarms(&self, query: &str, pred: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         wait_alarms(&self.app, &self.token, query, pred).await
     }
 }
@@ -411,8 +411,9 @@ async fn armed_ignition_theft_pursued_by_unit(backend: Backend) {
 }
 
 /// Armed: a vibration alarm, then the vehicle moves (≥ 10 km/h) within the window, still
-/// inside the armed circle: `theft` with `vibration_then_movement`. Disarmed: none.
-async fn armed_vibration_then_movement_theft(backend: Backend) {
+/// inside the armed circle: `theft` with `vibration_then_movement`. Disarmed: none. Armed, a
+/// power cut: `theft` with `power_cut`.
+async fn armed_theft_by_vibration_movement_and_power_cut(backend: Backend) {
     let db = TestDb::new(backend).await;
     let r = rig(&db, |_| {}).await;
     r.unit("Default patrol", true).await;
@@ -452,6 +453,17 @@ async fn armed_vibration_then_movement_theft(backend: Backend) {
     assert_eq!(kinds(&list), ["sos", "vibration"], "disarmed: no theft");
     let list = r.alarms(&format!("device_id={id}"), |_| true).await;
     assert_eq!(kinds(&list), ["theft", "vibration"], "{list:?}");
+
+    // Armed, the external power is cut (device-reported): `theft` with `power_cut` too.
+    let cut_imei = "359710040000209";
+    let mut cut = Gt06Device::connect(&r.app, cut_imei).await;
+    cut.location(&fix(0, 0.0)).await;
+    let cut_id = device_id(&r.app, cut_imei).await;
+    r.arm_here(cut_id).await;
+    cut.alarm(&with_alarm(fix(5, 0.0), Alarm::PowerCut)).await;
+    let theft = r.opened(cut_id, cut_imei, "theft").await;
+    assert_eq!(theft["evidence"], json!(["power_cut"]));
+    r.opened(cut_id, cut_imei, "power_cut").await;
     r.app.stop().await;
 }
 
