@@ -127,14 +127,14 @@ async fn gt06_vibration_flood_is_one_alarm(backend: Backend) {
     let app = &r.app;
     let token = r.token.clone();
     let imei = "359710040000101";
-    let mut dev = Gt06Device::connect(&app, imei).await;
+    let mut dev = Gt06Device::connect(app, imei).await;
     // 1,000 vibration packets spread over one minute of device time, sent as fast as possible.
     for i in 0..1000i64 {
         let p = with_alarm(fix(i * 60 / 1000, 0.0), Alarm::Vibration);
         dev.alarm(&p).await;
     }
-    let id = device_id(&app, imei).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| {
+    let id = device_id(app, imei).await;
+    let list = wait_alarms(app, &token, &format!("device_id={id}"), |l| {
         l.first().is_some_and(|a| a["count"] == 1000)
     })
     .await;
@@ -180,15 +180,15 @@ async fn gt06_device_alarms_and_lifecycle(backend: Backend) {
         .await;
     assert_eq!(s, 201);
     let imei = "359710040000102";
-    let mut dev = Gt06Device::connect(&app, imei).await;
+    let mut dev = Gt06Device::connect(app, imei).await;
     dev.alarm(&with_alarm(fix(0, 0.0), Alarm::Sos)).await;
     dev.alarm(&with_alarm(fix(10, 0.0), Alarm::PowerCut)).await;
     let mut low = with_alarm(fix(20, 0.0), Alarm::LowBattery);
     low.status.battery_level = Some(5);
     dev.alarm(&low).await;
     dev.alarm(&with_alarm(fix(30, 0.0), Alarm::Vibration)).await;
-    let id = device_id(&app, imei).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| l.len() == 4).await;
+    let id = device_id(app, imei).await;
+    let list = wait_alarms(app, &token, &format!("device_id={id}"), |l| l.len() == 4).await;
     let kinds: Vec<&str> = list.iter().map(|a| a["kind"].as_str().unwrap()).collect();
     for k in ["sos", "power_cut", "low_battery", "vibration"] {
         assert!(kinds.contains(&k), "{kinds:?}");
@@ -309,9 +309,9 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
 
     // Armed: parked, then pushed away 300 m.
     let armed_imei = "359710040000103";
-    let mut armed = Gt06Device::connect(&app, armed_imei).await;
+    let mut armed = Gt06Device::connect(app, armed_imei).await;
     armed.location(&fix(0, 0.0)).await;
-    let armed_id = device_id(&app, armed_imei).await;
+    let armed_id = device_id(app, armed_imei).await;
     // Arming at the latest stored position needs it to be committed first.
     while app.db.latest_position(armed_id).await.unwrap().is_none() {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -330,14 +330,14 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
         armed.location(&fix(10 + i as i64 * 10, *j)).await;
     }
     drive_300m(&mut armed, 100).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={armed_id}"), |l| {
+    let list = wait_alarms(app, &token, &format!("device_id={armed_id}"), |l| {
         l.iter().any(|a| a["kind"] == "theft")
     })
     .await;
     // A marker alarm after more movement proves everything before it was evaluated.
     drive_300m(&mut armed, 400).await;
     armed.alarm(&with_alarm(fix(700, 300.0), Alarm::Sos)).await;
-    let list2 = wait_alarms(&app, &token, &format!("device_id={armed_id}"), |l| {
+    let list2 = wait_alarms(app, &token, &format!("device_id={armed_id}"), |l| {
         l.iter().any(|a| a["kind"] == "sos")
     })
     .await;
@@ -361,9 +361,9 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
 
     // Armed then disarmed: the same movement raises nothing.
     let calm_imei = "359710040000104";
-    let mut calm = Gt06Device::connect(&app, calm_imei).await;
+    let mut calm = Gt06Device::connect(app, calm_imei).await;
     calm.location(&fix(0, 0.0)).await;
-    let calm_id = device_id(&app, calm_imei).await;
+    let calm_id = device_id(app, calm_imei).await;
     let (s, _) = app
         .post(
             &format!("/api/v1/devices/{calm_id}/arm"),
@@ -382,7 +382,7 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
     assert_eq!((s, g["armed"].as_bool()), (200, Some(false)));
     drive_300m(&mut calm, 100).await;
     calm.alarm(&with_alarm(fix(400, 300.0), Alarm::Sos)).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={calm_id}"), |l| {
+    let list = wait_alarms(app, &token, &format!("device_id={calm_id}"), |l| {
         l.iter().any(|a| a["kind"] == "sos")
     })
     .await;
@@ -428,9 +428,9 @@ async fn geofence_exit_without_jitter_alarms(backend: Backend) {
         .await;
     assert_eq!(s, 400, "{bad}");
     let imei = "359710040000105";
-    let mut dev = Gt06Device::connect(&app, imei).await;
+    let mut dev = Gt06Device::connect(app, imei).await;
     dev.location(&fix(0, 0.0)).await;
-    let id = device_id(&app, imei).await;
+    let id = device_id(app, imei).await;
     let (s, _) = app
         .post(
             &format!("/api/v1/devices/{id}/fences"),
@@ -451,7 +451,7 @@ async fn geofence_exit_without_jitter_alarms(backend: Backend) {
         dev.location(&fix(80 + 10 * i as i64, 480.0 + j)).await;
     }
     dev.alarm(&with_alarm(fix(170, 480.0), Alarm::Sos)).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| {
+    let list = wait_alarms(app, &token, &format!("device_id={id}"), |l| {
         l.iter().any(|a| a["kind"] == "sos")
     })
     .await;
@@ -465,7 +465,7 @@ async fn geofence_exit_without_jitter_alarms(backend: Backend) {
             .await;
     }
     let list = wait_alarms(
-        &app,
+        app,
         &token,
         &format!("device_id={id}&type=geofence_exit"),
         |l| !l.is_empty(),
@@ -483,9 +483,9 @@ async fn overspeed_held_against_device_limit(backend: Backend) {
     let app = &r.app;
     let token = r.token.clone();
     let imei = "359710040000106";
-    let mut dev = Gt06Device::connect(&app, imei).await;
+    let mut dev = Gt06Device::connect(app, imei).await;
     dev.location(&fix(0, 0.0)).await;
-    let id = device_id(&app, imei).await;
+    let id = device_id(app, imei).await;
     let client = &app.client;
     let res = client
         .put(app.url(&format!("/api/v1/devices/{id}/speed-limit")))
@@ -506,7 +506,7 @@ async fn overspeed_held_against_device_limit(backend: Backend) {
     }
     dev.location(&fast(6, 40.0)).await;
     dev.alarm(&with_alarm(fix(7, 0.0), Alarm::Sos)).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| {
+    let list = wait_alarms(app, &token, &format!("device_id={id}"), |l| {
         l.iter().any(|a| a["kind"] == "sos")
     })
     .await;
@@ -516,7 +516,7 @@ async fn overspeed_held_against_device_limit(backend: Backend) {
         dev.location(&fast(t, 85.0)).await;
     }
     let list = wait_alarms(
-        &app,
+        app,
         &token,
         &format!("device_id={id}&type=overspeed"),
         |l| !l.is_empty(),
