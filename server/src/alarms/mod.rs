@@ -18,9 +18,10 @@
 //! when an armed device has not been heard from for longer than expected (one alarm per
 //! silence).
 //!
-//! The fence trackers and the armed-circle tracker are persisted (`alarm_state`) whenever one
-//! of them confirms a crossing, so a restart neither forgets that a vehicle is outside nor
-//! raises enter/exit again for a state already reported.
+//! The fence trackers, the armed-circle tracker and the battery/charging edges are persisted
+//! (`alarm_state`) whenever one of them changes state, so a restart neither forgets that a
+//! vehicle is outside (or unplugged) nor raises enter/exit or low battery again for a state
+//! already reported.
 
 pub mod store;
 
@@ -237,6 +238,12 @@ struct Persisted {
     fences: DeviceTrackers,
     /// The armed-circle tracker and the arming (`device_guard.changed_at`) it belongs to.
     armed: Option<(DateTime<Utc>, FenceTracker)>,
+    /// The battery was low (edge of `low_battery`).
+    #[serde(default)]
+    low_battery: bool,
+    /// Last charging flag (edge of the derived `power_cut`).
+    #[serde(default)]
+    charging: Option<bool>,
 }
 
 struct Pending {
@@ -322,6 +329,8 @@ impl Worker {
                     };
                     let state = self.devices.entry(device_id).or_default();
                     state.trackers = p.fences;
+                    state.low_battery = p.low_battery;
+                    state.charging = p.charging;
                     // Only for the same arming: a later arm/disarm starts a fresh circle.
                     if let (Some((armed_at, tracker)), Some(g), Some((_, current))) =
                         (p.armed, state.guard, state.armed_circle.as_mut())
@@ -483,7 +492,8 @@ impl Worker {
         self.flush().await;
     }
 
-    /// Writes the device's persisted rule state (after a confirmed crossing).
+    /// Writes the device's persisted rule state (after a confirmed crossing or a change of the
+    /// battery/charging edges).
     async fn persist(&mut self, device_id: i64) {
         let Some(state) = self.devices.get(&device_id) else {
             return;
@@ -494,6 +504,8 @@ impl Worker {
                 (Some(g), Some((_, t))) if g.armed => Some((g.changed_at, *t)),
                 _ => None,
             },
+            low_battery: state.low_battery,
+            charging: state.charging,
         };
         let json = serde_json::to_string(&p).unwrap_or_default();
         if let Err(e) = store::save_alarm_state(&self.db, device_id, &json).await {
@@ -517,7 +529,7 @@ impl Worker {
     ) {
         let cfg = &self.config;
         let state = self.devices.entry(device_id).or_default();
-        let mut crossed = false;
+        let mut changed = false;
         if is_fix && p.valid {
             state.last_fix = Some((p.location.lat, p.location.lon));
         }
@@ -541,8 +553,9 @@ impl Worker {
                 evidence: None,
             });
         }
-        if s.battery_level.is_some() || s.battery_voltage.is_some() {
+        if (s.battery_level.is_some() || s.battery_voltage.is_some()) && state.low_battery != low {
             state.low_battery = low;
+            changed = true;
         }
         // External power lost.
         let power_lost = state.charging == Some(true) && s.charging == Some(false);
@@ -552,8 +565,9 @@ impl Worker {
                 evidence: None,
             });
         }
-        if s.charging.is_some() {
+        if s.charging.is_some() && state.charging != s.charging {
             state.charging = s.charging;
+            changed = true;
         }
         // Status reports carry server or device time without a fix: not part of the fix order.
         let in_order = is_fix && state.last_time.is_none_or(|t| p.time > t);
@@ -598,7 +612,7 @@ impl Worker {
                 |f| assigned.contains(&f.id) && f.kind != FenceKind::Jurisdiction,
                 &mut events,
             );
-            crossed |= !events.is_empty();
+            changed |= !events.is_empty();
             for e in events.into_iter().filter(|e| e.alarm) {
                 let kind = match e.transition {
                     geofence::Transition::Enter => "geofence_enter",
@@ -623,7 +637,7 @@ impl Worker {
                 && is_fix
                 && let Some(e) = tracker.step(fence, &fix_of(p), &cfg.tracker)
             {
-                crossed = true;
+                changed = true;
                 if e.transition == geofence::Transition::Exit {
                     evidence.push("moved");
                 }
@@ -651,7 +665,7 @@ impl Worker {
                 });
             }
         }
-        if crossed {
+        if changed {
             self.persist(device_id).await;
         }
         for t in triggers {

@@ -25,7 +25,7 @@ both_backends!(
     armed_theft_by_vibration_movement_and_power_cut,
     offline_while_armed_once_per_silence,
     osmand_and_mqtt_positions_raise_alarms,
-    fence_state_survives_restart,
+    rule_state_survives_restart,
 );
 
 /// Events as (type or topic, JSON).
@@ -597,10 +597,11 @@ async fn osmand_and_mqtt_positions_raise_alarms(backend: Backend) {
     r.app.stop().await;
 }
 
-/// Fence trackers survive a restart: a vehicle that left a keep-in fence and entered a
-/// keep-out fence (both alarms resolved) is not reported again after the restart while it
-/// stays there; a later real crossing is.
-async fn fence_state_survives_restart(backend: Backend) {
+/// Rule state survives a restart: a vehicle that left a keep-in fence and entered a keep-out
+/// fence, with a low battery (alarms resolved), is not reported again after the restart while
+/// it stays so; unplugging after the restart is seen as power lost (the charging flag was kept);
+/// a later real crossing is reported.
+async fn rule_state_survives_restart(backend: Backend) {
     let db = TestDb::new(backend).await;
     let settings = test_settings(&db.url);
     let app = spawn_app_with(settings.clone()).await;
@@ -651,8 +652,18 @@ async fn fence_state_survives_restart(backend: Backend) {
     for t in [100, 130, 160, 190] {
         dev.location(&fix(t, 1000.0)).await;
     }
-    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| l.len() == 2).await;
-    assert_eq!(kinds(&list), ["geofence_enter", "geofence_exit"]);
+    let status_fix = |t: i64, charging: bool| {
+        let mut p = fix(t, 1000.0);
+        p.status.charging = Some(charging);
+        p.status.battery_level = Some(5);
+        p
+    };
+    dev.alarm(&status_fix(195, true)).await;
+    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| l.len() == 3).await;
+    assert_eq!(
+        kinds(&list),
+        ["geofence_enter", "geofence_exit", "low_battery"]
+    );
     for a in &list {
         let (s, _) = app
             .post(
@@ -673,6 +684,7 @@ async fn fence_state_survives_restart(backend: Backend) {
     for t in [300, 330, 360, 390] {
         dev.location(&fix(t, 1000.0)).await;
     }
+    dev.alarm(&status_fix(395, false)).await;
     dev.alarm(&with_alarm(fix(400, 1000.0), Alarm::Sos)).await;
     let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| {
         l.iter().any(|a| a["kind"] == "sos")
@@ -680,8 +692,14 @@ async fn fence_state_survives_restart(backend: Backend) {
     .await;
     assert_eq!(
         kinds(&list),
-        ["geofence_enter", "geofence_exit", "sos"],
-        "no enter/exit again after the restart: {list:?}"
+        [
+            "geofence_enter",
+            "geofence_exit",
+            "low_battery",
+            "power_cut",
+            "sos"
+        ],
+        "no enter/exit or low battery again after the restart, power lost seen: {list:?}"
     );
     // Home again, then back into the yard: a real new crossing is reported.
     for t in [500, 530, 560, 590] {
