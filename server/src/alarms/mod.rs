@@ -5,8 +5,9 @@
 //! hands fix-less status reports (heartbeats) to [`AlarmEngine::observe_status`]; one worker
 //! task evaluates the rules with per-device state in memory, writes new alarms at once (not in
 //! the position batch) and publishes them on the [`Bus`]. The [`offline_sweep`] worker
-//! periodically asks it to check armed devices that have gone silent. Repeats of an open alarm within the cool-down window are coalesced: whatever is
-//! queued is evaluated first, then each touched alarm is written once (count, last position).
+//! periodically asks it to check armed devices that have gone silent. Repeats of an open
+//! alarm within the cool-down window are coalesced: whatever is queued is evaluated first,
+//! then each touched alarm is written once (count, last position).
 //!
 //! Rules: device-reported alarms of every protocol (one Vigil alarm kind per
 //! `protocol::Alarm`); derived low battery (level/voltage thresholds), external power lost
@@ -101,7 +102,6 @@ pub fn severity(kind: &str) -> &'static str {
         "theft" | "sos" | "power_cut" | "illegal_ignition" | "tow" | "removing" | "tampering"
         | "movement" | "accident" => "high",
         "low_battery" | "power_on" | "power_off" | "parking" | "idle" | "fault" => "low",
-        "offline" => "medium",
         _ => "medium",
     }
 }
