@@ -337,9 +337,16 @@ async fn armed_ignition_theft_pursued_by_unit(backend: Backend) {
             .await;
     }
     dev.alarm(&with_alarm(fix(200, 300.0), Alarm::Sos)).await;
+    // New alarms are written at once, repeats after the drained queue: wait for both.
     let list = r
         .alarms(&format!("device_id={id}"), |l| {
             l.iter().any(|a| a["kind"] == "sos")
+                && l.iter().any(|a| {
+                    a["kind"] == "theft"
+                        && a["evidence"]
+                            .as_array()
+                            .is_some_and(|e| e.contains(&json!("moved")))
+                })
         })
         .await;
     let thefts: Vec<&Value> = list.iter().filter(|a| a["kind"] == "theft").collect();
