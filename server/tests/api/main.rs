@@ -17,4 +17,5 @@ mod permissions;
 mod real_codecs;
 mod realtime;
 mod rights;
+mod rules;
 mod trajectory;
