@@ -17,3 +17,4 @@ mod permissions;
 mod real_codecs;
 mod realtime;
 mod trajectory;
+mod web;
