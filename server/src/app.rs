@@ -170,8 +170,13 @@ impl Application {
 
         let health = Health::default();
         let registry = SessionRegistry::default();
-        let commands =
-            crate::commands::CommandQueue::new(db.clone(), registry.clone(), settings.clone());
+        let bus = crate::bus::Bus::default();
+        let commands = crate::commands::CommandQueue::new(
+            db.clone(),
+            registry.clone(),
+            settings.clone(),
+            bus.clone(),
+        );
         let writer_stop = CancellationToken::new();
         let (batcher, writer) = PositionBatcher::new(
             db.clone(),
@@ -184,7 +189,6 @@ impl Application {
             writer_stop.clone(),
         );
         let writer = tokio::spawn(writer);
-        let bus = crate::bus::Bus::default();
         let fences = Arc::new(
             crate::fences::FenceStore::load(&db)
                 .await

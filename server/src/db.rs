@@ -465,6 +465,7 @@ fn migrator(kind: DatabaseKind) -> Migrator {
             false,
         ),
         crate::access::migration(kind),
+        crate::access::profiles_migration(kind),
     ])
 }
 

@@ -155,6 +155,11 @@ impl FenceStore {
             .unwrap_or_default()
     }
 
+    /// Forgets a deleted unit as the owner of its jurisdictions (the rows were updated).
+    pub fn unit_deleted(&self, unit_id: i64) {
+        write(&self.owners).retain(|_, u| *u != unit_id);
+    }
+
     /// Owner unit of a fence.
     pub fn owner(&self, id: FenceId) -> Option<i64> {
         read(&self.owners).get(&id).copied()

@@ -20,8 +20,7 @@ use sqlx::Row;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use crate::api::alarms::require_manage;
-use crate::api::auth::AuthUser;
+use crate::access::Actor;
 use crate::api::{ApiError, AppState};
 use crate::bus::{Bus, BusEvent};
 use crate::db::{Db, DbError};
@@ -114,6 +113,13 @@ async fn log_delivery(db: &Db, hook: i64, d: &Delivery) {
     }
 }
 
+async fn delete_webhook(db: &Db, id: i64) -> Result<bool, DbError> {
+    Ok(
+        on_pool!(db, p => sqlx::query("DELETE FROM webhooks WHERE id = $1")
+        .bind(id).execute(p).await?.rows_affected() > 0),
+    )
+}
+
 /// Delivery log of one subscriber, newest first.
 pub async fn deliveries(db: &Db, hook: i64, limit: i64) -> Result<Vec<Delivery>, DbError> {
     Ok(on_pool!(db, p => {
@@ -178,6 +184,14 @@ impl Webhooks {
                 log_delivery(&this.db, hook.id, &d).await;
             }
         });
+    }
+
+    /// Stops a subscriber: its queue closes, so its task ends after the event in hand.
+    fn stop(&self, id: i64) {
+        self.queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
     }
 
     async fn deliver(&self, hook: &Webhook, job: &Job) -> Delivery {
@@ -282,18 +296,8 @@ impl Webhooks {
     }
 }
 
-/// Registers `/webhooks` routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/webhooks")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .route("/webhooks/{id}/deliveries", web::get().to(list_deliveries));
-}
-
 /// Body of `POST /api/v1/webhooks`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     /// `http://` or `https://` URL.
@@ -302,13 +306,13 @@ pub struct CreateWebhook {
     pub secret: String,
 }
 
-/// `POST /api/v1/webhooks` `{url, secret}`.
+/// `POST /api/v1/webhooks` `{url, secret}` (administrators: a subscriber receives every alarm).
 pub async fn create(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     body: web::Json<CreateWebhook>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
+    auth.require_admin()?;
     let url = reqwest::Url::parse(&body.url)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
@@ -324,20 +328,41 @@ pub async fn create(
     Ok(HttpResponse::Created().json(hook))
 }
 
-/// `GET /api/v1/webhooks`: `{webhooks}`.
-pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
+/// `GET /api/v1/webhooks`: `{webhooks}` (administrators).
+pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
+    auth.require_admin()?;
     let hooks = webhooks(&state.db).await?;
     Ok(HttpResponse::Ok().json(json!({ "webhooks": hooks })))
 }
 
-/// `GET /api/v1/webhooks/{id}/deliveries`: `{deliveries}`, newest first (last 100).
+/// `GET /api/v1/webhooks/{webhook_id}/deliveries`: `{deliveries}`, newest first (last 100;
+/// administrators).
 pub async fn list_deliveries(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
-    let d = deliveries(&state.db, id.into_inner(), 100).await?;
+    auth.require_admin()?;
+    let id = id.into_inner();
+    if !webhooks(&state.db).await?.iter().any(|h| h.id == id) {
+        return Err(ApiError::not_found(format!("webhook {id} not found")));
+    }
+    let d = deliveries(&state.db, id, 100).await?;
     Ok(HttpResponse::Ok().json(json!({ "deliveries": d })))
+}
+
+/// `DELETE /api/v1/webhooks/{webhook_id}` (administrators): stops deliveries and removes the
+/// subscriber with its delivery log.
+pub async fn delete(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_admin()?;
+    let id = id.into_inner();
+    if !delete_webhook(&state.db, id).await? {
+        return Err(ApiError::not_found(format!("webhook {id} not found")));
+    }
+    state.webhooks.stop(id);
+    Ok(HttpResponse::NoContent().finish())
 }

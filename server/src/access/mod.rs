@@ -31,6 +31,8 @@ pub const SCOPES: &[&str] = &[
     "positions:read",
     "events:read",
     "commands:write",
+    "alarms:read",
+    "alarms:write",
 ];
 
 /// The 0003 migration for this engine (SQLite's runs outside a transaction: table rebuild).
@@ -51,6 +53,21 @@ pub fn migration(kind: DatabaseKind) -> Migration {
         MigrationType::Simple,
         sql.into_sql_str(),
         no_tx,
+    )
+}
+
+/// The 0004 migration (user contact phone) for this engine.
+pub fn profiles_migration(kind: DatabaseKind) -> Migration {
+    let sql = match kind {
+        DatabaseKind::Sqlite => include_str!("../../../migrations/sqlite/0004_profiles.sql"),
+        DatabaseKind::Postgres => include_str!("../../../migrations/postgres/0004_profiles.sql"),
+    };
+    Migration::new(
+        4,
+        "profiles".into(),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
     )
 }
 
@@ -126,12 +143,38 @@ impl Actor {
     }
 }
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+/// The token of an `Authorization: Bearer` header, if any.
+pub fn bearer(req: &HttpRequest) -> Option<String> {
     let v = req.headers().get("authorization")?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim().to_owned())
+}
+
+/// Resolves a bearer token (session token or API key) to its caller; 401 when unknown,
+/// expired or revoked.
+pub async fn authenticate(db: &Db, token: &str) -> Result<Actor, ApiError> {
+    let hash = token_hash(token);
+    if token.starts_with(API_KEY_PREFIX) {
+        return match store::key_user(db, &hash).await? {
+            Some((user, key)) => Ok(Actor {
+                user,
+                credential: Credential::ApiKey {
+                    id: key.id,
+                    scopes: key.scopes,
+                },
+            }),
+            None => Err(ApiError::unauthorized("invalid or revoked API key")),
+        };
+    }
+    match db.session_user(&hash, Utc::now()).await? {
+        Some(user) => Ok(Actor {
+            user,
+            credential: Credential::Session(hash),
+        }),
+        None => Err(ApiError::unauthorized("invalid or expired token")),
+    }
 }
 
 impl FromRequest for Actor {
@@ -146,26 +189,7 @@ impl FromRequest for Actor {
             let token = token.ok_or_else(|| {
                 ApiError::unauthorized("missing Authorization: Bearer <token> header")
             })?;
-            let hash = token_hash(&token);
-            if token.starts_with(API_KEY_PREFIX) {
-                return match store::key_user(&state.db, &hash).await? {
-                    Some((user, key)) => Ok(Actor {
-                        user,
-                        credential: Credential::ApiKey {
-                            id: key.id,
-                            scopes: key.scopes,
-                        },
-                    }),
-                    None => Err(ApiError::unauthorized("invalid or revoked API key")),
-                };
-            }
-            match state.db.session_user(&hash, Utc::now()).await? {
-                Some(user) => Ok(Actor {
-                    user,
-                    credential: Credential::Session(hash),
-                }),
-                None => Err(ApiError::unauthorized("invalid or expired token")),
-            }
+            authenticate(&state.db, &token).await
         })
     }
 }
@@ -206,8 +230,8 @@ pub fn can_manage_device(actor: &Actor, device: &Device) -> bool {
     actor.is_admin() || device.owner_id == Some(actor.user.id)
 }
 
-/// **Hook for the lead** (alarms merge): whether one of the officer's units has an open
-/// alarm on the device (see [`store::officer_alarm_devices`]).
+/// Whether one of the officer's units has an open (not resolved) alarm on the device (see
+/// [`store::officer_alarm_devices`]).
 pub async fn officer_has_open_alarm(
     db: &Db,
     user_id: i64,
@@ -349,4 +373,83 @@ pub fn new_api_key() -> Result<(String, String, String), crate::auth::AuthError>
 /// Expiry of a session from now (used by login).
 pub fn session_expiry(hours: u64) -> chrono::DateTime<Utc> {
     Utc::now() + chrono::Duration::hours(hours as i64)
+}
+
+/// The patrol units whose alarms the caller handles (officers only; other roles none).
+pub async fn officer_units(db: &Db, actor: &Actor) -> Result<Vec<i64>, DbError> {
+    if actor.user.role == Role::Officer {
+        store::units_of(db, actor.user.id).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+/// Whether the caller may see the alarm: administrators and dispatchers all; officers the
+/// alarms of their units; everyone the alarms of devices they own or that are shared with
+/// them (read-only).
+pub async fn can_see_alarm(
+    db: &Db,
+    actor: &Actor,
+    alarm: &crate::alarms::AlarmView,
+) -> Result<bool, DbError> {
+    if actor.sees_everything() {
+        return Ok(true);
+    }
+    if let Some(u) = alarm.unit_id
+        && officer_units(db, actor).await?.contains(&u)
+    {
+        return Ok(true);
+    }
+    Ok(store::owned_or_shared(db, actor.user.id)
+        .await?
+        .contains(&alarm.device_id))
+}
+
+/// Whether the caller may act on the alarm (acknowledge, assign, resolve): administrators,
+/// dispatchers and officers of the alarm's unit.
+pub async fn can_handle_alarm(
+    db: &Db,
+    actor: &Actor,
+    alarm: &crate::alarms::AlarmView,
+) -> Result<bool, DbError> {
+    if actor.sees_everything() {
+        return Ok(true);
+    }
+    Ok(match alarm.unit_id {
+        Some(u) => officer_units(db, actor).await?.contains(&u),
+        None => false,
+    })
+}
+
+/// Loads an alarm the caller may see, else 404 (the same answer as for a missing id).
+pub async fn visible_alarm(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+) -> Result<crate::alarms::AlarmView, ApiError> {
+    let not_found = || ApiError::not_found(format!("alarm {id} not found"));
+    let alarm = crate::alarms::store::alarm(db, id)
+        .await?
+        .ok_or_else(not_found)?;
+    if can_see_alarm(db, actor, &alarm).await? {
+        Ok(alarm)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Loads an alarm the caller may act on: 404 when invisible, 403 when only visible (owners).
+pub async fn handled_alarm(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+) -> Result<crate::alarms::AlarmView, ApiError> {
+    let alarm = visible_alarm(db, actor, id).await?;
+    if can_handle_alarm(db, actor, &alarm).await? {
+        Ok(alarm)
+    } else {
+        Err(ApiError::forbidden(
+            "only administrators, dispatchers and officers of the alarm's unit may do this",
+        ))
+    }
 }

@@ -1,4 +1,5 @@
-//! Storage of the access tables (0003): shares, unit members, API keys, the officer hook.
+//! Storage of the access tables (0003/0004): shares, unit members, API keys, profiles, and the
+//! officer's view of the alarms table.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -157,40 +158,75 @@ pub async fn owned_or_shared(db: &Db, user_id: i64) -> Result<Vec<i64>, DbError>
     })
 }
 
-async fn table_exists(db: &Db, name: &str) -> Result<bool, DbError> {
-    let n: i64 = on_pool!(db, p => match db {
-        Db::Sqlite(_) => sqlx::query("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = $1")
-            .bind(name).fetch_one(p).await?.try_get("n")?,
-        Db::Postgres(_) => sqlx::query("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1")
-            .bind(name).fetch_one(p).await?.try_get("n")?,
-    });
-    Ok(n > 0)
+/// Ids of the devices that have an open (not resolved) alarm routed or assigned to one of the
+/// officer's patrol units: what the officer may see and pursue (positions, trajectory) and,
+/// for `cut_power`, command.
+pub async fn officer_alarm_devices(db: &Db, user_id: i64) -> Result<Vec<i64>, DbError> {
+    on_pool!(db, p => {
+        let rows = sqlx::query("SELECT DISTINCT a.device_id AS id FROM alarms a JOIN unit_members m ON m.unit_id = a.unit_id WHERE m.user_id = $1 AND a.status <> 'resolved' ORDER BY a.device_id")
+            .bind(user_id).fetch_all(p).await?;
+        rows.iter().map(|r| r.try_get::<i64, _>("id").map_err(DbError::from)).collect()
+    })
 }
 
-/// **Hook for the alarms module** (wired by the lead at merge): ids of the devices that have
-/// an open alarm assigned to one of the officer's patrol units. Reads
-/// `alarms(device_id, unit_id, state)` when that table exists; an open alarm is one whose
-/// state is not `closed`/`resolved`. Without the table (or if its shape differs) officers see
-/// no device.
-pub async fn officer_alarm_devices(db: &Db, user_id: i64) -> Result<Vec<i64>, DbError> {
-    if !table_exists(db, "alarms").await? {
-        return Ok(Vec::new());
-    }
-    let res: Result<Vec<i64>, sqlx::Error> = on_pool!(db, p => {
-        match sqlx::query("SELECT DISTINCT a.device_id AS id FROM alarms a JOIN unit_members m ON m.unit_id = a.unit_id WHERE m.user_id = $1 AND a.state NOT IN ('closed', 'resolved')")
-            .bind(user_id).fetch_all(p).await {
-            Ok(rows) => rows.iter().map(|r| r.try_get::<i64, _>("id")).collect(),
-            Err(e) => Err(e),
+/// A user's contact details (the display name is `users.name`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Profile {
+    /// Display name (`None` when empty).
+    pub display_name: Option<String>,
+    /// Contact phone.
+    pub phone: Option<String>,
+}
+
+/// The profile of a user (`None`: no such user).
+pub async fn profile(db: &Db, user_id: i64) -> Result<Option<Profile>, DbError> {
+    on_pool!(db, p => {
+        let row = sqlx::query("SELECT name, phone FROM users WHERE id = $1")
+            .bind(user_id).fetch_optional(p).await?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let name: String = r.try_get("name")?;
+                Ok(Some(Profile {
+                    display_name: (!name.is_empty()).then_some(name),
+                    phone: r.try_get("phone")?,
+                }))
+            }
+        }
+    })
+}
+
+/// Sets a user's display name and phone (`None` leaves a field unchanged; an empty string
+/// clears it).
+pub async fn set_profile(
+    db: &Db,
+    user_id: i64,
+    display_name: Option<&str>,
+    phone: Option<&str>,
+) -> Result<(), DbError> {
+    on_pool!(db, p => {
+        if let Some(n) = display_name {
+            sqlx::query("UPDATE users SET name = $1 WHERE id = $2").bind(n).bind(user_id).execute(p).await?;
+        }
+        if let Some(ph) = phone {
+            let ph = (!ph.is_empty()).then_some(ph);
+            sqlx::query("UPDATE users SET phone = $1 WHERE id = $2").bind(ph).bind(user_id).execute(p).await?;
         }
     });
-    match res {
-        Ok(ids) => Ok(ids),
-        Err(sqlx::Error::Database(e)) => {
-            tracing::warn!(error = %e, "alarms table does not have the expected shape; officers see no device");
-            Ok(Vec::new())
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(())
+}
+
+/// Phones of users by id (for lists).
+pub async fn phones(
+    db: &Db,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<(i64, Option<String>)>, DbError> {
+    on_pool!(db, p => {
+        let rows = sqlx::query("SELECT id, phone FROM users WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after).bind(limit).fetch_all(p).await?;
+        rows.iter().map(|r| Ok((r.try_get::<i64, _>("id")?, r.try_get::<Option<String>, _>("phone")?))).collect()
+    })
 }
 
 /// Stores a new API key (its hash).

@@ -31,14 +31,8 @@ use tokio::sync::mpsc;
 pub use store::{AlarmView, Guard};
 
 use crate::bus::{AlarmAction, Bus, BusEvent, LivePosition};
-use crate::db::{Db, Role, User};
+use crate::db::Db;
 use crate::fences::FenceStore;
-
-/// Who may manage alarms, units, fences and arming. The access layer (issue 6) replaces this
-/// with its permission check; until then only administrators.
-pub fn can_manage(user: &User) -> bool {
-    user.role == Role::Admin
-}
 
 /// Rule settings.
 #[derive(Debug, Clone)]

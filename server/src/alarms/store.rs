@@ -173,6 +173,18 @@ pub struct AlarmFilter {
     pub before: Option<i64>,
     /// Page size.
     pub limit: i64,
+    /// Restricts to what one caller may see (`None`: everything).
+    pub visible_to: Option<AlarmVisibility>,
+}
+
+/// Which alarms a restricted caller sees: those of their patrol units (officers) and those of
+/// the devices they own or that are shared with them.
+#[derive(Debug, Clone, Copy)]
+pub struct AlarmVisibility {
+    /// The caller.
+    pub user_id: i64,
+    /// Include the alarms of the caller's patrol units (officers).
+    pub units: bool,
 }
 
 enum Bind {
@@ -287,6 +299,18 @@ pub async fn list_alarms(db: &Db, f: &AlarmFilter) -> Result<Vec<AlarmView>, DbE
     if let Some(b) = f.before {
         add("id <", Bind::I64(b), &mut sql);
     }
+    if let Some(v) = f.visible_to {
+        binds.push(Bind::I64(v.user_id));
+        let n = binds.len();
+        let units = if v.units {
+            format!("unit_id IN (SELECT unit_id FROM unit_members WHERE user_id = ${n}) OR ")
+        } else {
+            String::new()
+        };
+        sql.push_str(&format!(
+            " AND ({units}device_id IN (SELECT id FROM devices WHERE owner_id = ${n} UNION SELECT device_id FROM device_shares WHERE user_id = ${n}))"
+        ));
+    }
     sql.push_str(&format!(
         " ORDER BY id DESC LIMIT {}",
         f.limit.clamp(1, 1000)
@@ -392,6 +416,52 @@ pub async fn create_unit(db: &Db, name: &str, is_default: bool) -> Result<Patrol
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Renames a unit and/or changes its default flag (a new default replaces the previous one);
+/// `None` when there is no such unit.
+pub async fn update_unit(
+    db: &Db,
+    id: i64,
+    name: Option<&str>,
+    is_default: Option<bool>,
+) -> Result<Option<PatrolUnit>, DbError> {
+    let res: Result<(), sqlx::Error> = on_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        if let Some(n) = name
+            && let Err(e) = sqlx::query("UPDATE patrol_units SET name = $1 WHERE id = $2").bind(n).bind(id).execute(&mut *tx).await
+        {
+            return match e {
+                sqlx::Error::Database(d) if d.is_unique_violation() => Err(DbError::Conflict("patrol unit")),
+                e => Err(e.into()),
+            };
+        }
+        if let Some(d) = is_default {
+            if d {
+                sqlx::query("UPDATE patrol_units SET is_default = $1 WHERE is_default = $2 AND id <> $3").bind(false).bind(true).bind(id).execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE patrol_units SET is_default = $1 WHERE id = $2").bind(d).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    });
+    res?;
+    Ok(units(db).await?.into_iter().find(|u| u.id == id))
+}
+
+/// Deletes a unit (its alarms and jurisdiction fences keep existing without a unit); false
+/// when there was none.
+pub async fn delete_unit(db: &Db, id: i64) -> Result<bool, DbError> {
+    Ok(on_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        // Explicit rather than relying on ON DELETE SET NULL, so both engines agree even if a
+        // connection runs without foreign keys.
+        sqlx::query("UPDATE alarms SET unit_id = NULL WHERE unit_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE fences SET unit_id = NULL WHERE unit_id = $1").bind(id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM unit_members WHERE unit_id = $1").bind(id).execute(&mut *tx).await?;
+        let n = sqlx::query("DELETE FROM patrol_units WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        n > 0
+    }))
 }
 
 /// Every patrol unit.

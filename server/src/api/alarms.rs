@@ -6,32 +6,11 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::AuthUser;
 use super::{ApiError, AppState};
-use crate::alarms::{self, store};
+use crate::access::{self, Actor};
+use crate::alarms::store;
 use crate::bus::{AlarmAction, BusEvent};
-
-/// Registers the routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/alarms", web::get().to(list))
-        .route("/alarms/{id}", web::get().to(get))
-        .route("/alarms/{id}/ack", web::post().to(ack))
-        .route("/alarms/{id}/assign", web::post().to(assign))
-        .route("/alarms/{id}/resolve", web::post().to(resolve))
-        .route("/devices/{id}/arm", web::post().to(arm))
-        .route("/devices/{id}/disarm", web::post().to(disarm))
-        .route("/devices/{id}/guard", web::get().to(guard))
-        .route("/devices/{id}/speed-limit", web::put().to(speed_limit));
-}
-
-/// Authorisation of every alarm route: see [`alarms::can_manage`].
-pub fn require_manage(auth: &AuthUser) -> Result<(), ApiError> {
-    if alarms::can_manage(&auth.user) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("not allowed to manage alarms"))
-    }
-}
+use crate::db::Role;
 
 const STATUSES: [&str; 4] = ["open", "acknowledged", "assigned", "resolved"];
 const OUTCOMES: [&str; 5] = [
@@ -43,13 +22,15 @@ const OUTCOMES: [&str; 5] = [
 ];
 
 /// Filters of `GET /api/v1/alarms`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `open`, `acknowledged`, `assigned`, `resolved`.
     pub status: Option<String>,
     /// Alarm kind (`theft`, `vibration`, …).
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     pub kind: Option<String>,
     /// Patrol unit.
     pub unit_id: Option<i64>,
@@ -65,13 +46,15 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-/// `GET /api/v1/alarms`: `{alarms, next_before}`, newest first.
+/// `GET /api/v1/alarms`: `{alarms, next_before}`, newest first, only what the caller may see
+/// (administrators and dispatchers: all; officers: their units'; everyone: their own and
+/// shared devices').
 pub async fn list(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
+    auth.require_scope("alarms:read")?;
     let q = q.into_inner();
     if let Some(s) = &q.status
         && !STATUSES.contains(&s.as_str())
@@ -101,6 +84,10 @@ pub async fn list(
             to: q.to,
             before: q.before,
             limit,
+            visible_to: (!auth.sees_everything()).then_some(store::AlarmVisibility {
+                user_id: auth.user.id,
+                units: auth.user.role == Role::Officer,
+            }),
         },
     )
     .await?;
@@ -110,35 +97,51 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(json!({ "alarms": alarms, "next_before": next })))
 }
 
-async fn load(state: &AppState, id: i64) -> Result<store::AlarmView, ApiError> {
-    store::alarm(&state.db, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("alarm {id} not found")))
-}
-
-/// `GET /api/v1/alarms/{id}`: the alarm and its lifecycle steps.
+/// `GET /api/v1/alarms/{id}`: the alarm, its lifecycle steps and, for those who handle
+/// alarms (administrators, dispatchers, officers), the vehicle owner's contact
+/// (`owner: {name, phone}`, null without an owner). Invisible alarm: 404.
 pub async fn get(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
-    let alarm = load(&state, id.into_inner()).await?;
+    auth.require_scope("alarms:read")?;
+    let alarm = access::visible_alarm(&state.db, &auth, id.into_inner()).await?;
     let actions = store::actions(&state.db, alarm.id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "alarm": alarm, "actions": actions })))
+    let mut body = json!({ "alarm": alarm, "actions": actions });
+    if matches!(
+        auth.user.role,
+        Role::Admin | Role::Dispatcher | Role::Officer
+    ) {
+        let owner = match state
+            .db
+            .device(alarm.device_id)
+            .await?
+            .and_then(|d| d.owner_id)
+        {
+            Some(o) => access::store::profile(&state.db, o).await?,
+            None => None,
+        };
+        body["owner"] = match owner {
+            Some(p) => json!({ "name": p.display_name, "phone": p.phone }),
+            None => serde_json::Value::Null,
+        };
+    }
+    Ok(HttpResponse::Ok().json(body))
 }
 
+/// One lifecycle step on an alarm the caller handles (404 invisible, 403 read-only).
 async fn step(
     state: &AppState,
-    auth: &AuthUser,
+    auth: &Actor,
     id: i64,
     status: &str,
     unit_id: Option<i64>,
     outcome: Option<&str>,
     action: AlarmAction,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(auth)?;
-    let current = load(state, id).await?;
+    auth.require_scope("alarms:write")?;
+    let current = access::handled_alarm(&state.db, auth, id).await?;
     if current.status == "resolved" {
         return Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
@@ -166,11 +169,12 @@ async fn step(
 /// `POST /api/v1/alarms/{id}/ack`.
 pub async fn ack(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let current = load(&state, id).await?;
+    auth.require_scope("alarms:write")?;
+    let current = access::handled_alarm(&state.db, &auth, id).await?;
     // Acknowledging an assigned alarm keeps it assigned.
     let status = if current.status == "assigned" {
         "assigned"
@@ -190,7 +194,7 @@ pub async fn ack(
 }
 
 /// Body of `POST /api/v1/alarms/{id}/assign`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignBody {
     /// The patrol unit.
@@ -200,11 +204,14 @@ pub struct AssignBody {
 /// `POST /api/v1/alarms/{id}/assign` `{unit_id}`.
 pub async fn assign(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
     body: web::Json<AssignBody>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
+    let id = id.into_inner();
+    // Authorise before validating the unit, so the answer does not reveal the alarm.
+    auth.require_scope("alarms:write")?;
+    access::handled_alarm(&state.db, &auth, id).await?;
     let unit = body.unit_id;
     if !store::units(&state.db).await?.iter().any(|u| u.id == unit) {
         return Err(ApiError::bad_request(
@@ -215,7 +222,7 @@ pub async fn assign(
     step(
         &state,
         &auth,
-        id.into_inner(),
+        id,
         "assigned",
         Some(unit),
         None,
@@ -225,7 +232,7 @@ pub async fn assign(
 }
 
 /// Body of `POST /api/v1/alarms/{id}/resolve`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// `false_alarm`, `recovered`, `not_found`, `duplicate`, `other`.
@@ -235,10 +242,13 @@ pub struct ResolveBody {
 /// `POST /api/v1/alarms/{id}/resolve` `{outcome}`.
 pub async fn resolve(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
     body: web::Json<ResolveBody>,
 ) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    auth.require_scope("alarms:write")?;
+    access::handled_alarm(&state.db, &auth, id).await?;
     if !OUTCOMES.contains(&body.outcome.as_str()) {
         return Err(ApiError::bad_request(
             "invalid_outcome",
@@ -248,7 +258,7 @@ pub async fn resolve(
     step(
         &state,
         &auth,
-        id.into_inner(),
+        id,
         "resolved",
         None,
         Some(&body.outcome),
@@ -258,7 +268,7 @@ pub async fn resolve(
 }
 
 /// Body of `POST /api/v1/devices/{id}/arm` (all optional).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArmBody {
     /// Armed position; default the device's latest fix.
@@ -267,23 +277,16 @@ pub struct ArmBody {
     pub lon: Option<f64>,
 }
 
-async fn device(state: &AppState, id: i64) -> Result<crate::db::Device, ApiError> {
-    state
-        .db
-        .device(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("device {id} not found")))
-}
-
-/// `POST /api/v1/devices/{id}/arm`: arms anti-theft at the given or latest position.
+/// `POST /api/v1/devices/{id}/arm`: arms anti-theft at the given or latest position (owner
+/// or administrator).
 pub async fn arm(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
     body: Option<web::Json<ArmBody>>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
-    let dev = device(&state, id.into_inner()).await?;
+    auth.require_scope("devices:write")?;
+    let dev = access::managed_device(&state.db, &auth, id.into_inner()).await?;
     let body = body.map(|b| b.into_inner()).unwrap_or_default();
     let at = match (body.lat, body.lon) {
         (Some(lat), Some(lon)) => {
@@ -313,27 +316,27 @@ pub async fn arm(
     Ok(HttpResponse::Ok().json(guard))
 }
 
-/// `POST /api/v1/devices/{id}/disarm`.
+/// `POST /api/v1/devices/{id}/disarm` (owner or administrator).
 pub async fn disarm(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
-    let dev = device(&state, id.into_inner()).await?;
+    auth.require_scope("devices:write")?;
+    let dev = access::managed_device(&state.db, &auth, id.into_inner()).await?;
     let guard = store::set_guard(&state.db, dev.id, false, None, Some(auth.user.id)).await?;
     state.alarms.guard_changed(guard).await;
     Ok(HttpResponse::Ok().json(guard))
 }
 
-/// `GET /api/v1/devices/{id}/guard`: armed state and overspeed limit.
+/// `GET /api/v1/devices/{id}/guard`: armed state and overspeed limit (whoever sees the device).
 pub async fn guard(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
-    let dev = device(&state, id.into_inner()).await?;
+    auth.require_scope("devices:read")?;
+    let dev = access::visible_device(&state.db, &auth, id.into_inner()).await?;
     match store::guard(&state.db, dev.id).await? {
         Some(g) => Ok(HttpResponse::Ok().json(g)),
         None => Ok(HttpResponse::Ok().json(json!({"device_id": dev.id, "armed": false}))),
@@ -341,22 +344,22 @@ pub async fn guard(
 }
 
 /// Body of `PUT /api/v1/devices/{id}/speed-limit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpeedLimitBody {
     /// km/h; null removes the limit.
     pub limit_kmh: Option<f64>,
 }
 
-/// `PUT /api/v1/devices/{id}/speed-limit` `{limit_kmh}`.
+/// `PUT /api/v1/devices/{id}/speed-limit` `{limit_kmh}` (owner or administrator).
 pub async fn speed_limit(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
     body: web::Json<SpeedLimitBody>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
-    let dev = device(&state, id.into_inner()).await?;
+    auth.require_scope("devices:write")?;
+    let dev = access::managed_device(&state.db, &auth, id.into_inner()).await?;
     if body
         .limit_kmh
         .is_some_and(|l| !l.is_finite() || l <= 0.0 || l > 1000.0)

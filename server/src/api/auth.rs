@@ -1,70 +1,13 @@
-//! `POST /api/v1/session` (log in), `DELETE /api/v1/session` (log out) and the
-//! [`AuthUser`] extractor every protected handler takes.
+//! `POST /api/v1/session` (log in) and `DELETE /api/v1/session` (log out). Callers are
+//! authenticated by the [`crate::access::Actor`] extractor.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiError, AppState};
 use crate::auth::{new_token, token_hash, verify_password};
-use crate::db::{Role, User};
-
-/// The authenticated caller of a request (from `Authorization: Bearer <token>`).
-#[derive(Debug, Clone)]
-pub struct AuthUser {
-    /// Who.
-    pub user: User,
-    /// Hash of the token used (for logout).
-    pub token_hash: String,
-}
-
-impl AuthUser {
-    /// Fails with 403 unless the caller is an administrator.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.user.role == Role::Admin {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("administrators only"))
-        }
-    }
-}
-
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let v = req.headers().get("authorization")?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
-}
-
-impl FromRequest for AuthUser {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<AuthUser, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("state missing"))?;
-            let token = token.ok_or_else(|| {
-                ApiError::unauthorized("missing Authorization: Bearer <token> header")
-            })?;
-            let hash = token_hash(&token);
-            match state.db.session_user(&hash, Utc::now()).await? {
-                Some(user) => Ok(AuthUser {
-                    user,
-                    token_hash: hash,
-                }),
-                None => Err(ApiError::unauthorized("invalid or expired token")),
-            }
-        })
-    }
-}
 
 /// Login request.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -108,7 +51,7 @@ pub async fn login(
         "token": token,
         "token_type": "Bearer",
         "expires_at": expires_at,
-        "user": user,
+        "user": super::users::load_user_json(&state, &user).await?,
     })))
 }
 

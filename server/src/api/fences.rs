@@ -4,22 +4,10 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::alarms::require_manage;
-use super::auth::AuthUser;
 use super::{ApiError, AppState};
+use crate::access::{self, Actor};
 use crate::alarms::store;
 use crate::fences::FenceStoreError;
-
-/// Registers the routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/fences")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    )
-    .route("/fences/{id}", web::delete().to(delete))
-    .route("/devices/{id}/fences", web::post().to(assign));
-}
 
 impl From<FenceStoreError> for ApiError {
     fn from(e: FenceStoreError) -> Self {
@@ -30,12 +18,40 @@ impl From<FenceStoreError> for ApiError {
     }
 }
 
+/// The fence ids the caller may see, `None` for all: administrators and dispatchers all;
+/// officers the jurisdictions of their units; everyone the fences assigned to the devices
+/// they may see.
+async fn visible_fences(
+    state: &AppState,
+    auth: &Actor,
+) -> Result<Option<std::collections::HashSet<geofence::FenceId>>, ApiError> {
+    let Some(devices) = access::visible_device_ids(&state.db, auth).await? else {
+        return Ok(None);
+    };
+    let mut ids = std::collections::HashSet::new();
+    for d in devices {
+        ids.extend(state.fences.assigned(d));
+    }
+    let units = access::officer_units(&state.db, auth).await?;
+    if !units.is_empty() {
+        for f in state.fences.snapshot().iter() {
+            if state.fences.owner(f.id).is_some_and(|u| units.contains(&u)) {
+                ids.insert(f.id);
+            }
+        }
+    }
+    Ok(Some(ids))
+}
+
 /// `GET /api/v1/fences`: a GeoJSON FeatureCollection (`unit_id` in the properties of
-/// jurisdictions).
-pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
+/// jurisdictions) of the fences the caller may see.
+pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
+    let visible = visible_fences(&state, &auth).await?;
     let index = state.fences.snapshot();
-    let mut fences: Vec<_> = index.iter().collect();
+    let mut fences: Vec<_> = index
+        .iter()
+        .filter(|f| visible.as_ref().is_none_or(|v| v.contains(&f.id)))
+        .collect();
     fences.sort_by_key(|f| f.id);
     let text = geofence::fences_to_geojson(fences.iter().copied());
     let mut value: serde_json::Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
@@ -53,13 +69,13 @@ pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResp
 }
 
 /// `POST /api/v1/fences`: one GeoJSON Feature (properties `kind`, `name`, and `unit_id` for a
-/// jurisdiction). The server assigns the id; returns the stored Feature.
+/// jurisdiction). The server assigns the id; returns the stored Feature. Administrators.
 pub async fn create(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     body: web::Json<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
+    auth.require_admin()?;
     let feature = body.into_inner();
     let unit_id = feature["properties"]["unit_id"].as_i64();
     if let Some(u) = unit_id
@@ -86,13 +102,13 @@ pub async fn create(
     Ok(HttpResponse::Created().json(one))
 }
 
-/// `DELETE /api/v1/fences/{id}`.
+/// `DELETE /api/v1/fences/{id}` (administrators).
 pub async fn delete(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
+    auth.require_admin()?;
     let id = id.into_inner();
     if state.fences.delete(&state.db, id).await? {
         Ok(HttpResponse::NoContent().finish())
@@ -102,21 +118,22 @@ pub async fn delete(
 }
 
 /// Body of `POST /api/v1/devices/{id}/fences`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignFence {
     /// The fence.
     pub fence_id: i64,
 }
 
-/// `POST /api/v1/devices/{id}/fences` `{fence_id}`: the device's fixes are tracked against it.
+/// `POST /api/v1/devices/{id}/fences` `{fence_id}`: the device's fixes are tracked against it
+/// (administrators).
 pub async fn assign(
     state: web::Data<AppState>,
-    auth: AuthUser,
+    auth: Actor,
     id: web::Path<i64>,
     body: web::Json<AssignFence>,
 ) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
+    auth.require_admin()?;
     let id = id.into_inner();
     if state.db.device(id).await?.is_none() {
         return Err(ApiError::not_found(format!("device {id} not found")));

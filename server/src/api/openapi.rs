@@ -12,7 +12,7 @@ use utoipa::openapi::{
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::table::{Access, Method, ROUTES};
-use super::{auth, commands, devices, events, keys, trajectory, users};
+use super::{alarms, auth, commands, devices, events, fences, keys, trajectory, units, users};
 
 /// Query parameters and request body schema of a route, by route name.
 fn route_io(name: &str) -> (Vec<utoipa::openapi::path::Parameter>, Option<RefOr<Schema>>) {
@@ -36,8 +36,37 @@ fn route_io(name: &str) -> (Vec<utoipa::openapi::path::Parameter>, Option<RefOr<
         "trajectory.trips" => (trajectory::TripsQuery::into_params(|| q.clone()), None),
         "trajectory.summary" => (trajectory::SummaryQuery::into_params(|| q.clone()), None),
         "events.list" => (events::EventsQuery::into_params(|| q.clone()), None),
+        "users.update_me" => (vec![], Some(users::UpdateMe::schema())),
+        "alarms.list" => (alarms::ListQuery::into_params(|| q.clone()), None),
+        "alarms.assign" => (vec![], Some(alarms::AssignBody::schema())),
+        "guard.arm" => (vec![], Some(alarms::ArmBody::schema())),
+        "alarms.resolve" => (vec![], Some(alarms::ResolveBody::schema())),
+        "guard.speed_limit" => (vec![], Some(alarms::SpeedLimitBody::schema())),
+        "units.create" => (vec![], Some(units::CreateUnit::schema())),
+        "units.update" => (vec![], Some(units::UpdateUnit::schema())),
+        "fences.create" => (vec![], Some(geojson_feature_schema())),
+        "fences.assign" => (vec![], Some(fences::AssignFence::schema())),
+        "webhooks.create" => (vec![], Some(crate::webhooks::CreateWebhook::schema())),
+        "stream" => (crate::stream::StreamQuery::into_params(|| q.clone()), None),
         _ => (vec![], None),
     }
+}
+
+/// A GeoJSON Feature (validated by the handler: Polygon/MultiPolygon or a circle).
+fn geojson_feature_schema() -> RefOr<Schema> {
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("type", ObjectBuilder::new().schema_type(Type::String))
+            .property("geometry", ObjectBuilder::new().schema_type(Type::Object))
+            .property("properties", ObjectBuilder::new().schema_type(Type::Object))
+            .required("type")
+            .required("geometry")
+            .description(Some(
+                "GeoJSON Feature; properties: kind, name, unit_id (jurisdictions)",
+            ))
+            .build(),
+    ))
 }
 
 fn error_schema() -> Schema {
@@ -86,7 +115,12 @@ pub fn document() -> OpenApi {
         if let Some(schema) = body {
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
-                    .required(Some(Required::True))
+                    // Arming without a body uses the latest fix.
+                    .required(Some(if r.name == "guard.arm" {
+                        Required::False
+                    } else {
+                        Required::True
+                    }))
                     .content(
                         "application/json",
                         ContentBuilder::new().schema(Some(schema)).build(),
@@ -95,11 +129,16 @@ pub fn document() -> OpenApi {
             ));
         }
         let ok = match (r.method, r.name) {
-            (Method::Delete, _) => ("204", "done"),
+            (_, "stream") => ("101", "WebSocket upgrade; JSON text frames follow"),
+            (Method::Delete, _) | (_, "guard.speed_limit" | "fences.assign") => ("204", "done"),
+            (
+                _,
+                "alarms.ack" | "alarms.assign" | "alarms.resolve" | "guard.arm" | "guard.disarm",
+            ) => ("200", "ok"),
             (_, "session.login") | (Method::Post, _) => ("201", "created"),
             _ => ("200", "ok"),
         };
-        let ok_response = if ok.0 == "204" {
+        let ok_response = if matches!(ok.0, "204" | "101") {
             ResponseBuilder::new().description(ok.1).build()
         } else if matches!(r.name, "trajectory.get") {
             ResponseBuilder::new()
@@ -146,9 +185,20 @@ pub fn document() -> OpenApi {
         }
         if matches!(
             r.name,
-            "devices.create" | "users.create" | "commands.create"
+            "devices.create"
+                | "users.create"
+                | "commands.create"
+                | "units.create"
+                | "units.update"
+                | "alarms.ack"
+                | "alarms.assign"
+                | "alarms.resolve"
+                | "guard.arm"
         ) {
-            errors.push(("409", "conflict (exists, or vehicle moving)"));
+            errors.push((
+                "409",
+                "conflict (exists, vehicle moving, alarm resolved, no position)",
+            ));
         }
         errors.push(("503", "database unavailable"));
         for (code, what) in errors {

@@ -3,7 +3,8 @@
 
 use actix_web::{Route, web};
 
-use super::{auth, commands, devices, events, keys, trajectory, users};
+use super::{alarms, auth, commands, devices, events, fences, keys, trajectory, units, users};
+use crate::{stream, webhooks};
 
 /// HTTP method of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,12 @@ pub enum Access {
     /// Callers who may command device `{id}`: its owner, an officer with an open alarm on it,
     /// an administrator (invisible: 404, visible only: 403).
     DeviceCommand,
+    /// Callers who may see the alarm `{alarm_id}`: administrators, dispatchers, officers of
+    /// its unit, owners and sharees of its device (others: 404).
+    AlarmRead,
+    /// Callers who handle the alarm `{alarm_id}`: administrators, dispatchers, officers of its
+    /// unit (invisible: 404, visible only — owners: 403).
+    AlarmHandle,
 }
 
 /// One route under `/api/v1`.
@@ -97,6 +104,14 @@ pub const ROUTES: &[RouteSpec] = &[
         auth::logout
     ),
     spec!("users.me", Get, "/users/me", Authenticated, None, users::me),
+    spec!(
+        "users.update_me",
+        Put,
+        "/users/me",
+        Session,
+        None,
+        users::update_me
+    ),
     spec!("users.list", Get, "/users", Admin, None, users::list),
     spec!("users.create", Post, "/users", Admin, None, users::create),
     spec!(
@@ -269,6 +284,177 @@ pub const ROUTES: &[RouteSpec] = &[
         DeviceRead,
         Some("events:read"),
         events::list
+    ),
+    spec!(
+        "alarms.list",
+        Get,
+        "/alarms",
+        Authenticated,
+        Some("alarms:read"),
+        alarms::list
+    ),
+    spec!(
+        "alarms.get",
+        Get,
+        "/alarms/{alarm_id}",
+        AlarmRead,
+        Some("alarms:read"),
+        alarms::get
+    ),
+    spec!(
+        "alarms.ack",
+        Post,
+        "/alarms/{alarm_id}/ack",
+        AlarmHandle,
+        Some("alarms:write"),
+        alarms::ack
+    ),
+    spec!(
+        "alarms.assign",
+        Post,
+        "/alarms/{alarm_id}/assign",
+        AlarmHandle,
+        Some("alarms:write"),
+        alarms::assign
+    ),
+    spec!(
+        "alarms.resolve",
+        Post,
+        "/alarms/{alarm_id}/resolve",
+        AlarmHandle,
+        Some("alarms:write"),
+        alarms::resolve
+    ),
+    spec!(
+        "guard.arm",
+        Post,
+        "/devices/{id}/arm",
+        DeviceManage,
+        Some("devices:write"),
+        alarms::arm
+    ),
+    spec!(
+        "guard.disarm",
+        Post,
+        "/devices/{id}/disarm",
+        DeviceManage,
+        Some("devices:write"),
+        alarms::disarm
+    ),
+    spec!(
+        "guard.get",
+        Get,
+        "/devices/{id}/guard",
+        DeviceRead,
+        Some("devices:read"),
+        alarms::guard
+    ),
+    spec!(
+        "guard.speed_limit",
+        Put,
+        "/devices/{id}/speed-limit",
+        DeviceManage,
+        Some("devices:write"),
+        alarms::speed_limit
+    ),
+    spec!(
+        "units.list",
+        Get,
+        "/units",
+        Authenticated,
+        None,
+        units::list
+    ),
+    spec!("units.create", Post, "/units", Admin, None, units::create),
+    spec!(
+        "units.update",
+        Put,
+        "/units/{unit_id}",
+        Admin,
+        None,
+        units::update
+    ),
+    spec!(
+        "units.delete",
+        Delete,
+        "/units/{unit_id}",
+        Admin,
+        None,
+        units::delete
+    ),
+    spec!(
+        "fences.list",
+        Get,
+        "/fences",
+        Authenticated,
+        None,
+        fences::list
+    ),
+    spec!(
+        "fences.create",
+        Post,
+        "/fences",
+        Admin,
+        None,
+        fences::create
+    ),
+    spec!(
+        "fences.delete",
+        Delete,
+        "/fences/{fence_id}",
+        Admin,
+        None,
+        fences::delete
+    ),
+    spec!(
+        "fences.assign",
+        Post,
+        "/devices/{id}/fences",
+        Admin,
+        None,
+        fences::assign
+    ),
+    spec!(
+        "webhooks.list",
+        Get,
+        "/webhooks",
+        Admin,
+        None,
+        webhooks::list
+    ),
+    spec!(
+        "webhooks.create",
+        Post,
+        "/webhooks",
+        Admin,
+        None,
+        webhooks::create
+    ),
+    spec!(
+        "webhooks.delete",
+        Delete,
+        "/webhooks/{webhook_id}",
+        Admin,
+        None,
+        webhooks::delete
+    ),
+    spec!(
+        "webhooks.deliveries",
+        Get,
+        "/webhooks/{webhook_id}/deliveries",
+        Admin,
+        None,
+        webhooks::list_deliveries
+    ),
+    // A WebSocket upgrade; `?token=` is accepted besides the header. Events are filtered per
+    // caller (see `crate::stream`).
+    spec!(
+        "stream",
+        Get,
+        "/stream",
+        Authenticated,
+        None,
+        stream::stream
     ),
 ];
 

@@ -1,26 +1,18 @@
 //! `/api/v1/units`: patrol units (one may be the default for alarms outside every
-//! jurisdiction).
+//! jurisdiction). Any session lists the units it belongs to (all for administrators and
+//! dispatchers), each with its jurisdictions as GeoJSON; administrators create, edit and
+//! delete them.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use super::alarms::require_manage;
-use super::auth::AuthUser;
 use super::{ApiError, AppState};
+use crate::access::{self, Actor};
 use crate::alarms::store;
 
-/// Registers the routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/units")
-            .route(web::get().to(list))
-            .route(web::post().to(create)),
-    );
-}
-
 /// Body of `POST /api/v1/units`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUnit {
     /// Name (unique).
@@ -30,27 +22,100 @@ pub struct CreateUnit {
     pub default: bool,
 }
 
-/// `POST /api/v1/units`.
-pub async fn create(
-    state: web::Data<AppState>,
-    auth: AuthUser,
-    body: web::Json<CreateUnit>,
-) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
-    let name = body.name.trim();
+fn valid_name(name: &str) -> Result<&str, ApiError> {
+    let name = name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(ApiError::bad_request(
             "invalid_name",
             "name must be 1..=200 bytes",
         ));
     }
+    Ok(name)
+}
+
+/// `POST /api/v1/units` (administrators).
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Actor,
+    body: web::Json<CreateUnit>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_admin()?;
+    let name = valid_name(&body.name)?;
     let unit = store::create_unit(&state.db, name, body.default).await?;
     Ok(HttpResponse::Created().json(unit))
 }
 
-/// `GET /api/v1/units`: `{units}`.
-pub async fn list(state: web::Data<AppState>, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    require_manage(&auth)?;
-    let units = store::units(&state.db).await?;
-    Ok(HttpResponse::Ok().json(json!({ "units": units })))
+/// The jurisdictions of a unit as a GeoJSON FeatureCollection.
+fn jurisdictions(state: &AppState, unit_id: i64) -> Result<Value, ApiError> {
+    let index = state.fences.snapshot();
+    let mut fences: Vec<_> = index
+        .iter()
+        .filter(|f| state.fences.owner(f.id) == Some(unit_id))
+        .collect();
+    fences.sort_by_key(|f| f.id);
+    serde_json::from_str(&geofence::fences_to_geojson(fences.iter().copied()))
+        .map_err(ApiError::internal)
+}
+
+/// `GET /api/v1/units`: `{units}`, each with `jurisdictions` (GeoJSON FeatureCollection).
+/// Administrators and dispatchers see every unit, others the units they belong to.
+pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
+    let mine = if auth.sees_everything() {
+        None
+    } else {
+        Some(access::store::units_of(&state.db, auth.user.id).await?)
+    };
+    let mut out = Vec::new();
+    for u in store::units(&state.db).await? {
+        if mine.as_ref().is_some_and(|m| !m.contains(&u.id)) {
+            continue;
+        }
+        let mut v = serde_json::to_value(&u).map_err(ApiError::internal)?;
+        v["jurisdictions"] = jurisdictions(&state, u.id)?;
+        out.push(v);
+    }
+    Ok(HttpResponse::Ok().json(json!({ "units": out })))
+}
+
+/// Body of `PUT /api/v1/units/{unit_id}` (each field optional).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUnit {
+    /// New name (unique).
+    pub name: Option<String>,
+    /// Make it (or stop it being) the default unit.
+    pub default: Option<bool>,
+}
+
+/// `PUT /api/v1/units/{unit_id}` (administrators): the updated unit.
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+    body: web::Json<UpdateUnit>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_admin()?;
+    let id = id.into_inner();
+    let name = body.name.as_deref().map(valid_name).transpose()?;
+    match store::update_unit(&state.db, id, name, body.default).await? {
+        Some(u) => Ok(HttpResponse::Ok().json(u)),
+        None => Err(ApiError::not_found(format!("unit {id} not found"))),
+    }
+}
+
+/// `DELETE /api/v1/units/{unit_id}` (administrators). Its alarms and jurisdiction fences stay,
+/// without a unit; its officers lose the membership.
+pub async fn delete(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_admin()?;
+    let id = id.into_inner();
+    if store::delete_unit(&state.db, id).await? {
+        state.fences.unit_deleted(id);
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::not_found(format!("unit {id} not found")))
+    }
 }

@@ -6,15 +6,102 @@ use serde_json::json;
 
 use super::{ApiError, AppState};
 use crate::access::{Actor, store};
-use crate::db::Role;
+use crate::db::{Role, User};
 
-/// `GET /api/v1/users/me`: the caller, with role and patrol units.
+/// A user as the API shows it: the account plus `display_name` (the `name`, null when empty)
+/// and `phone`.
+pub fn user_json(user: &User, phone: Option<&str>) -> serde_json::Value {
+    let mut v = serde_json::to_value(user).unwrap_or_default();
+    v["display_name"] = if user.name.is_empty() {
+        serde_json::Value::Null
+    } else {
+        user.name.clone().into()
+    };
+    v["phone"] = phone.into();
+    v
+}
+
+/// [`user_json`] with the phone read from the database.
+pub async fn load_user_json(state: &AppState, user: &User) -> Result<serde_json::Value, ApiError> {
+    let phone = store::profile(&state.db, user.id)
+        .await?
+        .and_then(|p| p.phone);
+    Ok(user_json(user, phone.as_deref()))
+}
+
+/// `GET /api/v1/users/me`: the caller, with role, profile and patrol units.
 pub async fn me(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
     let units = store::units_of(&state.db, auth.user.id).await?;
     Ok(HttpResponse::Ok().json(json!({
-        "user": auth.user,
+        "user": load_user_json(&state, &auth.user).await?,
         "unit_ids": units,
         "api_key_id": auth.api_key_id(),
+    })))
+}
+
+/// Checks a display name (at most 200 bytes).
+fn valid_display_name(n: &str) -> Result<&str, ApiError> {
+    let n = n.trim();
+    if n.len() > 200 {
+        return Err(ApiError::bad_request(
+            "invalid_display_name",
+            "display_name: at most 200 bytes",
+        ));
+    }
+    Ok(n)
+}
+
+/// Checks a phone number: empty (clears it) or 3..=32 characters of digits, spaces and
+/// `+ - ( ) .`, with at least three digits.
+fn valid_phone(p: &str) -> Result<&str, ApiError> {
+    let p = p.trim();
+    let ok = p.is_empty()
+        || ((3..=32).contains(&p.chars().count())
+            && p.chars()
+                .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+            && p.chars().filter(char::is_ascii_digit).count() >= 3);
+    if ok {
+        Ok(p)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_phone",
+            "phone: 3 to 32 characters, digits, spaces and + - ( ) .",
+        ))
+    }
+}
+
+/// Body of `PUT /api/v1/users/me` (each field optional; an empty string clears it).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Contact phone, shown to those handling an alarm on your vehicle.
+    pub phone: Option<String>,
+}
+
+/// `PUT /api/v1/users/me` (login sessions): sets the caller's display name and phone.
+pub async fn update_me(
+    state: web::Data<AppState>,
+    auth: Actor,
+    body: web::Json<UpdateMe>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_session()?;
+    let name = body
+        .display_name
+        .as_deref()
+        .map(valid_display_name)
+        .transpose()?;
+    let phone = body.phone.as_deref().map(valid_phone).transpose()?;
+    store::set_profile(&state.db, auth.user.id, name, phone).await?;
+    let mut user = auth.user.clone();
+    if let Some(n) = name {
+        user.name = n.to_owned();
+    }
+    let units = store::units_of(&state.db, auth.user.id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "user": load_user_json(&state, &user).await?,
+        "unit_ids": units,
     })))
 }
 
@@ -36,10 +123,20 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     auth.require_admin()?;
     let limit = super::page_limit(q.limit)?;
-    let users = store::list_users(&state.db, q.after.unwrap_or(0), limit).await?;
+    let after = q.after.unwrap_or(0);
+    let users = store::list_users(&state.db, after, limit).await?;
+    let phones: std::collections::HashMap<i64, Option<String>> =
+        store::phones(&state.db, after, limit)
+            .await?
+            .into_iter()
+            .collect();
     let next = (users.len() as i64 == limit)
         .then(|| users.last().map(|u| u.id))
         .flatten();
+    let users: Vec<_> = users
+        .iter()
+        .map(|u| user_json(u, phones.get(&u.id).and_then(|p| p.as_deref())))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "users": users, "next_after": next })))
 }
 
@@ -51,8 +148,11 @@ pub struct CreateUser {
     pub email: String,
     /// Password (8..=1024 characters).
     pub password: String,
-    /// Display name.
+    /// Display name (`display_name` is accepted as a synonym).
+    #[serde(alias = "display_name")]
     pub name: Option<String>,
+    /// Contact phone.
+    pub phone: Option<String>,
     /// `admin`, `dispatcher`, `officer`, `owner` or `integrator`.
     pub role: Role,
     /// Patrol units (officers).
@@ -91,13 +191,21 @@ pub async fn create(
     if name.len() > 200 {
         return Err(ApiError::bad_request("invalid_name", "name: too long"));
     }
+    let phone = body.phone.as_deref().map(valid_phone).transpose()?;
     let hash = crate::auth::hash_password(body.password).await?;
     let user = state
         .db
         .create_user(&email, &name, &hash, body.role)
         .await?;
     store::set_units(&state.db, user.id, &body.unit_ids).await?;
-    Ok(HttpResponse::Created().json(json!({ "user": user, "unit_ids": body.unit_ids })))
+    if phone.is_some() {
+        store::set_profile(&state.db, user.id, None, phone).await?;
+    }
+    let phone = phone.filter(|p| !p.is_empty());
+    Ok(HttpResponse::Created().json(json!({
+        "user": user_json(&user, phone),
+        "unit_ids": body.unit_ids,
+    })))
 }
 
 /// Body of `PUT /api/v1/users/{id}/units`.

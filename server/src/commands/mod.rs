@@ -6,7 +6,9 @@
 //! ([`CommandQueue::run`]) is the only sender: it delivers queued commands to connected
 //! devices (so an offline device gets them when it reconnects), matches device replies (the
 //! gateway's `command_reply` events, by [`protocol::Correlation`]) and expires what is late.
-//! Every request, refusal and state change is appended to `command_audit`.
+//! Every request, refusal and state change is appended to `command_audit` and published on
+//! the [`Bus`] as `{"type":"command","command":{id, device_id, kind, status, …}}` (a refusal
+//! has `id: null`, `status: "refused"` and the `reason`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::access::{self, Actor, CommandKind};
 use crate::api::ApiError;
+use crate::bus::{Bus, BusEvent};
 use crate::db::{Db, DbError, Device};
 use crate::registry::{SendCommandError, SessionRegistry};
 use crate::settings::Settings;
@@ -172,6 +175,7 @@ pub struct CommandQueue {
     registry: SessionRegistry,
     settings: Arc<Settings>,
     wake: Arc<Notify>,
+    bus: Bus,
 }
 
 fn kind_of(s: &str) -> Option<CommandKind> {
@@ -202,14 +206,25 @@ fn protocol_command(kind: &str, params: &Value) -> Option<Command> {
 }
 
 impl CommandQueue {
-    /// A queue over this storage and these live sessions.
-    pub fn new(db: Db, registry: SessionRegistry, settings: Arc<Settings>) -> CommandQueue {
+    /// A queue over this storage and these live sessions, publishing status changes on `bus`.
+    pub fn new(
+        db: Db,
+        registry: SessionRegistry,
+        settings: Arc<Settings>,
+        bus: Bus,
+    ) -> CommandQueue {
         CommandQueue {
             db,
             registry,
             settings,
             wake: Arc::new(Notify::new()),
+            bus,
         }
+    }
+
+    /// Publishes a command's current state on the bus.
+    fn publish(&self, c: &CommandRecord) {
+        self.bus.publish(BusEvent::Command(json!({ "command": c })));
     }
 
     /// Appends to the audit log.
@@ -239,6 +254,11 @@ impl CommandQueue {
     ) -> ApiError {
         let kind: String = req.kind.chars().take(40).collect();
         let detail = json!({ "confirm": req.confirm, "message": err.message });
+        self.bus.publish(BusEvent::Command(json!({ "command": {
+            "id": null, "device_id": device.id, "kind": kind, "status": "refused",
+            "reason": err.code, "requested_by": who.user_id, "api_key_id": who.api_key_id,
+            "created_at": Utc::now(),
+        }})));
         if let Err(e) = self
             .audit(
                 who,
@@ -387,6 +407,7 @@ impl CommandQueue {
             params.clone(),
         )
         .await?;
+        self.publish(&cmd);
         if kind == CommandKind::SetInterval {
             // The return to normal reporting, sent when the fast period is over.
             let duration = params["duration_secs"].as_i64().unwrap_or(600);
@@ -414,6 +435,7 @@ impl CommandQueue {
                 revert,
             )
             .await?;
+            self.publish(&r);
         }
         self.wake.notify_one();
         Ok(cmd)
@@ -586,6 +608,9 @@ impl CommandQueue {
                 detail,
             )
             .await?;
+            if let Some(now) = self.get(c.id).await? {
+                self.publish(&now);
+            }
         }
         Ok(())
     }

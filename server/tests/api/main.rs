@@ -16,5 +16,6 @@ mod outage;
 mod permissions;
 mod real_codecs;
 mod realtime;
+mod rights;
 mod trajectory;
 mod web;

@@ -1,12 +1,14 @@
 //! The permission matrix: every route of `api::table::ROUTES` × every kind of caller. Allowed
 //! callers get 2xx; everyone else 401 (no credentials), 403 or 404 — and 404 whenever the
 //! caller may not see the device at all (no probing of ids). A route without a fixture here
-//! fails the test, so a new route cannot be forgotten.
+//! fails the test, so a new route cannot be forgotten. Alarm routes likewise: 404 for callers
+//! who may not see the alarm (a second owner, an officer of another unit).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Value, json};
 use vigil_server::access::{self, store};
+use vigil_server::alarms::store as alarm_store;
 use vigil_server::api::table::{Access, Method, ROUTES, RouteSpec};
 use vigil_server::db::{PositionRow, Role, User};
 
@@ -21,8 +23,10 @@ enum Caller {
     Anonymous,
     Admin,
     Dispatcher,
-    /// Member of unit 1, no open alarm on the device.
+    /// Member of unit 1, which has an open alarm on the device (live pursuit).
     Officer,
+    /// Member of unit 2: no alarm of theirs on the device.
+    Officer2,
     /// Owns the device.
     Owner,
     /// A second owner, no rights on the device.
@@ -35,11 +39,12 @@ enum Caller {
     IntegratorNoScope,
 }
 
-const CALLERS: [Caller; 9] = [
+const CALLERS: [Caller; 10] = [
     Caller::Anonymous,
     Caller::Admin,
     Caller::Dispatcher,
     Caller::Officer,
+    Caller::Officer2,
     Caller::Owner,
     Caller::Owner2,
     Caller::Sharee,
@@ -51,6 +56,7 @@ struct Fixture {
     admin: User,
     dispatcher: User,
     officer: User,
+    officer2: User,
     owner: User,
     owner2: User,
     sharee: User,
@@ -58,6 +64,12 @@ struct Fixture {
     extra: User,
     device: i64,
     command: i64,
+    /// Open alarm on the device routed to unit 1 (never changed by the matrix).
+    alarm: i64,
+    unit1: i64,
+    unit2: i64,
+    fence: i64,
+    webhook: i64,
     key_all: String,
     key_none: String,
     password_hash: String,
@@ -70,6 +82,7 @@ impl Fixture {
             Caller::Admin => &self.admin,
             Caller::Dispatcher => &self.dispatcher,
             Caller::Officer => &self.officer,
+            Caller::Officer2 => &self.officer2,
             Caller::Owner2 => &self.owner2,
             Caller::Sharee => &self.sharee,
             Caller::Integrator | Caller::IntegratorNoScope => &self.integrator,
@@ -77,7 +90,7 @@ impl Fixture {
     }
 }
 
-/// Whether the caller may call a route with this access and scope on the fixture device.
+/// Whether the caller may call a route with this access and scope on the fixture objects.
 fn allowed(access: Access, scope: Option<&str>, c: Caller) -> bool {
     if c == Caller::Anonymous {
         return access == Access::Public;
@@ -91,7 +104,11 @@ fn allowed(access: Access, scope: Option<&str>, c: Caller) -> bool {
         Access::Session => !key,
         Access::Admin => c == Caller::Admin,
         Access::DeviceRead => sees_device(c),
-        Access::DeviceManage | Access::DeviceCommand => matches!(c, Caller::Admin | Caller::Owner),
+        Access::DeviceManage => matches!(c, Caller::Admin | Caller::Owner),
+        // The officer's unit has an open alarm on the device.
+        Access::DeviceCommand => matches!(c, Caller::Admin | Caller::Owner | Caller::Officer),
+        Access::AlarmRead => sees_alarm(c),
+        Access::AlarmHandle => matches!(c, Caller::Admin | Caller::Dispatcher | Caller::Officer),
     }
 }
 
@@ -100,11 +117,17 @@ fn sees_device(c: Caller) -> bool {
         c,
         Caller::Admin
             | Caller::Dispatcher
+            | Caller::Officer
             | Caller::Owner
             | Caller::Sharee
             | Caller::Integrator
             | Caller::IntegratorNoScope
     )
+}
+
+/// The fixture alarms are on the shared device and routed to unit 1.
+fn sees_alarm(c: Caller) -> bool {
+    sees_device(c)
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -194,9 +217,106 @@ async fn request(app: &TestApp, fx: &Fixture, r: &RouteSpec, c: Caller) -> (Stri
             None,
         ),
         "events.list" => (format!("/events?device_id={d}"), None),
+        "users.update_me" => (
+            "/users/me".into(),
+            Some(json!({"phone": "+41 79 555 01 00"})),
+        ),
+        "alarms.list" => ("/alarms".into(), None),
+        "alarms.get" => (format!("/alarms/{}", fx.alarm), None),
+        // Lifecycle steps consume an alarm: a fresh one per call, on the same device and unit.
+        "alarms.ack" => (format!("/alarms/{}/ack", new_alarm(app, fx).await), None),
+        "alarms.assign" => (
+            format!("/alarms/{}/assign", new_alarm(app, fx).await),
+            Some(json!({"unit_id": fx.unit1})),
+        ),
+        "alarms.resolve" => (
+            format!("/alarms/{}/resolve", new_alarm(app, fx).await),
+            Some(json!({"outcome": "false_alarm"})),
+        ),
+        "guard.arm" => (format!("/devices/{d}/arm"), None),
+        "guard.disarm" => (format!("/devices/{d}/disarm"), None),
+        "guard.get" => (format!("/devices/{d}/guard"), None),
+        "guard.speed_limit" => (
+            format!("/devices/{d}/speed-limit"),
+            Some(json!({"limit_kmh": 90.0})),
+        ),
+        "units.list" => ("/units".into(), None),
+        "units.create" => (
+            "/units".into(),
+            Some(json!({"name": format!("Unit {}", seq())})),
+        ),
+        "units.update" => (
+            format!("/units/{}", fx.unit1),
+            Some(json!({"name": "Unit one"})),
+        ),
+        "units.delete" => {
+            let u = alarm_store::create_unit(&app.db, &format!("Doomed {}", seq()), false)
+                .await
+                .unwrap();
+            (format!("/units/{}", u.id), None)
+        }
+        "fences.list" => ("/fences".into(), None),
+        "fences.create" => ("/fences".into(), Some(square("keep_in", None))),
+        "fences.delete" => {
+            let admin = credential(app, fx, Caller::Admin).await.unwrap();
+            let (s, f) = app
+                .post("/api/v1/fences", &admin, &square("keep_in", None))
+                .await;
+            assert_eq!(s, 201, "{f}");
+            (format!("/fences/{}", f["id"]), None)
+        }
+        "fences.assign" => (
+            format!("/devices/{d}/fences"),
+            Some(json!({"fence_id": fx.fence})),
+        ),
+        "webhooks.list" => ("/webhooks".into(), None),
+        "webhooks.create" => ("/webhooks".into(), Some(webhook_body())),
+        "webhooks.delete" => {
+            let admin = credential(app, fx, Caller::Admin).await.unwrap();
+            let (s, h) = app.post("/api/v1/webhooks", &admin, &webhook_body()).await;
+            assert_eq!(s, 201, "{h}");
+            (format!("/webhooks/{}", h["id"]), None)
+        }
+        "webhooks.deliveries" => (format!("/webhooks/{}/deliveries", fx.webhook), None),
+        "stream" => ("/stream".into(), None),
         other => panic!("route {other} has no fixture in the permission matrix: add one"),
     };
     (format!("/api/v1{path}"), body)
+}
+
+/// A webhook subscriber body (nothing listens there: deliveries fail in the background).
+fn webhook_body() -> Value {
+    json!({"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef-matrix"})
+}
+
+/// A small square fence as a GeoJSON Feature.
+fn square(kind: &str, unit: Option<i64>) -> Value {
+    let mut props = json!({"kind": kind, "name": format!("fence {}", seq())});
+    if let Some(u) = unit {
+        props["unit_id"] = u.into();
+    }
+    json!({"type": "Feature", "properties": props, "geometry": {"type": "Polygon",
+        "coordinates": [[[114.0, 22.5], [114.01, 22.5], [114.01, 22.51], [114.0, 22.51], [114.0, 22.5]]]}})
+}
+
+/// A new open alarm on the fixture device, routed to unit 1.
+async fn new_alarm(app: &TestApp, fx: &Fixture) -> i64 {
+    alarm_store::insert_alarm(
+        &app.db,
+        &alarm_store::NewAlarm {
+            device_id: fx.device,
+            kind: "vibration".into(),
+            severity: "medium",
+            unit_id: Some(fx.unit1),
+            time: chrono::Utc::now(),
+            lat: 22.5,
+            lon: 114.0,
+            evidence: Vec::new(),
+        },
+    )
+    .await
+    .unwrap()
+    .id
 }
 
 /// The credential a caller sends (a fresh session token, so logout cannot disturb others).
@@ -240,6 +360,13 @@ async fn call(
     if let Some(b) = body {
         rb = rb.json(b);
     }
+    if path.starts_with("/api/v1/stream") {
+        rb = rb
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+    }
     let r = rb.send().await.unwrap();
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
@@ -256,12 +383,26 @@ async fn fixture(app: &TestApp) -> Fixture {
     let admin = user(app, &hash, "admin2@example.com", Role::Admin).await;
     let dispatcher = user(app, &hash, "dispatcher@example.com", Role::Dispatcher).await;
     let officer = user(app, &hash, "officer@example.com", Role::Officer).await;
+    let officer2 = user(app, &hash, "officer2@example.com", Role::Officer).await;
     let owner = user(app, &hash, "owner@example.com", Role::Owner).await;
     let owner2 = user(app, &hash, "owner2@example.com", Role::Owner).await;
     let sharee = user(app, &hash, "sharee@example.com", Role::Owner).await;
     let integrator = user(app, &hash, "integrator@example.com", Role::Integrator).await;
     let extra = user(app, &hash, "extra@example.com", Role::Owner).await;
-    store::set_units(&app.db, officer.id, &[1]).await.unwrap();
+    let unit1 = alarm_store::create_unit(&app.db, "Unit 1", false)
+        .await
+        .unwrap()
+        .id;
+    let unit2 = alarm_store::create_unit(&app.db, "Unit 2", true)
+        .await
+        .unwrap()
+        .id;
+    store::set_units(&app.db, officer.id, &[unit1])
+        .await
+        .unwrap();
+    store::set_units(&app.db, officer2.id, &[unit2])
+        .await
+        .unwrap();
 
     let device = app.create_device("352312094630001").await;
     store::set_owner(&app.db, device, Some(owner.id))
@@ -290,6 +431,14 @@ async fn fixture(app: &TestApp) -> Fixture {
         .await;
     assert_eq!(s, 201, "{v}");
     let command = v["command"]["id"].as_i64().unwrap();
+    let (s, f) = app
+        .post("/api/v1/fences", &token, &square("keep_in", None))
+        .await;
+    assert_eq!(s, 201, "{f}");
+    let fence = f["id"].as_i64().unwrap();
+    let (s, h) = app.post("/api/v1/webhooks", &token, &webhook_body()).await;
+    assert_eq!(s, 201, "{h}");
+    let webhook = h["id"].as_i64().unwrap();
 
     let mut keys = Vec::new();
     for scopes in [
@@ -307,10 +456,11 @@ async fn fixture(app: &TestApp) -> Fixture {
     }
     let key_none = keys.pop().unwrap();
     let key_all = keys.pop().unwrap();
-    Fixture {
+    let mut fx = Fixture {
         admin,
         dispatcher,
         officer,
+        officer2,
         owner,
         owner2,
         sharee,
@@ -318,10 +468,17 @@ async fn fixture(app: &TestApp) -> Fixture {
         extra,
         device,
         command,
+        alarm: 0,
+        unit1,
+        unit2,
+        fence,
+        webhook,
         key_all,
         key_none,
         password_hash: hash,
-    }
+    };
+    fx.alarm = new_alarm(app, &fx).await;
+    fx
 }
 
 async fn permission_matrix(backend: Backend) {
@@ -343,12 +500,17 @@ async fn permission_matrix(backend: Backend) {
                 r.access,
                 Access::DeviceRead | Access::DeviceManage | Access::DeviceCommand
             );
-            let good = if ok {
+            let alarm_route = matches!(r.access, Access::AlarmRead | Access::AlarmHandle);
+            let good = if ok && r.name == "stream" {
+                status == 101
+            } else if ok {
                 (200..300).contains(&status)
             } else if c == Caller::Anonymous {
                 status == 401
-            } else if device_route && !sees_device(c) && !(c == Caller::IntegratorNoScope) {
-                // Invisible device: exactly what a missing id answers.
+            } else if ((device_route && !sees_device(c)) || (alarm_route && !sees_alarm(c)))
+                && c != Caller::IntegratorNoScope
+            {
+                // Invisible device or alarm: exactly what a missing id answers.
                 status == 404
             } else {
                 matches!(status, 403 | 404)
@@ -360,7 +522,7 @@ async fn permission_matrix(backend: Backend) {
                     r.method.as_str()
                 ));
             }
-            if !ok && c != Caller::Anonymous {
+            if !ok && c != Caller::Anonymous && r.name != "stream" {
                 assert!(
                     resp["error"]["code"].is_string(),
                     "{} as {c:?}: {resp}",
@@ -381,7 +543,8 @@ async fn permission_matrix(backend: Backend) {
         (Caller::Owner, true),
         (Caller::Sharee, true),
         (Caller::Owner2, false),
-        (Caller::Officer, false),
+        (Caller::Officer, true),
+        (Caller::Officer2, false),
         (Caller::Dispatcher, true),
     ] {
         let token = credential(&app, &fx, c).await.unwrap();
@@ -401,7 +564,20 @@ async fn permission_matrix(backend: Backend) {
             .iter()
             .any(|p| p["device_id"] == fx.device);
         assert_eq!(listed, sees, "live positions as {c:?}: {v}");
+        let (s, v) = app.get("/api/v1/alarms", &token).await;
+        assert_eq!(s, 200);
+        let alarms = v["alarms"].as_array().unwrap();
+        assert_eq!(
+            alarms.iter().any(|a| a["id"] == fx.alarm),
+            sees,
+            "alarms as {c:?}: {v}"
+        );
+        assert!(
+            alarms.iter().all(|a| a["device_id"] == fx.device),
+            "only the fixture device has alarms: {v}"
+        );
     }
+    lists_and_contacts(&app, &fx).await;
     // A revoked key stops working at once.
     let (_, v) = call(
         &app,
@@ -444,6 +620,107 @@ async fn permission_matrix(backend: Backend) {
     .await;
     assert_eq!(s, 404);
     app.stop().await;
+}
+
+/// Units, fences and the owner's contact on an alarm, per caller.
+async fn lists_and_contacts(app: &TestApp, fx: &Fixture) {
+    let admin = credential(app, fx, Caller::Admin).await.unwrap();
+    // A jurisdiction of unit 1; the fixture fence is assigned to the device.
+    let (s, j) = app
+        .post(
+            "/api/v1/fences",
+            &admin,
+            &square("jurisdiction", Some(fx.unit1)),
+        )
+        .await;
+    assert_eq!(s, 201, "{j}");
+    let (s, _) = app
+        .post(
+            &format!("/api/v1/devices/{}/fences", fx.device),
+            &admin,
+            &json!({"fence_id": fx.fence}),
+        )
+        .await;
+    assert_eq!(s, 204);
+    for (c, units, fences) in [
+        (
+            Caller::Officer,
+            vec![fx.unit1],
+            vec![fx.fence, j["id"].as_i64().unwrap()],
+        ),
+        (Caller::Officer2, vec![fx.unit2], vec![]),
+        (Caller::Owner, vec![], vec![fx.fence]),
+        (Caller::Owner2, vec![], vec![]),
+    ] {
+        let token = credential(app, fx, c).await.unwrap();
+        let (s, v) = app.get("/api/v1/units", &token).await;
+        assert_eq!(s, 200);
+        let got: Vec<i64> = v["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(got, units, "units as {c:?}: {v}");
+        if c == Caller::Officer {
+            assert_eq!(
+                v["units"][0]["jurisdictions"]["features"][0]["id"], j["id"],
+                "{v}"
+            );
+        }
+        let (s, v) = app.get("/api/v1/fences", &token).await;
+        assert_eq!(s, 200);
+        let mut got: Vec<i64> = v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].as_i64().unwrap())
+            .collect();
+        got.sort_unstable();
+        let mut want = fences.clone();
+        want.sort_unstable();
+        assert_eq!(got, want, "fences as {c:?}: {v}");
+    }
+    // The owner leaves a phone number; those handling the alarm see it, the owner does not
+    // get a contact block.
+    let owner = credential(app, fx, Caller::Owner).await.unwrap();
+    let r = app
+        .client
+        .put(app.url("/api/v1/users/me"))
+        .bearer_auth(&owner)
+        .json(&json!({"display_name": "Olga Owner", "phone": "+41 79 555 01 23"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["user"]["phone"], "+41 79 555 01 23");
+    assert_eq!(me["user"]["display_name"], "Olga Owner");
+    let r = app
+        .client
+        .put(app.url("/api/v1/users/me"))
+        .bearer_auth(&owner)
+        .json(&json!({"phone": "call me maybe"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    for c in [Caller::Officer, Caller::Dispatcher, Caller::Admin] {
+        let token = credential(app, fx, c).await.unwrap();
+        let (s, v) = app
+            .get(&format!("/api/v1/alarms/{}", fx.alarm), &token)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["owner"]["name"], "Olga Owner", "{c:?}: {v}");
+        assert_eq!(v["owner"]["phone"], "+41 79 555 01 23", "{c:?}: {v}");
+        assert_eq!(v["actions"][0]["action"], "opened", "{v}");
+    }
+    let (s, v) = app
+        .get(&format!("/api/v1/alarms/{}", fx.alarm), &owner)
+        .await;
+    assert_eq!(s, 200);
+    assert!(v.get("owner").is_none(), "{v}");
+    assert_eq!(v["alarm"]["kind"], "vibration");
 }
 
 both_backends!(login_is_rate_limited);
