@@ -1,0 +1,228 @@
+// End-to-end: a real `vigil serve`, emulated GT06 trackers, headless Chromium at phone size.
+// Run with `npm --prefix web test` after `cargo build --workspace` and `npm --prefix web run build`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, emulator, launchBrowser, phone, shot, until, sleep, ADMIN } from './harness.js';
+
+let server;
+let browser;
+let admin;
+let unitId;
+const emulators = [];
+
+// Two points about 1.2 km apart in a county town (Hubei).
+const HOME = { lat: 30.5801, lon: 114.2702 };
+const offset = (p, dLat, dLon) => ({ lat: p.lat + dLat, lon: p.lon + dLon });
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  admin = await server.api.login(ADMIN.email, ADMIN.password);
+  const unit = await server.api.call('POST', '/units', admin, { name: 'Patrol 1', default: true });
+  unitId = unit.id ?? unit.unit?.id;
+});
+
+after(async () => {
+  for (const e of emulators) e.stop();
+  if (browser) await browser.close();
+  if (server) await server.stop();
+});
+
+async function createUser(email, role, name, extra = {}) {
+  const body = { email, password: 'password 123', role, name, ...extra };
+  const r = await server.api.call('POST', '/users', admin, body);
+  return r.user;
+}
+
+async function fleet(tag, imei) {
+  const owner = await createUser(`owner-${tag}@e2e.test`, 'owner', `Owner ${tag}`);
+  const officer = await createUser(`officer-${tag}@e2e.test`, 'officer', `Officer ${tag}`, { unit_ids: [unitId] });
+  const device = await server.api.call('POST', '/devices', admin, { unique_id: imei, name: `Moto ${tag}`, owner_id: owner.id });
+  const dev = emulator(server, imei);
+  emulators.push(dev);
+  await dev.waitFor((e) => e.event === 'connected', 'emulator connected');
+  await dev.move({ ...HOME, speed: 0, ignition: false });
+  return { owner, officer, device, dev };
+}
+
+const text = (page, sel) => page.locator(sel).first().innerText();
+
+for (const [locale, words] of [
+  ['en', { armed: 'Armed', theft: 'Theft', ack: 'Acknowledged', resolved: 'Resolved', moving: 'moving', done: 'Done' }],
+  ['zh-CN', { armed: '已设防', theft: '盗窃', ack: '已接警', resolved: '已结案', moving: '正在行驶', done: '完成' }],
+]) {
+  test(`owner arms, thief drives away, patrol handles the alarm, owner cuts power, history (${locale})`, async () => {
+    const tag = locale === 'en' ? 'en' : 'zh';
+    const imei = locale === 'en' ? '359710049000001' : '359710049000002';
+    const { device, dev } = await fleet(tag, imei);
+    const p = (n) => `${locale}-${n}`;
+
+    // Login page, in the browser's language.
+    const loginCtx = await browser.newContext({ viewport: { width: 360, height: 740 }, locale });
+    const lp = await loginCtx.newPage();
+    await lp.goto(`${server.base}/`);
+    await lp.waitForSelector('[data-testid=login-submit]');
+    assert.equal(await lp.evaluate(() => document.documentElement.lang), locale);
+    await shot(lp, p('01-login'));
+    await loginCtx.close();
+
+    // The owner sees the vehicle, live.
+    const owner = await phone(browser, server, locale, `owner-${tag}@e2e.test`, 'password 123');
+    await owner.page.waitForSelector(`[data-testid=vehicle-${device.id}]`);
+    await until(async () => (await owner.page.getAttribute('[data-testid=live-state]', 'class')).includes('on'), 'live stream open');
+    const card = `[data-testid=vehicle-${device.id}]`;
+    await dev.move({ ...offset(HOME, 0.0005, 0.0005), speed: 12, ignition: true });
+    await until(async () => (await text(owner.page, `${card} [data-testid=speed]`)).includes('12'), 'live speed 12 on the owner page');
+    await dev.move({ ...offset(HOME, 0.0002, 0.0002), speed: 7, ignition: true });
+    await until(async () => (await text(owner.page, `${card} [data-testid=speed]`)).includes('7'), 'live speed 7 on the owner page');
+    // Parked at home, engine off.
+    await dev.move({ ...HOME, speed: 0, ignition: false });
+    await until(async () => (await text(owner.page, `${card} [data-testid=speed]`)).match(/^0\b/), 'parked');
+
+    // Arm.
+    await owner.page.click(`[data-testid=arm-${device.id}]`);
+    await until(async () => (await text(owner.page, `${card} [data-testid=armed]`)) === words.armed, 'armed pill');
+    await shot(owner.page, p('02-vehicles-armed'));
+
+    // A patrol officer watches the unit's feed in another browser.
+    const officer = await phone(browser, server, locale, `officer-${tag}@e2e.test`, 'password 123');
+    await officer.page.waitForSelector('[data-testid=alarm-feed]', { state: 'attached' });
+    await until(async () => (await officer.page.getAttribute('[data-testid=live-state]', 'class')).includes('on'), 'officer stream open');
+
+    // The thief starts the engine and rides off.
+    const t0 = Date.now();
+    await dev.move({ ...offset(HOME, 0.002, 0.001), speed: 28, ignition: true });
+    const alarmRow = await until(
+      async () => (await officer.page.locator('[data-testid=alarm-feed] [data-kind=theft]').count()) > 0 && officer.page.locator('[data-testid=alarm-feed] [data-kind=theft]').first(),
+      'theft alarm in the officer feed',
+      15000,
+    );
+    const latency = Date.now() - t0;
+    console.log(`# ${locale}: theft alarm visible in the officer's browser ${latency} ms after the fix was sent`);
+    assert.ok(latency <= 2000, `theft alarm took ${latency} ms to appear (acceptance: within 2 s)`);
+    assert.ok((await alarmRow.innerText()).includes(words.theft));
+    await dev.move({ ...offset(HOME, 0.004, 0.002), speed: 31, ignition: true });
+    await dev.move({ ...offset(HOME, 0.006, 0.003), speed: 33, ignition: true });
+    await shot(officer.page, p('03-patrol-feed'));
+
+    // The owner tries to cut power while it is moving: refused in plain words.
+    await owner.page.click(`${card} a.title`);
+    await owner.page.waitForSelector('[data-testid=cut-power]');
+    await owner.page.click('[data-testid=cut-power]');
+    await owner.page.click('[data-testid=confirm-ok]');
+    await until(async () => (await text(owner.page, '[data-testid=command-status]')).includes(words.moving), 'speed interlock refusal');
+    await shot(owner.page, p('04-cut-refused'));
+
+    // The officer opens the alarm, acknowledges it.
+    await alarmRow.click();
+    await officer.page.waitForSelector('[data-testid=alarm-ack]');
+    const evidence = await text(officer.page, '[data-testid=alarm-evidence]');
+    assert.ok(evidence.length > 2, 'evidence listed');
+    await shot(officer.page, p('05-alarm-page'));
+    await officer.page.click('[data-testid=alarm-ack]');
+    await until(async () => (await text(officer.page, '[data-testid=alarm-status]')) === words.ack, 'acknowledged');
+    // The vehicle is stopped by the patrol.
+    await dev.move({ ...offset(HOME, 0.0065, 0.0032), speed: 0, ignition: false });
+    await officer.page.selectOption('[data-testid=alarm-outcome-select]', 'recovered');
+    await officer.page.click('[data-testid=alarm-resolve]');
+    await until(async () => (await text(officer.page, '[data-testid=alarm-status]')) === words.resolved, 'resolved');
+    await shot(officer.page, p('06-alarm-resolved'));
+
+    // Now stopped: the owner cuts power after confirming; the tracker acknowledges.
+    await owner.page.click('[data-testid=cut-power]');
+    await owner.page.waitForSelector('[role=dialog]');
+    await shot(owner.page, p('07-cut-confirm'));
+    await owner.page.click('[data-testid=confirm-ok]');
+    const cmd = await dev.waitFor((e) => e.event === 'command', 'Relay command at the tracker');
+    assert.equal(cmd.text, 'Relay,1#');
+    await until(async () => (await owner.page.getAttribute('[data-testid=command-status]', 'data-status')) === 'acknowledged', 'command acknowledged in the owner page');
+    assert.ok((await text(owner.page, '[data-testid=command-status]')).includes(words.done));
+    await shot(owner.page, p('08-cut-acknowledged'));
+
+    // History of the day: the track with its fixes.
+    await owner.page.click('[data-testid=history-link]');
+    await owner.page.waitForSelector('[data-testid=history-count]');
+    const count = Number(await owner.page.getAttribute('[data-testid=history-count]', 'data-count'));
+    assert.ok(count >= 7, `history shows ${count} fixes`);
+    assert.ok((await owner.page.locator('.leaflet-overlay-pane path').count()) > 0, 'track drawn on the map');
+    await owner.page.click('[data-testid=play]');
+    await sleep(600);
+    await shot(owner.page, p('09-history'));
+
+    // Reload keeps the session; logout ends it.
+    await owner.page.reload();
+    await owner.page.waitForSelector('.shell');
+    await owner.page.click('[data-testid=logout]');
+    await owner.page.waitForSelector('[data-testid=login-submit]');
+    await owner.ctx.close();
+    await officer.ctx.close();
+  });
+}
+
+test("a second owner's pages never show the first owner's vehicle", async () => {
+  const first = await fleet('first', '359710049000003');
+  const owner2 = await createUser('owner-second@e2e.test', 'owner', 'Owner second');
+  const dev2 = await server.api.call('POST', '/devices', admin, { unique_id: '359710049000004', name: 'Moto second', owner_id: owner2.id });
+  const e2 = emulator(server, '359710049000004');
+  emulators.push(e2);
+  await e2.waitFor((e) => e.event === 'connected', 'second emulator');
+  await e2.move({ ...offset(HOME, -0.01, -0.01), speed: 0 });
+
+  const s = await phone(browser, server, 'en', 'owner-second@e2e.test', 'password 123');
+  await s.page.waitForSelector(`[data-testid=vehicle-${dev2.id}]`);
+  await until(async () => (await s.page.getAttribute('[data-testid=live-state]', 'class')).includes('on'), 'stream open');
+  // The first owner's vehicle moves and raises an alarm: nothing of it reaches this page.
+  await first.dev.move({ ...offset(HOME, 0.001, 0.001), speed: 20, ignition: true });
+  first.dev.send({ cmd: 'alarm', alarm: 'sos' });
+  await sleep(1500);
+  const body = await s.page.locator('body').innerText();
+  assert.ok(!body.includes('Moto first'), 'first vehicle name not shown');
+  assert.equal(await s.page.locator(`[data-testid=vehicle-${first.device.id}]`).count(), 0);
+  assert.equal(await s.page.locator('.leaflet-interactive').count(), 1, 'one marker: the own vehicle');
+  await shot(s.page, 'en-10-second-owner');
+  // Not through the address bar either, nor in the alarms list.
+  await s.page.goto(`${server.base}/vehicles/${first.device.id}`);
+  await s.page.waitForSelector('.error');
+  assert.ok(!(await s.page.locator('body').innerText()).includes('Moto first'));
+  await s.page.goto(`${server.base}/alarms`);
+  await s.page.waitForSelector('[data-testid=alarm-feed]', { state: 'attached' });
+  await sleep(500);
+  assert.equal(await s.page.locator('[data-testid=alarm-feed] li').count(), 0, 'no alarm of the other owner');
+  await s.ctx.close();
+});
+
+test('administrator screens', async () => {
+  for (const locale of ['en', 'zh-CN']) {
+    const a = await phone(browser, server, locale, ADMIN.email, ADMIN.password);
+    // A jurisdiction for the unit and a keep-in circle, drawn through the API; the pages draw them.
+    if (locale === 'en') {
+      await server.api.call('POST', '/fences', admin, {
+        type: 'Feature',
+        properties: { kind: 'jurisdiction', name: 'Town centre', unit_id: unitId },
+        geometry: { type: 'Polygon', coordinates: [[[114.25, 30.57], [114.29, 30.57], [114.29, 30.6], [114.25, 30.6], [114.25, 30.57]]] },
+      });
+    }
+    for (const [path, name] of [
+      ['/admin/devices', '11-admin-devices'],
+      ['/admin/fences', '12-admin-fences'],
+      ['/admin/units', '13-admin-units'],
+      ['/admin/users', '14-admin-users'],
+      ['/admin/keys', '15-admin-keys'],
+    ]) {
+      await a.page.goto(`${server.base}${path}`);
+      await a.page.waitForSelector('.subtabs');
+      await sleep(300);
+      await shot(a.page, `${locale}-${name}`);
+    }
+    // Draw a circle fence on the map.
+    if (locale === 'en') {
+      await a.page.goto(`${server.base}/admin/fences`);
+      await a.page.click('[data-testid=draw-circle]');
+      const box = await a.page.locator('[data-testid=map]').boundingBox();
+      await a.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+      await a.page.click('[data-testid=draw-finish]');
+      await until(async () => (await server.api.call('GET', '/fences', admin)).features.length >= 2, 'circle fence stored');
+    }
+    await a.ctx.close();
+  }
+});
