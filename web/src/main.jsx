@@ -5,7 +5,7 @@ import * as apiMod from './api.js';
 import { session, login, logout, refreshUser, publicConfig, setOnUnauthorized, closeStream, get } from './api.js';
 import { t, setLang, currentLang, label } from './i18n.js';
 import { setMapConfig } from './map.jsx';
-import { navigate, useRoute, useLang, Link, useStream, useStreamState, playAlarmSound } from './ui.jsx';
+import { navigate, useRoute, useLang, Link, useStream, useStreamState, playAlarmSound, useDeviceNames, forgetNames } from './ui.jsx';
 import { Vehicles, VehicleDetail, History } from './views/owner.jsx';
 import { AlarmList, AlarmPage } from './views/alarms.jsx';
 import { AdminDevices, AdminFences, AdminUnits, AdminUsers, AdminKeys } from './views/admin.jsx';
@@ -80,42 +80,39 @@ function homeFor(user) {
 
 // New theft alarms: a banner, a sound and (when allowed) a browser notification, everywhere in
 // the app.
-function AlarmWatcher({ user }) {
+function AlarmWatcher() {
   const [banner, setBanner] = useState(null);
-  const [names, setNames] = useState({});
-  useEffect(() => {
-    get('/devices?limit=1000').then(
-      (d) => setNames(Object.fromEntries((d.devices || []).map((x) => [x.id, x.name]))),
-      () => {},
-    );
-  }, [user && user.id]);
+  const names = useDeviceNames(banner ? [banner.device_id] : []);
   useStream(
     (ev) => {
       if (ev.type !== 'alarm' || ev.action !== 'opened') return;
       const a = ev.alarm;
       if (a.kind !== 'theft' && a.severity !== 'high') return;
-      const name = names[a.device_id] || `#${a.device_id}`;
-      setBanner({ id: a.id, text: `${label('kind', a.kind)}: ${name}` });
+      setBanner({ id: a.id, kind: a.kind, device_id: a.device_id });
       playAlarmSound();
       if ('Notification' in window && Notification.permission === 'granted') {
-        try {
-          const n = new Notification(t('al.newTheft', { name }), { tag: `alarm-${a.id}`, requireInteraction: true });
-          n.onclick = () => {
-            window.focus();
-            navigate(`/alarms/${a.id}`);
-          };
-        } catch {
-          // Some browsers only allow notifications from a service worker; the banner remains.
-        }
+        get(`/devices/${a.device_id}`)
+          .then((d) => d.name, () => `#${a.device_id}`)
+          .then((name) => {
+            try {
+              const n = new Notification(t('al.newTheft', { name }), { tag: `alarm-${a.id}`, requireInteraction: true });
+              n.onclick = () => {
+                window.focus();
+                navigate(`/alarms/${a.id}`);
+              };
+            } catch {
+              // Some browsers only allow notifications from a service worker; the banner remains.
+            }
+          });
       }
     },
-    [names],
+    [],
   );
   if (!banner) return null;
   return (
     <div class="alarm-banner" role="alert" data-testid="alarm-banner">
       <Link href={`/alarms/${banner.id}`} onClick={() => setBanner(null)}>
-        ⚠ {banner.text}
+        ⚠ {label('kind', banner.kind)}: {names[banner.device_id] || `#${banner.device_id}`}
       </Link>
       <button class="btn link" onClick={() => setBanner(null)} aria-label="close">
         ✕
@@ -156,7 +153,7 @@ function Shell({ user, onLogout, children }) {
         {tab('/alarms', isPatrol(user.role) ? t('al.feed') : t('al.title'), 'alarms')}
         {admin && tab('/admin', t('nav.admin'), 'admin')}
       </nav>
-      <AlarmWatcher user={user} />
+      <AlarmWatcher key={user.id} />
       <main>{children}</main>
     </div>
   );
@@ -218,6 +215,7 @@ function App() {
       user={user}
       onLogout={async () => {
         closeStream();
+        forgetNames();
         await logout();
         setUser(null);
         navigate('/login', true);

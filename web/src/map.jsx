@@ -54,6 +54,7 @@ export function MapView(props) {
   useEffect(() => {
     const m = L.map(el.current, { zoomControl: true, attributionControl: !!config.tile_url, preferCanvas: false });
     m.setView([props.center?.[0] ?? 30.0, props.center?.[1] ?? 114.0], props.zoom ?? 13);
+    if (m.attributionControl) m.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     if (config.tile_url) {
       const tiles = L.tileLayer(config.tile_url, {
         attribution: config.tile_attribution || '',
@@ -137,18 +138,27 @@ export function MapView(props) {
     }
   }, [props.draft, props.draftCircle]);
 
+  // Fit the view to everything drawn: whenever `fit` changes, and (autoFit) the first time
+  // there is something to show.
+  const fitted = useRef(false);
+  const lastFit = useRef(undefined);
   useEffect(() => {
-    if (props.fit === undefined || props.fit === null) return;
     const all = L.featureGroup([
       ...layers.current.fences.getLayers(),
       ...layers.current.lines.getLayers(),
       ...layers.current.markers.getLayers(),
     ]);
-    const b = all.getLayers().length ? all.getBounds() : null;
+    const has = all.getLayers().length > 0;
+    const keyChanged = props.fit !== undefined && props.fit !== null && props.fit !== lastFit.current;
+    if (!has || !(keyChanged || (props.autoFit && !fitted.current))) return;
+    const b = all.getBounds();
     if (b && b.isValid()) {
-      map.current.fitBounds(b.pad(0.15), { maxZoom: 16, animate: false });
+      map.current.invalidateSize({ pan: false });
+      map.current.fitBounds(b.pad(0.15), { maxZoom: props.maxZoom || 16, animate: false });
+      fitted.current = true;
+      lastFit.current = props.fit;
     }
-  }, [props.fit]);
+  }, [props.fit, props.markers, props.lines, props.fences]);
 
   return <div class={`map ${props.class || ''}`} ref={el} data-testid="map" />;
 }

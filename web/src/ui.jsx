@@ -1,7 +1,7 @@
 // Small shared pieces: router, hooks, dialog, badges, alarm sound.
 import { useEffect, useState, useCallback } from 'preact/hooks';
 import { onLang, currentLang, t } from './i18n.js';
-import { subscribe, onStreamState, streamState } from './api.js';
+import { subscribe, onStreamState, streamState, get } from './api.js';
 
 // ---- router (history API; the server answers index.html for every client route) -------------
 const routeListeners = new Set();
@@ -162,4 +162,35 @@ export function sortAlarms(list) {
 export function localDay(d = new Date()) {
   const z = (n) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${z(d.getMonth() + 1)}-${z(d.getDate())}`;
+}
+
+// Device names by id, fetched once each (an officer only sees a vehicle while it has an open
+// alarm of their unit, so names are looked up as alarms arrive, not listed up front).
+const nameCache = new Map();
+const nameListeners = new Set();
+function fetchName(id) {
+  if (nameCache.has(id)) return;
+  nameCache.set(id, null);
+  get(`/devices/${id}`).then(
+    (d) => {
+      nameCache.set(id, d.name);
+      for (const l of nameListeners) l();
+    },
+    () => nameCache.delete(id),
+  );
+}
+export function forgetNames() {
+  nameCache.clear();
+}
+export function useDeviceNames(ids) {
+  const [, set] = useState(0);
+  useEffect(() => {
+    const f = () => set((n) => n + 1);
+    nameListeners.add(f);
+    return () => nameListeners.delete(f);
+  }, []);
+  for (const id of ids) if (id != null && !nameCache.has(id)) fetchName(id);
+  const out = {};
+  for (const [k, v] of nameCache) if (v) out[k] = v;
+  return out;
 }

@@ -101,8 +101,20 @@ for (const [locale, words] of [
     console.log(`# ${locale}: theft alarm visible in the officer's browser ${latency} ms after the fix was sent`);
     assert.ok(latency <= 2000, `theft alarm took ${latency} ms to appear (acceptance: within 2 s)`);
     assert.ok((await alarmRow.innerText()).includes(words.theft));
+    await until(async () => (await alarmRow.innerText()).includes(`Moto ${tag}`), 'vehicle name in the feed');
+    // The alarm banner, the siren and the browser notification.
+    await officer.page.waitForSelector('[data-testid=alarm-banner]');
+    const notified = await until(() => officer.page.evaluate(() => window.__vigilNotified.length && window.__vigilNotified), 'notification');
+    assert.ok(notified[0].title.includes(`Moto ${tag}`), JSON.stringify(notified));
+    assert.ok(await officer.page.evaluate(() => (window.__vigilAlarmSounds || 0) >= 1), 'alarm sound played');
+    // The owner is told too.
+    await owner.page.waitForSelector('[data-testid=alarm-banner]');
     await dev.move({ ...offset(HOME, 0.004, 0.002), speed: 31, ignition: true });
     await dev.move({ ...offset(HOME, 0.006, 0.003), speed: 33, ignition: true });
+    // The feed's map shows where the vehicle is.
+    const mapBox = await officer.page.locator('[data-testid=map]').boundingBox();
+    const mk = await officer.page.locator('.leaflet-interactive').first().boundingBox();
+    assert.ok(mk.width > 8 && mk.x > mapBox.x && mk.y > mapBox.y && mk.y < mapBox.y + mapBox.height, 'alarm marker inside the map');
     await shot(officer.page, p('03-patrol-feed'));
 
     // The owner tries to cut power while it is moving: refused in plain words.

@@ -183,6 +183,22 @@ export async function phone(browser, server, locale, email, password) {
     isMobile: true,
     hasTouch: true,
   });
+  // Notifications allowed, and counted: headless Chromium shows none, the app's call is what
+  // is checked.
+  await ctx.grantPermissions(['notifications'], { origin: server.base });
+  await ctx.addInitScript(() => {
+    window.__vigilNotified = [];
+    class FakeNotification {
+      static permission = 'granted';
+      static requestPermission() {
+        return Promise.resolve('granted');
+      }
+      constructor(title, opts) {
+        window.__vigilNotified.push({ title, ...(opts || {}) });
+      }
+    }
+    window.Notification = FakeNotification;
+  });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error(`[${email}] page error: ${e.message}`));
   await page.goto(`${server.base}/`);
@@ -197,5 +213,5 @@ export async function shot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
   // Let the map settle (tile errors, fitBounds) before the picture.
   await sleep(300);
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }

@@ -179,6 +179,7 @@ export function AdminFences() {
       <MapView
         fences={fences}
         fit={fences ? (fences.features || []).length : null}
+        autoFit
         onClick={click}
         draft={mode === 'polygon' ? draft : null}
         draftCircle={mode === 'circle' && circle ? { ...circle, radius: +radius || 300 } : null}
@@ -254,7 +255,7 @@ export function AdminUnits() {
   const juris = ((fences && fences.features) || []).filter((f) => f.properties?.kind === 'jurisdiction');
   return (
     <div class="page split">
-      <MapView fences={juris} fit={fences ? juris.length : null} class="map-main map-small" />
+      <MapView fences={juris} fit={fences ? juris.length : null} autoFit class="map-main map-small" />
       <section class="side">
         <AdminTabs />
         <h1>{t('adm.units')}</h1>

@@ -3,17 +3,10 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { t, label, ageText, timeText } from '../i18n.js';
 import { MapView } from '../map.jsx';
-import { Link, useLoad, useNow, useStream, ErrorText, Pill, sortAlarms } from '../ui.jsx';
+import { Link, useLoad, useNow, useStream, ErrorText, Pill, sortAlarms, useDeviceNames } from '../ui.jsx';
 
 const OUTCOMES = ['recovered', 'false_alarm', 'not_found', 'duplicate', 'other'];
 
-function useNames() {
-  const [names] = useLoad(
-    () => get('/devices?limit=1000').then((d) => Object.fromEntries((d.devices || []).map((x) => [x.id, x.name])), () => ({})),
-    [],
-  );
-  return names || {};
-}
 
 function useJurisdictions(unitIds) {
   const [fences] = useLoad(() => get('/fences').catch(() => ({ features: [] })), []);
@@ -34,7 +27,7 @@ function NotifyButton() {
     );
   return (
     <button class="btn small" onClick={() => Notification.requestPermission().then(setPerm)} data-testid="notify">
-      🔔 {t('al.notify')}
+      {t('al.notify')}
     </button>
   );
 }
@@ -63,10 +56,10 @@ function AlarmRow({ a, name, now }) {
 }
 
 export function AlarmList({ user }) {
-  const names = useNames();
   const now = useNow(5000);
   const [onlyOpen, setOnlyOpen] = useState(user.role !== 'owner');
-  const [alarms, error, , setAlarms] = useLoad(() => get(`/alarms?limit=200${onlyOpen ? '' : ''}`).then((r) => r.alarms || []), [onlyOpen]);
+  const [alarms, error, , setAlarms] = useLoad(() => get('/alarms?limit=200').then((r) => r.alarms || []), []);
+  const names = useDeviceNames((alarms || []).map((a) => a.device_id));
   const [me] = useLoad(() => get('/users/me'), []);
   const patrol = user.role === 'officer';
   const juris = useJurisdictions(patrol ? (me && me.unit_ids) || [] : null);
@@ -85,13 +78,9 @@ export function AlarmList({ user }) {
   const markers = shown
     .filter((a) => a.lat != null && a.status !== 'resolved')
     .map((a) => ({ id: a.id, lat: a.lat, lon: a.lon, color: a.severity === 'high' ? '#c62828' : '#f9a825', label: `${label('kind', a.kind)} · ${names[a.device_id] || ''}` }));
-  const [fit, setFit] = useState(null);
-  useEffect(() => {
-    if (fit === null && (markers.length || juris.length)) setFit(1);
-  }, [markers.length, juris.length]);
   return (
     <div class="page split">
-      <MapView markers={markers} fences={juris} fit={fit} class="map-main map-small" />
+      <MapView markers={markers} fences={juris} autoFit fit={markers.map((m) => `${m.id}:${m.lat.toFixed(3)},${m.lon.toFixed(3)}`).join(' ') || null} maxZoom={15} class="map-main map-small" />
       <section class="side">
         <div class="row">
           <h1>{user.role === 'owner' ? t('al.mine') : t('al.feed')}</h1>
@@ -120,8 +109,8 @@ export function AlarmList({ user }) {
 }
 
 export function AlarmPage({ id, user }) {
-  const names = useNames();
   const [data, error, reload, setData] = useLoad(() => get(`/alarms/${id}`), [id]);
+  const names = useDeviceNames(data ? [data.alarm.device_id] : []);
   const [units] = useLoad(() => get('/units').then((r) => r.units || [], () => []), []);
   const [trail, setTrail] = useState([]);
   const [actErr, setActErr] = useState(null);
@@ -169,7 +158,8 @@ export function AlarmPage({ id, user }) {
         lines={[{ latlngs: trail, color: '#c62828' }]}
         fences={juris}
         follow="v"
-        fit={a.id}
+        fit={trail.length > 1 ? `${a.id}-trail` : null}
+        autoFit
         class="map-main"
       />
       <section class="side">

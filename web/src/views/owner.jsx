@@ -28,7 +28,14 @@ function useFleet(onlyId) {
         const l = await get('/positions/latest');
         for (const p of l.positions || []) pos[p.device_id] = p.position;
       }
-      setLatest(pos);
+      // A live event may have arrived while this was loading: keep the newer fix.
+      setLatest((live) => {
+        const out = { ...pos };
+        for (const [k, v] of Object.entries(live)) {
+          if (!out[k] || new Date(v.fix_time) > new Date(out[k].fix_time)) out[k] = { ...(out[k] || {}), ...v };
+        }
+        return out;
+      });
       const g = {};
       await Promise.all(
         list.map((d) =>
@@ -139,7 +146,6 @@ function VehicleCard({ d, p, g, setGuard, now }) {
 export function Vehicles({ user }) {
   const { devices, latest, guards, setGuards, error } = useFleet(null);
   const now = useNow(5000);
-  const [fit, setFit] = useState(null);
   const markers = useMemo(
     () =>
       (devices || []).map((d) => ({
@@ -152,13 +158,9 @@ export function Vehicles({ user }) {
       })),
     [devices, latest, guards],
   );
-  // Fit once, when the first positions are known.
-  useEffect(() => {
-    if (fit === null && markers.some((m) => m.lat != null)) setFit(1);
-  }, [markers]);
   return (
     <div class="page split">
-      <MapView markers={markers} fit={fit} class="map-main" />
+      <MapView markers={markers} autoFit class="map-main" />
       <section class="side">
         <h1>{user.role === 'owner' ? t('veh.title') : t('veh.all')}</h1>
         <ErrorText error={error} />
@@ -256,7 +258,7 @@ export function VehicleDetail({ id, user }) {
         markers={p ? [{ id, lat: p.lat, lon: p.lon, label: d.name, big: true, color: g?.armed ? '#e65100' : '#1e88e5' }] : []}
         lines={[{ latlngs: trail, color: '#1e88e5' }]}
         follow={id}
-        fit={p ? 1 : null}
+        autoFit
         class="map-main"
       />
       <section class="side">
@@ -364,7 +366,7 @@ export function History({ id }) {
   const km = data ? data.trips.reduce((s, x) => s + x.distance_m, 0) / 1000 : 0;
   return (
     <div class="page split">
-      <MapView lines={[{ latlngs, color: '#1e88e5' }]} markers={markers} fit={data ? day : null} class="map-main" />
+      <MapView lines={[{ latlngs, color: '#1e88e5' }]} markers={markers} fit={data ? day : null} autoFit class="map-main" />
       <section class="side">
         <div class="row">
           <Link href={`/vehicles/${id}`} class="btn link">
