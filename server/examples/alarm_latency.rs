@@ -91,21 +91,6 @@ async fn main() -> anyhow::Result<()> {
         .json()
         .await?;
     let unit_id = unit["id"].as_i64().unwrap();
-    let integ: Value = client
-        .post(format!("{http}/api/v1/devices"))
-        .bearer_auth(&token)
-        .json(&json!({"unique_id": "latency-sub"}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let creds: Value = client
-        .post(format!("{http}/api/v1/devices/{}/mqtt-token", integ["id"]))
-        .bearer_auth(&token)
-        .send()
-        .await?
-        .json()
-        .await?;
 
     let sent: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
     let ws_lat: Arc<Mutex<Vec<f64>>> = Arc::default();
@@ -143,8 +128,13 @@ async fn main() -> anyhow::Result<()> {
         });
     }
     let maddr = addrs["mqtt"];
-    let mut o = MqttOptions::new("latency-sub", maddr.ip().to_string(), maddr.port());
-    o.set_credentials("latency-sub", creds["password"].as_str().unwrap());
+    // Subscribers are users: login + session token (see `vigil_server::mqtt_acl`).
+    let mut o = MqttOptions::new(
+        "admin@example.com:latency",
+        maddr.ip().to_string(),
+        maddr.port(),
+    );
+    o.set_credentials("admin@example.com", token.as_str());
     o.set_max_packet_size(1 << 20, 1 << 20);
     let (mc, mut ev) = AsyncClient::new(o, 1000);
     mc.subscribe(format!("vigil/units/{unit_id}/positions"), QoS::AtMostOnce)

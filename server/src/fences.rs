@@ -125,6 +125,42 @@ impl FenceStore {
         Ok(fence)
     }
 
+    /// Replaces a fence (same id; assignments to devices are kept); `None` when there is no
+    /// such fence.
+    pub async fn update(
+        &self,
+        db: &Db,
+        id: i64,
+        feature: &serde_json::Value,
+        unit_id: Option<i64>,
+    ) -> Result<Option<Fence>, FenceStoreError> {
+        let fence = parse_feature(feature, id)?;
+        let text = geofence::fences_to_geojson([&fence]);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let one = value["features"][0].to_string();
+        let found = store::update_fence(
+            db,
+            id,
+            fence.name.as_deref().unwrap_or(""),
+            fence.kind.as_str(),
+            unit_id,
+            &one,
+        )
+        .await?;
+        if !found {
+            return Ok(None);
+        }
+        {
+            let mut owners = write(&self.owners);
+            match unit_id {
+                Some(u) => owners.insert(fence.id, u),
+                None => owners.remove(&fence.id),
+            };
+        }
+        self.index.upsert(fence.clone());
+        Ok(Some(fence))
+    }
+
     /// Deletes a fence; false when there was none.
     pub async fn delete(&self, db: &Db, id: i64) -> Result<bool, FenceStoreError> {
         let gone = store::delete_fence(db, id).await?;

@@ -16,6 +16,7 @@ pub mod db;
 pub mod fences;
 pub mod gateway;
 pub mod mqtt;
+pub mod mqtt_acl;
 pub mod mqtt_alarms;
 pub mod osmand;
 pub mod registry;

@@ -7,10 +7,13 @@
 //! and stores the positions in batches; a body's `device_id`, when present, must equal the
 //! topic's id.
 //!
+//! Users subscribe with their login and a session token or API key; [`crate::mqtt_acl`]
+//! checks every subscribe and publish against the connection's rights (a device may publish
+//! only to its own topic).
+//!
 //! Delivery: the broker acknowledges a QoS 1 publish when it has it in memory, not after the
-//! commit (unlike the TCP protocols). rumqttd 0.20 has no per-topic ACL: an authenticated
-//! device could publish under another device's topic. The router runs on its own thread with
-//! no shutdown API; the listener is a task on our runtime and stops with the server.
+//! commit (unlike the TCP protocols). The router runs on its own thread with no shutdown API;
+//! the listener is a task on our runtime and stops with the server.
 
 use std::net::SocketAddr;
 
@@ -18,11 +21,11 @@ use chrono::Utc;
 use protocol::osmand::{OsmandConfig, parse_json};
 use protocol::{DeviceId, DeviceMessage};
 use rumqttd::local::{LinkBuilder, LinkRx, LinkTx};
-use rumqttd::protocol::v4::V4;
 use rumqttd::{ConnectionSettings, LinkType, Notification, RouterConfig, Server, ServerSettings};
 
 use crate::batcher::PositionBatcher;
 use crate::db::{Db, PositionRow};
+use crate::mqtt_acl::{Acls, GuardedV4};
 
 /// The subscription the server consumes.
 pub const POSITION_FILTER: &str = "vigil/+/position";
@@ -42,7 +45,7 @@ pub fn position_topic(device: &str) -> String {
 
 /// A started broker: [`MqttBroker::into_tasks`] gives the listener and consumer tasks to run.
 pub struct MqttBroker {
-    server: Server<V4>,
+    server: Server<GuardedV4>,
     link: (LinkTx, LinkRx),
     publish_link: Option<(LinkTx, LinkRx)>,
 }
@@ -76,17 +79,14 @@ impl MqttBroker {
             external_auth: None,
             dynamic_filters: false,
         };
+        // Devices with their MQTT token, users with a session token or API key; what each
+        // connection may then publish and subscribe to is checked by `GuardedV4`.
+        let acls = Acls::default();
+        let auth_acls = acls.clone();
         connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
             let db = db.clone();
-            async move {
-                if client_id != user || DeviceId::parse(&user).is_err() {
-                    return false;
-                }
-                match db.device_by_unique_id(&user).await {
-                    Ok(Some(d)) => d.mqtt_token.is_some_and(|t| !t.is_empty() && t == pass),
-                    _ => false,
-                }
-            }
+            let acls = auth_acls.clone();
+            async move { acls.authenticate(&db, client_id, user, pass).await }
         });
         let settings = ServerSettings {
             name: "vigil-mqtt".into(),
@@ -104,7 +104,7 @@ impl MqttBroker {
             .map(|(tx, rx, _)| (tx, rx))
             .map_err(|e| MqttError::Link(e.to_string()))?;
         Ok(MqttBroker {
-            server: Server::new(settings, router_tx, V4),
+            server: Server::new(settings, router_tx, GuardedV4::new(acls)),
             link,
             publish_link: Some(publish_link),
         })

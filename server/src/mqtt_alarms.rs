@@ -9,8 +9,8 @@
 //! | `vigil/units/<unit_id>/positions` | live positions of vehicles with an open alarm routed to the unit |
 //! | `vigil/devices/<unique_id>/live` | the same positions, per device |
 //!
-//! A subscriber needs broker credentials (today: a device's MQTT token); rumqttd 0.20 has no
-//! per-topic ACL, so any authenticated client can subscribe to any unit's topic.
+//! A subscriber logs in as a user (login + session token or API key) and may subscribe only
+//! to the topics of its rights: see [`crate::mqtt_acl`].
 
 use std::collections::HashMap;
 

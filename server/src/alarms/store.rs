@@ -514,6 +514,21 @@ pub async fn set_fence_feature(db: &Db, id: i64, feature: &str) -> Result<(), Db
     Ok(())
 }
 
+/// Replaces a fence's name, kind, unit and feature; false when there is no such fence.
+pub async fn update_fence(
+    db: &Db,
+    id: i64,
+    name: &str,
+    kind: &str,
+    unit_id: Option<i64>,
+    feature: &str,
+) -> Result<bool, DbError> {
+    Ok(on_pool!(db, p => {
+        sqlx::query("UPDATE fences SET name = $2, kind = $3, unit_id = $4, feature = $5 WHERE id = $1")
+            .bind(id).bind(name).bind(kind).bind(unit_id).bind(feature).execute(p).await?.rows_affected() > 0
+    }))
+}
+
 /// Deletes a fence; false when there was none.
 pub async fn delete_fence(db: &Db, id: i64) -> Result<bool, DbError> {
     Ok(on_pool!(db, p => {

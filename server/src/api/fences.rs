@@ -68,15 +68,11 @@ pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpRespons
     Ok(HttpResponse::Ok().json(value))
 }
 
-/// `POST /api/v1/fences`: one GeoJSON Feature (properties `kind`, `name`, and `unit_id` for a
-/// jurisdiction). The server assigns the id; returns the stored Feature. Administrators.
-pub async fn create(
-    state: web::Data<AppState>,
-    auth: Actor,
-    body: web::Json<serde_json::Value>,
-) -> Result<HttpResponse, ApiError> {
-    auth.require_admin()?;
-    let feature = body.into_inner();
+/// Checks the `unit_id` of a fence body: an existing unit, only on jurisdictions.
+async fn fence_unit(
+    state: &AppState,
+    feature: &serde_json::Value,
+) -> Result<Option<i64>, ApiError> {
     let unit_id = feature["properties"]["unit_id"].as_i64();
     if let Some(u) = unit_id
         && !store::units(&state.db).await?.iter().any(|x| x.id == u)
@@ -92,14 +88,57 @@ pub async fn create(
             "unit_id is only for fences of kind jurisdiction",
         ));
     }
-    let fence = state.fences.create(&state.db, &feature, unit_id).await?;
+    Ok(unit_id)
+}
+
+/// The stored Feature as the API shows it (`unit_id` in the properties of jurisdictions).
+fn feature_json(
+    fence: &geofence::Fence,
+    unit_id: Option<i64>,
+) -> Result<serde_json::Value, ApiError> {
     let mut out: serde_json::Value =
-        serde_json::from_str(&geofence::fences_to_geojson([&fence])).map_err(ApiError::internal)?;
+        serde_json::from_str(&geofence::fences_to_geojson([fence])).map_err(ApiError::internal)?;
     let mut one = out["features"][0].take();
     if let (Some(u), Some(props)) = (unit_id, one["properties"].as_object_mut()) {
         props.insert("unit_id".into(), u.into());
     }
-    Ok(HttpResponse::Created().json(one))
+    Ok(one)
+}
+
+/// `POST /api/v1/fences`: one GeoJSON Feature (properties `kind`, `name`, and `unit_id` for a
+/// jurisdiction). The server assigns the id; returns the stored Feature. Administrators.
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Actor,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_admin()?;
+    let feature = body.into_inner();
+    let unit_id = fence_unit(&state, &feature).await?;
+    let fence = state.fences.create(&state.db, &feature, unit_id).await?;
+    Ok(HttpResponse::Created().json(feature_json(&fence, unit_id)?))
+}
+
+/// `PUT /api/v1/fences/{fence_id}`: replaces a fence (shape, kind, name, jurisdiction unit)
+/// with the given GeoJSON Feature, keeping its id and device assignments. Administrators.
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: Actor,
+    id: web::Path<i64>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require_admin()?;
+    let id = id.into_inner();
+    let feature = body.into_inner();
+    let unit_id = fence_unit(&state, &feature).await?;
+    match state
+        .fences
+        .update(&state.db, id, &feature, unit_id)
+        .await?
+    {
+        Some(fence) => Ok(HttpResponse::Ok().json(feature_json(&fence, unit_id)?)),
+        None => Err(ApiError::not_found(format!("fence {id} not found"))),
+    }
 }
 
 /// `DELETE /api/v1/fences/{id}` (administrators).

@@ -44,7 +44,7 @@ fn route_io(name: &str) -> (Vec<utoipa::openapi::path::Parameter>, Option<RefOr<
         "guard.speed_limit" => (vec![], Some(alarms::SpeedLimitBody::schema())),
         "units.create" => (vec![], Some(units::CreateUnit::schema())),
         "units.update" => (vec![], Some(units::UpdateUnit::schema())),
-        "fences.create" => (vec![], Some(geojson_feature_schema())),
+        "fences.create" | "fences.update" => (vec![], Some(geojson_feature_schema())),
         "fences.assign" => (vec![], Some(fences::AssignFence::schema())),
         "webhooks.create" => (vec![], Some(crate::webhooks::CreateWebhook::schema())),
         "stream" => (crate::stream::StreamQuery::into_params(|| q.clone()), None),

@@ -399,6 +399,14 @@ pub const ROUTES: &[RouteSpec] = &[
         fences::create
     ),
     spec!(
+        "fences.update",
+        Put,
+        "/fences/{fence_id}",
+        Admin,
+        None,
+        fences::update
+    ),
+    spec!(
         "fences.delete",
         Delete,
         "/fences/{fence_id}",

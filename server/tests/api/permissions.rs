@@ -257,6 +257,10 @@ async fn request(app: &TestApp, fx: &Fixture, r: &RouteSpec, c: Caller) -> (Stri
         }
         "fences.list" => ("/fences".into(), None),
         "fences.create" => ("/fences".into(), Some(square("keep_in", None))),
+        "fences.update" => (
+            format!("/fences/{}", fx.fence),
+            Some(square("keep_in", None)),
+        ),
         "fences.delete" => {
             let admin = credential(app, fx, Caller::Admin).await.unwrap();
             let (s, f) = app

@@ -122,24 +122,11 @@ async fn alarm_reaches_websocket_mqtt_and_webhook(backend: Backend) {
         .await;
     assert_eq!(s, 400);
 
-    // MQTT subscriber (broker credentials of an integration device).
-    let (_, integ) = app
-        .post(
-            "/api/v1/devices",
-            &token,
-            &json!({"unique_id": "integrator-1"}),
-        )
-        .await;
-    let (_, creds) = app
-        .post(
-            &format!("/api/v1/devices/{}/mqtt-token", integ["id"]),
-            &token,
-            &json!({}),
-        )
-        .await;
+    // MQTT subscriber: a user (here the administrator) with login and session token.
     let addr = app.addrs["mqtt"];
-    let mut o = MqttOptions::new("integrator-1", addr.ip().to_string(), addr.port());
-    o.set_credentials("integrator-1", creds["password"].as_str().unwrap());
+    let login = crate::helpers::ADMIN_EMAIL;
+    let mut o = MqttOptions::new(format!("{login}:rt"), addr.ip().to_string(), addr.port());
+    o.set_credentials(login, token.as_str());
     let (client, mut ev) = AsyncClient::new(o, 100);
     client
         .subscribe(format!("vigil/units/{unit_id}/#"), QoS::AtMostOnce)

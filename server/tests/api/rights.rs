@@ -394,3 +394,268 @@ async fn officer_cut_power_needs_an_open_alarm(backend: Backend) {
     );
     app.stop().await;
 }
+
+both_backends!(mqtt_topics_follow_the_same_rights);
+
+/// Connects, subscribes to `filter` and waits for the SubAck; `Err` when the broker refuses
+/// the login or closes the connection instead.
+async fn mqtt_subscribe(
+    addr: std::net::SocketAddr,
+    client_id: &str,
+    user: &str,
+    pass: &str,
+    filter: &str,
+) -> Result<(rumqttc::AsyncClient, rumqttc::EventLoop), String> {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let mut o = MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+    o.set_credentials(user, pass);
+    o.set_keep_alive(std::time::Duration::from_secs(30));
+    let (client, mut ev) = AsyncClient::new(o, 10);
+    client
+        .subscribe(filter, QoS::AtMostOnce)
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        match ev.poll().await {
+            Err(e) => return Err(e.to_string()),
+            Ok(Event::Incoming(Packet::ConnAck(a)))
+                if a.code != rumqttc::ConnectReturnCode::Success =>
+            {
+                return Err(format!("{:?}", a.code));
+            }
+            Ok(Event::Incoming(Packet::SubAck(_))) => return Ok((client, ev)),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Forwards the (topic, JSON payload) of every publish received.
+fn forward(mut ev: rumqttc::EventLoop) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(e) = ev.poll().await {
+            if let rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)) = e {
+                let v = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+                let _ = tx.send((p.topic.clone(), v));
+            }
+        }
+    });
+    rx
+}
+
+async fn mqtt_topics_follow_the_same_rights(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut settings = crate::helpers::test_settings(&db.url);
+    settings.mqtt_listen = "127.0.0.1:0".into();
+    let app = crate::helpers::spawn_app_with(settings).await;
+    let addr = app.addrs["mqtt"];
+    let admin = app.login().await;
+    let (_, u1) = app
+        .post(
+            "/api/v1/units",
+            &admin,
+            &json!({"name": "North", "default": true}),
+        )
+        .await;
+    let u1 = u1["id"].as_i64().unwrap();
+    let u2 = alarm_store::create_unit(&app.db, "South", false)
+        .await
+        .unwrap()
+        .id;
+    let owner_a = user(&app, "a@example.com", Role::Owner).await;
+    let owner_b = user(&app, "b@example.com", Role::Owner).await;
+    let officer1 = user(&app, "o1@example.com", Role::Officer).await;
+    let officer2 = user(&app, "o2@example.com", Role::Officer).await;
+    store::set_units(&app.db, officer1.id, &[u1]).await.unwrap();
+    store::set_units(&app.db, officer2.id, &[u2]).await.unwrap();
+    let ida = DeviceId::parse("4210051501").unwrap();
+    let da = app.create_device(ida.as_str()).await;
+    let db_ = app.create_device("4210051502").await;
+    store::set_owner(&app.db, da, Some(owner_a.id))
+        .await
+        .unwrap();
+    store::set_owner(&app.db, db_, Some(owner_b.id))
+        .await
+        .unwrap();
+    let (ta, t1, t2) = (
+        session(&app, &owner_a).await,
+        session(&app, &officer1).await,
+        session(&app, &officer2).await,
+    );
+
+    // Allowed subscriptions.
+    let (_ca, ev) = mqtt_subscribe(
+        addr,
+        "a@example.com:car",
+        "a@example.com",
+        &ta,
+        "vigil/devices/4210051501/#",
+    )
+    .await
+    .expect("owner A on their device");
+    let mut rx_a = forward(ev);
+    let (_c1, ev) = mqtt_subscribe(
+        addr,
+        "o1@example.com",
+        "o1@example.com",
+        &t1,
+        &format!("vigil/units/{u1}/#"),
+    )
+    .await
+    .expect("officer on their unit");
+    let mut rx_o1 = forward(ev);
+    let (_ca2, ev) = mqtt_subscribe(
+        addr,
+        "admin@example.com:x",
+        crate::helpers::ADMIN_EMAIL,
+        &admin,
+        "vigil/units/+/alarms",
+    )
+    .await
+    .expect("administrator on every unit");
+    let mut rx_admin = forward(ev);
+
+    // Refused: other tenants' topics, wildcards beyond one's rights, wrong credentials,
+    // someone else's login, a client id that is not one's own.
+    for (client, login, pass, filter) in [
+        (
+            "a@example.com:2",
+            "a@example.com",
+            ta.as_str(),
+            "vigil/devices/4210051502/alarms".to_owned(),
+        ),
+        (
+            "a@example.com:3",
+            "a@example.com",
+            ta.as_str(),
+            "vigil/devices/+/alarms".to_owned(),
+        ),
+        (
+            "a@example.com:4",
+            "a@example.com",
+            ta.as_str(),
+            "#".to_owned(),
+        ),
+        (
+            "o2@example.com",
+            "o2@example.com",
+            t2.as_str(),
+            format!("vigil/units/{u1}/alarms"),
+        ),
+        (
+            "o1@example.com:2",
+            "o1@example.com",
+            t1.as_str(),
+            "vigil/units/+/alarms".to_owned(),
+        ),
+        (
+            "o1@example.com:3",
+            "o1@example.com",
+            "wrong",
+            format!("vigil/units/{u1}/alarms"),
+        ),
+        (
+            "b@example.com",
+            "b@example.com",
+            ta.as_str(),
+            "vigil/devices/4210051501/alarms".to_owned(),
+        ),
+        (
+            "4210051501",
+            "a@example.com",
+            ta.as_str(),
+            "vigil/devices/4210051501/alarms".to_owned(),
+        ),
+    ] {
+        assert!(
+            mqtt_subscribe(addr, client, login, pass, &filter)
+                .await
+                .is_err(),
+            "{login} as {client} subscribed to {filter}"
+        );
+    }
+    // A key without positions:read may not follow the vehicle.
+    let (key, hash, prefix) = access::new_api_key().unwrap();
+    store::create_key(
+        &app.db,
+        owner_a.id,
+        "k",
+        &prefix,
+        &hash,
+        &["alarms:read".to_owned()],
+    )
+    .await
+    .unwrap();
+    assert!(
+        mqtt_subscribe(
+            addr,
+            "a@example.com:k",
+            "a@example.com",
+            &key,
+            "vigil/devices/4210051501/live"
+        )
+        .await
+        .is_err()
+    );
+    assert!(
+        mqtt_subscribe(
+            addr,
+            "a@example.com:k",
+            "a@example.com",
+            &key,
+            "vigil/devices/4210051501/alarms"
+        )
+        .await
+        .is_ok()
+    );
+
+    // A device may publish only its own position topic: forging B's closes the connection.
+    let (s, creds) = app
+        .post(
+            &format!("/api/v1/devices/{da}/mqtt-token"),
+            &admin,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 201, "{creds}");
+    let mut o = rumqttc::MqttOptions::new("4210051501", addr.ip().to_string(), addr.port());
+    o.set_credentials("4210051501", creds["password"].as_str().unwrap());
+    let (dev, mut ev) = rumqttc::AsyncClient::new(o, 10);
+    let body = protocol::osmand::device::json(&DeviceId::parse("4210051502").unwrap(), &fix(5));
+    dev.publish(
+        "vigil/4210051502/position",
+        rumqttc::QoS::AtLeastOnce,
+        false,
+        body,
+    )
+    .await
+    .unwrap();
+    loop {
+        match ev.poll().await {
+            Err(_) => break,
+            Ok(rumqttc::Event::Incoming(rumqttc::Packet::PubAck(_))) => {
+                panic!("a forged publish was accepted")
+            }
+            Ok(_) => {}
+        }
+    }
+    assert!(app.db.latest_position(db_).await.unwrap().is_none());
+
+    // An alarm of A reaches A's device topic and North's unit topic.
+    let mut dev_a = TcpStream::connect(app.addrs["h02"]).await.unwrap();
+    let mut p = fix(30);
+    p.status.alarms.insert(Alarm::Sos);
+    dev_a
+        .write_all(&protocol::h02::device::alarm(&ida, &p))
+        .await
+        .unwrap();
+    let (topic, v) = rx_a.recv().await.unwrap();
+    assert_eq!(topic, "vigil/devices/4210051501/alarms");
+    assert_eq!(v["alarm"]["kind"], "sos");
+    let (topic, v) = rx_o1.recv().await.unwrap();
+    assert_eq!(topic, format!("vigil/units/{u1}/alarms"));
+    assert_eq!(v["alarm"]["device_id"], da);
+    let (topic, _) = rx_admin.recv().await.unwrap();
+    assert_eq!(topic, format!("vigil/units/{u1}/alarms"));
+    app.stop().await;
+}

@@ -1,0 +1,317 @@
+//! Who may connect to the embedded MQTT broker and what each connection may publish and
+//! subscribe to.
+//!
+//! rumqttd 0.20 authenticates a connection (`client_id, username, password`) but has no
+//! per-topic ACL (its tenant prefixes need TLS client certificates). Vigil adds one by
+//! wrapping the wire protocol ([`GuardedV4`]): every connection's packets pass through its own
+//! wrapper, which remembers the connection's client id from CONNECT and checks each SUBSCRIBE
+//! filter and PUBLISH topic against the rights computed when the connection authenticated
+//! ([`Acls`]). A forbidden subscribe or publish closes the connection (the broker has no way
+//! to refuse a single filter here); last wills are dropped, so nobody can leave a message on a
+//! topic they may not publish to.
+//!
+//! Rights (fixed at connect; reconnect to pick up new units, shares or devices):
+//! - a **device** (client id = username = unique id, password = its MQTT token) publishes only
+//!   to `vigil/<its id>/position` and subscribes to nothing;
+//! - a **user** (username = login, password = a session token or an API key of that user,
+//!   client id = the login or `<login>:<anything>`) publishes nothing and subscribes, without
+//!   wildcards except a trailing `/#` or `/+` under a topic root it may read, to:
+//!   administrators and dispatchers: every `vigil/…` topic; officers:
+//!   `vigil/units/<their unit>/{alarms,positions}`; everyone: `vigil/devices/<unique id>/
+//!   {alarms,live}` of the devices they own or that are shared with them. An API key needs
+//!   `alarms:read` for `alarms` topics and `positions:read` for `positions`/`live`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use bytes::BytesMut;
+use protocol::DeviceId;
+use rumqttd::protocol::v4::V4;
+use rumqttd::protocol::{Error, Packet, Protocol};
+
+use crate::access::{self, Actor};
+use crate::db::{Db, DbError};
+use crate::mqtt_alarms::{
+    device_alarms_topic, device_live_topic, unit_alarms_topic, unit_positions_topic,
+};
+
+/// What one authenticated connection may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acl {
+    /// A tracker: publishes its own position topic only.
+    Device {
+        /// The only topic it may publish to.
+        topic: String,
+    },
+    /// A person (session token or API key).
+    User {
+        /// The login the connection authenticated as.
+        username: String,
+        /// Administrators and dispatchers: every `vigil/` topic.
+        all: bool,
+        /// Topics the user may subscribe to.
+        topics: HashSet<String>,
+    },
+}
+
+/// Topic roots with their leaves, for the `root/#` and `root/+` forms.
+const UNIT_LEAVES: [&str; 2] = ["alarms", "positions"];
+const DEVICE_LEAVES: [&str; 2] = ["alarms", "live"];
+
+impl Acl {
+    /// Whether this connection may subscribe to `filter`.
+    pub fn may_subscribe(&self, filter: &str) -> bool {
+        let Acl::User { all, topics, .. } = self else {
+            return false;
+        };
+        if *all {
+            return filter.starts_with("vigil/") || filter == "#";
+        }
+        if !filter.contains(['+', '#']) {
+            return topics.contains(filter);
+        }
+        // `root/#` or `root/+`: every leaf under the root must be readable.
+        let Some(root) = filter
+            .strip_suffix("/#")
+            .or_else(|| filter.strip_suffix("/+"))
+        else {
+            return false;
+        };
+        if root.contains(['+', '#']) {
+            return false;
+        }
+        let leaves: &[&str] = if root.starts_with("vigil/units/") {
+            &UNIT_LEAVES
+        } else if root.starts_with("vigil/devices/") {
+            &DEVICE_LEAVES
+        } else {
+            return false;
+        };
+        leaves
+            .iter()
+            .all(|l| topics.contains(&format!("{root}/{l}")))
+    }
+
+    /// Whether this connection may publish to `topic`.
+    pub fn may_publish(&self, topic: &str) -> bool {
+        matches!(self, Acl::Device { topic: t } if t == topic)
+    }
+}
+
+/// The rights of the authenticated connections, by client id (written by the broker's
+/// authentication handler, read by each connection's [`GuardedV4`]).
+#[derive(Debug, Clone, Default)]
+pub struct Acls(Arc<RwLock<HashMap<String, Acl>>>);
+
+impl Acls {
+    fn get(&self, client_id: &str) -> Option<Acl> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            .cloned()
+    }
+
+    fn set(&self, client_id: String, acl: Acl) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client_id, acl);
+    }
+
+    /// The broker's authentication handler: a device with its MQTT token, or a user with a
+    /// session token or API key; records the connection's rights on success.
+    pub async fn authenticate(
+        &self,
+        db: &Db,
+        client_id: String,
+        user: String,
+        pass: String,
+    ) -> bool {
+        match rights(db, &client_id, &user, &pass).await {
+            Ok(Some(acl)) => {
+                self.set(client_id, acl);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "mqtt authentication failed on the database");
+                false
+            }
+        }
+    }
+}
+
+async fn rights(db: &Db, client_id: &str, user: &str, pass: &str) -> Result<Option<Acl>, DbError> {
+    if pass.is_empty() {
+        return Ok(None);
+    }
+    if client_id == user
+        && DeviceId::parse(user).is_ok()
+        && let Some(d) = db.device_by_unique_id(user).await?
+    {
+        return Ok(d
+            .mqtt_token
+            .is_some_and(|t| !t.is_empty() && t == pass)
+            .then(|| Acl::Device {
+                topic: crate::mqtt::position_topic(user),
+            }));
+    }
+    // A user: the client id names the login, so it cannot take over a device's session.
+    let own_id = client_id == user
+        || client_id
+            .strip_prefix(user)
+            .is_some_and(|rest| rest.starts_with(':'));
+    if !own_id || db.device_by_unique_id(client_id).await?.is_some() {
+        return Ok(None);
+    }
+    let actor = match access::authenticate(db, pass).await {
+        Ok(a) if a.user.email == user => a,
+        _ => return Ok(None),
+    };
+    Ok(Some(user_acl(db, &actor).await?))
+}
+
+/// The topics a user may read (see the module documentation).
+pub async fn user_acl(db: &Db, actor: &Actor) -> Result<Acl, DbError> {
+    let alarms = actor.require_scope("alarms:read").is_ok();
+    let positions = actor.require_scope("positions:read").is_ok();
+    let mut topics = HashSet::new();
+    if !actor.sees_everything() {
+        for u in access::officer_units(db, actor).await? {
+            if alarms {
+                topics.insert(unit_alarms_topic(u));
+            }
+            if positions {
+                topics.insert(unit_positions_topic(u));
+            }
+        }
+        for id in access::store::owned_or_shared(db, actor.user.id).await? {
+            if let Some(d) = db.device(id).await? {
+                if alarms {
+                    topics.insert(device_alarms_topic(&d.unique_id));
+                }
+                if positions {
+                    topics.insert(device_live_topic(&d.unique_id));
+                }
+            }
+        }
+    }
+    Ok(Acl::User {
+        username: actor.user.email.clone(),
+        all: actor.sees_everything() && alarms && positions,
+        topics,
+    })
+}
+
+/// rumqttd's MQTT 3.1.1 codec with Vigil's per-connection topic checks (see the module
+/// documentation). One clone per connection.
+#[derive(Debug, Clone)]
+pub struct GuardedV4 {
+    acls: Acls,
+    client: Option<(String, String)>,
+}
+
+impl GuardedV4 {
+    /// A codec checking against `acls`.
+    pub fn new(acls: Acls) -> GuardedV4 {
+        GuardedV4 { acls, client: None }
+    }
+
+    /// The rights of this connection, if it authenticated (and as the same login).
+    fn acl(&self) -> Option<Acl> {
+        let (client_id, username) = self.client.as_ref()?;
+        let acl = self.acls.get(client_id)?;
+        match &acl {
+            Acl::Device { .. } if client_id == username => Some(acl),
+            Acl::User { username: u, .. } if u == username => Some(acl),
+            _ => None,
+        }
+    }
+}
+
+impl Protocol for GuardedV4 {
+    fn read_mut(&mut self, stream: &mut BytesMut, max_size: usize) -> Result<Packet, Error> {
+        let packet = V4.read_mut(stream, max_size)?;
+        match packet {
+            Packet::Connect(connect, props, _will, _will_props, login) => {
+                let username = login
+                    .as_ref()
+                    .map(|l| l.username.clone())
+                    .unwrap_or_default();
+                self.client = Some((connect.client_id.clone(), username));
+                // No last wills: they would be published on a topic nobody checked.
+                Ok(Packet::Connect(connect, props, None, None, login))
+            }
+            Packet::Publish(publish, props) => {
+                let topic = std::str::from_utf8(&publish.topic).unwrap_or("");
+                if self.acl().is_some_and(|a| a.may_publish(topic)) {
+                    Ok(Packet::Publish(publish, props))
+                } else {
+                    metrics::counter!("vigil_mqtt_denied_total", "what" => "publish").increment(1);
+                    tracing::info!(client = ?self.client, topic, "mqtt publish denied; closing");
+                    Err(Error::InvalidProtocol)
+                }
+            }
+            Packet::Subscribe(subscribe, props) => {
+                let acl = self.acl();
+                if let Some(f) = subscribe
+                    .filters
+                    .iter()
+                    .find(|f| !acl.as_ref().is_some_and(|a| a.may_subscribe(&f.path)))
+                {
+                    metrics::counter!("vigil_mqtt_denied_total", "what" => "subscribe")
+                        .increment(1);
+                    tracing::info!(client = ?self.client, filter = %f.path, "mqtt subscribe denied; closing");
+                    return Err(Error::InvalidProtocol);
+                }
+                Ok(Packet::Subscribe(subscribe, props))
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn write(&self, packet: Packet, write: &mut BytesMut) -> Result<usize, Error> {
+        V4.write(packet, write)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(all: bool, topics: &[&str]) -> Acl {
+        Acl::User {
+            username: "u".into(),
+            all,
+            topics: topics.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn filters_are_checked_against_the_readable_topics() {
+        let officer = user(false, &["vigil/units/3/alarms", "vigil/units/3/positions"]);
+        assert!(officer.may_subscribe("vigil/units/3/alarms"));
+        assert!(officer.may_subscribe("vigil/units/3/#"));
+        assert!(officer.may_subscribe("vigil/units/3/+"));
+        assert!(!officer.may_subscribe("vigil/units/4/alarms"));
+        assert!(!officer.may_subscribe("vigil/units/+/alarms"));
+        assert!(!officer.may_subscribe("vigil/#"));
+        assert!(!officer.may_subscribe("#"));
+        assert!(!officer.may_subscribe("vigil/units/3/#/x"));
+        let alarms_only = user(false, &["vigil/devices/42/alarms"]);
+        assert!(alarms_only.may_subscribe("vigil/devices/42/alarms"));
+        assert!(!alarms_only.may_subscribe("vigil/devices/42/#"));
+        assert!(!alarms_only.may_subscribe("vigil/devices/42/live"));
+        let admin = user(true, &[]);
+        assert!(admin.may_subscribe("vigil/units/+/alarms"));
+        assert!(!admin.may_subscribe("$SYS/#"));
+        assert!(!admin.may_publish("vigil/42/position"));
+        let device = Acl::Device {
+            topic: "vigil/42/position".into(),
+        };
+        assert!(device.may_publish("vigil/42/position"));
+        assert!(!device.may_publish("vigil/43/position"));
+        assert!(!device.may_subscribe("vigil/42/position"));
+    }
+}
