@@ -5,7 +5,7 @@
 //!
 //! | stdin | effect |
 //! |---|---|
-//! | `{"cmd":"move","lat":22.5,"lon":114.0,"speed":30,"course":90,"ignition":true}` | a 0x22 location (now, or `"time"`) |
+//! | `{"cmd":"move","lat":22.5,"lon":114.0,"speed":30,"course":90,"ignition":true}` | a 0x22 location (now, or `"time"`); with `"battery":80` a 0x16 GPS + status packet |
 //! | `{"cmd":"alarm","alarm":"sos"}` (`vibration`, `power_cut`, … ; optional lat/lon/speed) | a 0x16 alarm |
 //! | `{"cmd":"heartbeat","battery":80,"charging":true}` | a 0x13 status |
 //! | `{"cmd":"reply","server_flag":1,"text":"Relay ok!"}` | a 0x15 command reply |
@@ -187,9 +187,18 @@ impl Device {
     async fn handle(&mut self, cmd: &Value) -> anyhow::Result<bool> {
         match cmd["cmd"].as_str().unwrap_or_default() {
             "move" => {
-                let p = self.position(cmd)?;
+                let mut p = self.position(cmd)?;
                 let serial = self.next_serial();
-                self.send(dev::location(&p, serial), "location", serial);
+                match cmd["battery"].as_u64() {
+                    // 0x22 has no battery field; trackers report it in the 0x16 GPS + status
+                    // packet (alarm code 0 = none), as these devices do.
+                    Some(b) => {
+                        p.status.battery_level = Some(b.min(100) as u8);
+                        p.status.charging = cmd["charging"].as_bool();
+                        self.send(dev::alarm(&p, serial), "location", serial);
+                    }
+                    None => self.send(dev::location(&p, serial), "location", serial),
+                }
             }
             "alarm" => {
                 let mut p = self.position(cmd)?;
