@@ -35,13 +35,13 @@ async function createUser(email, role, name, extra = {}) {
 }
 
 async function fleet(tag, imei) {
-  const owner = await createUser(`owner-${tag}@e2e.test`, 'owner', `Owner ${tag}`);
+  const owner = await createUser(`owner-${tag}@e2e.test`, 'owner', `Owner ${tag}`, { phone: '+86 138 0000 0000' });
   const officer = await createUser(`officer-${tag}@e2e.test`, 'officer', `Officer ${tag}`, { unit_ids: [unitId] });
   const device = await server.api.call('POST', '/devices', admin, { unique_id: imei, name: `Moto ${tag}`, owner_id: owner.id });
   const dev = emulator(server, imei);
   emulators.push(dev);
   await dev.waitFor((e) => e.event === 'connected', 'emulator connected');
-  await dev.move({ ...HOME, speed: 0, ignition: false });
+  await dev.move({ ...HOME, speed: 0, ignition: false, battery: 86 });
   return { owner, officer, device, dev };
 }
 
@@ -71,6 +71,7 @@ for (const [locale, words] of [
     await owner.page.waitForSelector(`[data-testid=vehicle-${device.id}]`);
     await until(async () => (await owner.page.getAttribute('[data-testid=live-state]', 'class')).includes('on'), 'live stream open');
     const card = `[data-testid=vehicle-${device.id}]`;
+    assert.match(await text(owner.page, `${card} [data-testid=battery]`), /^\d+%$/);
     await dev.move({ ...offset(HOME, 0.0005, 0.0005), speed: 12, ignition: true });
     await until(async () => (await text(owner.page, `${card} [data-testid=speed]`)).includes('12'), 'live speed 12 on the owner page');
     await dev.move({ ...offset(HOME, 0.0002, 0.0002), speed: 7, ignition: true });
@@ -128,6 +129,7 @@ for (const [locale, words] of [
     // The officer opens the alarm, acknowledges it.
     await alarmRow.click();
     await officer.page.waitForSelector('[data-testid=alarm-ack]');
+    assert.ok((await text(officer.page, '[data-testid=alarm-owner]')).includes('+86 138 0000 0000'), 'owner contact');
     const evidence = await text(officer.page, '[data-testid=alarm-evidence]');
     assert.ok(evidence.length > 2, 'evidence listed');
     await shot(officer.page, p('05-alarm-page'));
@@ -203,7 +205,15 @@ test("a second owner's pages never show the first owner's vehicle", async () => 
   await s.ctx.close();
 });
 
-test('administrator screens', async () => {
+test('administrator screens; claiming an auto-registered tracker', async () => {
+  // A tracker nobody registered connects: it appears unclaimed.
+  const stray = emulator(server, '359710049000099');
+  emulators.push(stray);
+  await stray.waitFor((e) => e.event === 'connected', 'stray tracker');
+  await stray.move({ ...offset(HOME, 0.003, -0.002), speed: 0 });
+  const strayDev = await until(async () => (await server.api.call('GET', '/devices?limit=1000', admin)).devices.find((d) => d.unique_id === '359710049000099'), 'auto-registered');
+  assert.equal(strayDev.claimed, false);
+  const claimer = await createUser('owner-claim@e2e.test', 'owner', 'Owner claim');
   for (const locale of ['en', 'zh-CN']) {
     const a = await phone(browser, server, locale, ADMIN.email, ADMIN.password);
     // A jurisdiction for the unit and a keep-in circle, drawn through the API; the pages draw them.
@@ -226,8 +236,18 @@ test('administrator screens', async () => {
       await sleep(300);
       await shot(a.page, `${locale}-${name}`);
     }
-    // Draw a circle fence on the map.
     if (locale === 'en') {
+      // Claim the stray tracker for an owner.
+      await a.page.goto(`${server.base}/admin/devices`);
+      const row = `[data-testid=admin-device-${strayDev.id}]`;
+      await a.page.waitForSelector(row);
+      await a.page.selectOption(`${row} select`, String(claimer.id));
+      await a.page.click(`${row} button`);
+      await until(async () => {
+        const d = await server.api.call('GET', `/devices/${strayDev.id}`, admin);
+        return d.claimed && d.owner_id === claimer.id;
+      }, 'device claimed');
+      // Draw a circle fence on the map.
       await a.page.goto(`${server.base}/admin/fences`);
       await a.page.click('[data-testid=draw-circle]');
       const box = await a.page.locator('[data-testid=map]').boundingBox();

@@ -6,7 +6,7 @@ import { MapView } from '../map.jsx';
 import { Link, useLoad, useRoute, ErrorText, Pill } from '../ui.jsx';
 
 const ROLES = ['owner', 'officer', 'dispatcher', 'admin', 'integrator'];
-const SCOPES = ['devices:read', 'devices:write', 'positions:read', 'events:read', 'commands:write'];
+const SCOPES = ['devices:read', 'devices:write', 'positions:read', 'events:read', 'alarms:read', 'alarms:write', 'commands:write'];
 const FENCE_KINDS = ['keep_in', 'keep_out', 'watch', 'jurisdiction'];
 
 function AdminTabs() {
@@ -297,7 +297,7 @@ export function AdminUnits() {
 export function AdminUsers() {
   const [users, error, reload] = useLoad(allUsers, []);
   const [units] = useLoad(() => get('/units').then((r) => r.units || []), []);
-  const [f, setF] = useState({ email: '', password: '', name: '', role: 'owner', unit: '' });
+  const [f, setF] = useState({ email: '', password: '', name: '', phone: '', role: 'owner', unit: '' });
   const { err, run } = useAction(reload);
   const set = (k) => (e) => setF({ ...f, [k]: e.target.value });
   return (
@@ -309,15 +309,16 @@ export function AdminUsers() {
         class="stack"
         onSubmit={(e) => {
           e.preventDefault();
-          const body = { email: f.email.trim(), password: f.password, name: f.name.trim() || undefined, role: f.role };
+          const body = { email: f.email.trim(), password: f.password, name: f.name.trim() || undefined, phone: f.phone.trim() || undefined, role: f.role };
           if (f.role === 'officer' && f.unit) body.unit_ids = [+f.unit];
-          run(() => post('/users', body)).then((r) => r && setF({ email: '', password: '', name: '', role: 'owner', unit: '' }));
+          run(() => post('/users', body)).then((r) => r && setF({ email: '', password: '', name: '', phone: '', role: 'owner', unit: '' }));
         }}
       >
         <div class="row wrap">
           <input placeholder={t('adm.email')} value={f.email} onInput={set('email')} required />
           <input placeholder={t('adm.password')} type="password" value={f.password} onInput={set('password')} required minLength={8} />
           <input placeholder={t('common.name')} value={f.name} onInput={set('name')} />
+          <input placeholder={t('adm.phone')} type="tel" value={f.phone} onInput={set('phone')} />
           <select value={f.role} onChange={set('role')} aria-label={t('adm.role')}>
             {ROLES.map((r) => (
               <option value={r}>{label('role', r)}</option>
@@ -337,8 +338,11 @@ export function AdminUsers() {
       <ul class="cards">
         {(users || []).map((u) => (
           <li class="card row">
-            <strong>{u.name || u.email}</strong>
-            <span class="muted small">{u.email}</span>
+            <strong>{u.display_name || u.name || u.email}</strong>
+            <span class="muted small">
+              {u.email}
+              {u.phone ? ` · ${u.phone}` : ''}
+            </span>
             <div class="spacer" />
             <Pill kind="muted">{label('role', u.role)}</Pill>
           </li>

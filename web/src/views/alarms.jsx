@@ -257,7 +257,7 @@ export function AlarmPage({ id, user }) {
             <ul class="plain small">
               {data.actions.map((x) => (
                 <li>
-                  {timeText(x.time || x.created_at)} · {label('status', x.action) || x.action}
+                  {timeText(x.time || x.created_at)} · {label('act', x.action)}
                   {x.outcome ? ` · ${label('out', x.outcome)}` : ''}
                 </li>
               ))}

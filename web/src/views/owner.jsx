@@ -127,7 +127,7 @@ function VehicleCard({ d, p, g, setGuard, now }) {
         </div>
         <div>
           <dt>{t('veh.battery')}</dt>
-          <dd>{battery(p)}</dd>
+          <dd data-testid="battery">{battery(p)}</dd>
         </div>
       </dl>
       <div class="row">
@@ -212,6 +212,7 @@ export function VehicleDetail({ id, user }) {
   const { devices, latest, guards, setGuards, error } = useFleet(id);
   const now = useNow(5000);
   const [trail, setTrail] = useState([]);
+  const [dayLoaded, setDayLoaded] = useState(false);
   const [confirm, setConfirm] = useState(null);
   const [cmd, setCmd] = useState(null);
   const [cmdErr, setCmdErr] = useState(null);
@@ -220,6 +221,17 @@ export function VehicleDetail({ id, user }) {
   const d = devices && devices[0];
   const p = latest[id];
   const g = guards[id];
+  // The day so far (simplified), then the live fixes appended.
+  useEffect(() => {
+    const { from, to } = dayRange(localDay());
+    get(`/devices/${id}/trajectory?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}&simplify_m=5&limit=50000`).then(
+      (r) => {
+        setTrail((live) => [...(r.points || []).map((x) => [x.lat, x.lon]), ...live]);
+        setDayLoaded(true);
+      },
+      () => {},
+    );
+  }, [id]);
   useEffect(() => {
     if (p && p.lat != null) setTrail((tr) => (tr.length && tr[tr.length - 1][0] === p.lat && tr[tr.length - 1][1] === p.lon ? tr : [...tr.slice(-500), [p.lat, p.lon]]));
   }, [p && p.lat, p && p.lon]);
@@ -258,6 +270,7 @@ export function VehicleDetail({ id, user }) {
         markers={p ? [{ id, lat: p.lat, lon: p.lon, label: d.name, big: true, color: g?.armed ? '#e65100' : '#1e88e5' }] : []}
         lines={[{ latlngs: trail, color: '#1e88e5' }]}
         follow={id}
+        fit={dayLoaded ? 'day' : null}
         autoFit
         class="map-main"
       />
@@ -287,7 +300,7 @@ export function VehicleDetail({ id, user }) {
           </div>
           <div>
             <dt>{t('veh.battery')}</dt>
-            <dd>{battery(p)}</dd>
+            <dd data-testid="battery">{battery(p)}</dd>
           </div>
         </dl>
         <div class="row">
