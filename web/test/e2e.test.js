@@ -20,6 +20,12 @@ before(async () => {
   admin = await server.api.login(ADMIN.email, ADMIN.password);
   const unit = await server.api.call('POST', '/units', admin, { name: 'Patrol 1', default: true });
   unitId = unit.id ?? unit.unit?.id;
+  // The unit's jurisdiction: the town centre around HOME.
+  await server.api.call('POST', '/fences', admin, {
+    type: 'Feature',
+    properties: { kind: 'jurisdiction', name: 'Town centre', unit_id: unitId },
+    geometry: { type: 'Polygon', coordinates: [[[114.25, 30.57], [114.29, 30.57], [114.29, 30.6], [114.25, 30.6], [114.25, 30.57]]] },
+  });
 });
 
 after(async () => {
@@ -88,6 +94,8 @@ for (const [locale, words] of [
     // A patrol officer watches the unit's feed in another browser.
     const officer = await phone(browser, server, locale, `officer-${tag}@e2e.test`, 'password 123');
     await officer.page.waitForSelector('[data-testid=alarm-feed]', { state: 'attached' });
+    // The unit's jurisdiction is drawn (a dashed polygon), tiles or not.
+    await officer.page.waitForSelector('.leaflet-overlay-pane path[stroke-dasharray]');
     await until(async () => (await officer.page.getAttribute('[data-testid=live-state]', 'class')).includes('on'), 'officer stream open');
 
     // The thief starts the engine and rides off.
@@ -216,14 +224,6 @@ test('administrator screens; claiming an auto-registered tracker', async () => {
   const claimer = await createUser('owner-claim@e2e.test', 'owner', 'Owner claim');
   for (const locale of ['en', 'zh-CN']) {
     const a = await phone(browser, server, locale, ADMIN.email, ADMIN.password);
-    // A jurisdiction for the unit and a keep-in circle, drawn through the API; the pages draw them.
-    if (locale === 'en') {
-      await server.api.call('POST', '/fences', admin, {
-        type: 'Feature',
-        properties: { kind: 'jurisdiction', name: 'Town centre', unit_id: unitId },
-        geometry: { type: 'Polygon', coordinates: [[[114.25, 30.57], [114.29, 30.57], [114.29, 30.6], [114.25, 30.6], [114.25, 30.57]]] },
-      });
-    }
     for (const [path, name] of [
       ['/admin/devices', '11-admin-devices'],
       ['/admin/fences', '12-admin-fences'],

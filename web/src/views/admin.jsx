@@ -278,7 +278,7 @@ export function AdminUnits() {
             <li class="card">
               <div class="row">
                 <strong>{u.name}</strong>
-                {u.default && <Pill kind="ok">{t('adm.default')}</Pill>}
+                {(u.is_default || u.default) && <Pill kind="ok">{t('adm.default')}</Pill>}
               </div>
               <p class="muted small">
                 {t('al.jurisdiction')}: {juris.filter((f) => f.properties.unit_id === u.id).map((f) => f.properties.name).join(', ') || t('common.unknown')}

@@ -8,12 +8,18 @@ import { Link, useLoad, useNow, useStream, ErrorText, Pill, sortAlarms, useDevic
 const OUTCOMES = ['recovered', 'false_alarm', 'not_found', 'duplicate', 'other'];
 
 
+// The jurisdictions of the caller's units (all units for dispatchers and administrators), or of
+// the given units; each unit carries its jurisdiction fences as GeoJSON.
 function useJurisdictions(unitIds) {
-  const [fences] = useLoad(() => get('/fences').catch(() => ({ features: [] })), []);
+  const [units] = useLoad(() => get('/units').then((r) => r.units || [], () => []), []);
   return useMemo(() => {
-    const all = (fences && fences.features) || [];
-    return all.filter((f) => f.properties?.kind === 'jurisdiction' && (!unitIds || unitIds.includes(f.properties.unit_id)));
-  }, [fences, unitIds && unitIds.join(',')]);
+    const out = [];
+    for (const u of units || []) {
+      if (unitIds && !unitIds.includes(u.id)) continue;
+      for (const f of (u.jurisdictions && u.jurisdictions.features) || []) out.push(f);
+    }
+    return out;
+  }, [units, unitIds && unitIds.join(',')]);
 }
 
 function NotifyButton() {
@@ -60,9 +66,7 @@ export function AlarmList({ user }) {
   const [onlyOpen, setOnlyOpen] = useState(user.role !== 'owner');
   const [alarms, error, , setAlarms] = useLoad(() => get('/alarms?limit=200').then((r) => r.alarms || []), []);
   const names = useDeviceNames((alarms || []).map((a) => a.device_id));
-  const [me] = useLoad(() => get('/users/me'), []);
-  const patrol = user.role === 'officer';
-  const juris = useJurisdictions(patrol ? (me && me.unit_ids) || [] : null);
+  const juris = useJurisdictions(null);
   useStream((ev) => {
     if (ev.type !== 'alarm') return;
     setAlarms((list) => {
