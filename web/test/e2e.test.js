@@ -161,6 +161,16 @@ for (const [locale, words] of [
     assert.ok((await text(owner.page, '[data-testid=command-status]')).includes(words.done));
     await shot(owner.page, p('08-cut-acknowledged'));
 
+    // My alarms: the owner sees the (resolved) theft alarm of their vehicle, read-only.
+    await owner.page.click('[data-testid=nav-alarms]');
+    await owner.page.waitForSelector('[data-testid=alarm-feed] [data-kind=theft]');
+    await shot(owner.page, p('08b-owner-alarms'));
+    await owner.page.click('[data-testid=alarm-feed] [data-kind=theft] a');
+    await owner.page.waitForSelector('[data-testid=alarm-evidence]');
+    assert.equal(await owner.page.locator('[data-testid=alarm-ack], [data-testid=alarm-resolve]').count(), 0, 'owners do not handle alarms');
+    await owner.page.goto(`${server.base}/vehicles/${device.id}`);
+    await owner.page.waitForSelector('[data-testid=history-link]');
+
     // History of the day: the track with its fixes.
     await owner.page.click('[data-testid=history-link]');
     await owner.page.waitForSelector('[data-testid=history-count]');
@@ -253,7 +263,25 @@ test('administrator screens; claiming an auto-registered tracker', async () => {
       const box = await a.page.locator('[data-testid=map]').boundingBox();
       await a.page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
       await a.page.click('[data-testid=draw-finish]');
-      await until(async () => (await server.api.call('GET', '/fences', admin)).features.length >= 2, 'circle fence stored');
+      await until(async () => (await server.api.call('GET', '/fences', admin)).features.some((f) => f.properties.radius), 'circle fence stored');
+      // A polygon: three taps, then Finish.
+      await a.page.click('[data-testid=draw-polygon]');
+      for (const [dx, dy] of [[-60, -40], [60, -40], [0, 50]]) await a.page.mouse.click(box.x + box.width / 2 + dx, box.y + box.height / 2 + dy);
+      await a.page.click('[data-testid=draw-finish]');
+      await until(async () => (await server.api.call('GET', '/fences', admin)).features.some((f) => f.geometry.type === 'Polygon' && f.properties.kind === 'keep_in'), 'polygon fence stored');
+      // GeoJSON upload.
+      const before = (await server.api.call('GET', '/fences', admin)).features.length;
+      const gj = {
+        type: 'FeatureCollection',
+        features: [
+          { type: 'Feature', properties: { name: 'Market', kind: 'watch' }, geometry: { type: 'Polygon', coordinates: [[[114.26, 30.575], [114.265, 30.575], [114.265, 30.578], [114.26, 30.575]]] } },
+          { type: 'Feature', properties: { name: 'School', kind: 'keep_out', radius: 150 }, geometry: { type: 'Point', coordinates: [114.28, 30.585] } },
+        ],
+      };
+      await a.page.setInputFiles('[data-testid=fence-upload]', { name: 'fences.geojson', mimeType: 'application/geo+json', buffer: Buffer.from(JSON.stringify(gj)) });
+      await until(async () => (await server.api.call('GET', '/fences', admin)).features.length === before + 2, 'uploaded fences stored');
+      await sleep(300);
+      await shot(a.page, 'en-12b-admin-fences-drawn');
     }
     await a.ctx.close();
   }

@@ -213,5 +213,7 @@ export async function shot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
   // Let the map settle (tile errors, fitBounds) before the picture.
   await sleep(300);
+  // Sticky header and banner belong at the top of a full-page picture.
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
