@@ -376,8 +376,13 @@ const zh = {
 export const dictionaries = { en, 'zh-CN': zh };
 const LANG_KEY = 'vigil.lang';
 
+// (Guarded so that the dictionaries can be checked under Node, without a browser.)
+const storage = typeof localStorage === 'undefined' ? { getItem: () => null, setItem: () => {} } : localStorage;
+const hasDom = typeof document !== 'undefined';
+
 function initial() {
-  const saved = localStorage.getItem(LANG_KEY);
+  if (typeof navigator === 'undefined') return 'en';
+  const saved = storage.getItem(LANG_KEY);
   if (saved && dictionaries[saved]) return saved;
   const prefs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || 'en'];
   for (const p of prefs) {
@@ -389,7 +394,7 @@ function initial() {
 }
 
 let lang = initial();
-document.documentElement.lang = lang;
+if (hasDom) document.documentElement.lang = lang;
 const listeners = new Set();
 
 export function currentLang() {
@@ -398,8 +403,8 @@ export function currentLang() {
 
 export function setLang(l) {
   lang = dictionaries[l] ? l : 'en';
-  localStorage.setItem(LANG_KEY, lang);
-  document.documentElement.lang = lang;
+  storage.setItem(LANG_KEY, lang);
+  if (hasDom) document.documentElement.lang = lang;
   for (const f of listeners) f(lang);
 }
 

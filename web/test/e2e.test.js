@@ -2,7 +2,7 @@
 // Run with `npm --prefix web test` after `cargo build --workspace` and `npm --prefix web run build`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, emulator, launchBrowser, phone, shot, until, sleep, ADMIN } from './harness.js';
+import { startServer, emulator, launchBrowser, phone, shot, until, sleep, ADMIN, SHOTS } from './harness.js';
 
 let server;
 let browser;
@@ -212,6 +212,14 @@ test("a second owner's pages never show the first owner's vehicle", async () => 
   assert.equal(await s.page.locator(`[data-testid=vehicle-${first.device.id}]`).count(), 0);
   assert.equal(await s.page.locator('.leaflet-interactive').count(), 1, 'one marker: the own vehicle');
   await shot(s.page, 'en-10-second-owner');
+  // The same page on a desktop: map and panel side by side.
+  await s.page.setViewportSize({ width: 1280, height: 800 });
+  await sleep(300);
+  const mapBox = await s.page.locator('[data-testid=map]').boundingBox();
+  const side = await s.page.locator('section.side').boundingBox();
+  assert.ok(side.x >= mapBox.x + mapBox.width - 1, 'side panel to the right of the map');
+  await s.page.screenshot({ path: `${SHOTS}/en-16-desktop-vehicles.png` });
+  await s.page.setViewportSize({ width: 360, height: 740 });
   // Not through the address bar either, nor in the alarms list.
   await s.page.goto(`${server.base}/vehicles/${first.device.id}`);
   await s.page.waitForSelector('.error');
