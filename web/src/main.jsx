@@ -149,7 +149,7 @@ function Shell({ user, onLogout, children }) {
         </button>
       </header>
       <nav class="tabs">
-        {(user.role !== 'officer' && user.role !== 'dispatcher') && tab('/vehicles', user.role === 'owner' ? t('veh.title') : t('veh.all'), 'vehicles')}
+        {user.role !== 'officer' && tab('/vehicles', user.role === 'owner' ? t('veh.title') : t('veh.all'), 'vehicles')}
         {tab('/alarms', isPatrol(user.role) ? t('al.feed') : t('al.title'), 'alarms')}
         {admin && tab('/admin', t('nav.admin'), 'admin')}
       </nav>

@@ -159,6 +159,9 @@ for (const [locale, words] of [
     assert.equal(cmd.text, 'Relay,1#');
     await until(async () => (await owner.page.getAttribute('[data-testid=command-status]', 'data-status')) === 'acknowledged', 'command acknowledged in the owner page');
     assert.ok((await text(owner.page, '[data-testid=command-status]')).includes(words.done));
+    // The progress came over the owner's live stream.
+    const statuses = owner.frames.filter((f) => f.type === 'command' && f.command.device_id === device.id).map((f) => f.command.status);
+    assert.ok(statuses.includes('sent') && statuses.includes('acknowledged'), JSON.stringify(statuses));
     await shot(owner.page, p('08-cut-acknowledged'));
 
     // My alarms: the owner sees the (resolved) theft alarm of their vehicle, read-only.
@@ -208,6 +211,8 @@ test("a second owner's pages never show the first owner's vehicle", async () => 
   first.dev.send({ cmd: 'alarm', alarm: 'sos' });
   await sleep(1500);
   const body = await s.page.locator('body').innerText();
+  // Nothing of the first vehicle arrived over the stream either.
+  assert.ok(!s.frames.some((f) => (f.device_id ?? f.alarm?.device_id ?? f.command?.device_id) === first.device.id), 'no event of the other vehicle');
   assert.ok(!body.includes('Moto first'), 'first vehicle name not shown');
   assert.equal(await s.page.locator(`[data-testid=vehicle-${first.device.id}]`).count(), 0);
   assert.equal(await s.page.locator('.leaflet-interactive').count(), 1, 'one marker: the own vehicle');

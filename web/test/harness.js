@@ -201,12 +201,23 @@ export async function phone(browser, server, locale, email, password) {
   });
   const page = await ctx.newPage();
   page.on('pageerror', (e) => console.error(`[${email}] page error: ${e.message}`));
+  // Every live event the page receives, to check what the server's stream delivered.
+  const frames = [];
+  page.on('websocket', (ws) =>
+    ws.on('framereceived', (f) => {
+      try {
+        frames.push(JSON.parse(f.payload));
+      } catch {
+        // not JSON
+      }
+    }),
+  );
   await page.goto(`${server.base}/`);
   await page.fill('input[name=email]', email);
   await page.fill('input[name=password]', password);
   await page.click('[data-testid=login-submit]');
   await page.waitForSelector('.shell');
-  return { ctx, page };
+  return { ctx, page, frames };
 }
 
 export async function shot(page, name) {
