@@ -85,8 +85,11 @@ function AlarmWatcher() {
   const names = useDeviceNames(banner ? [banner.device_id] : []);
   useStream(
     (ev) => {
-      if (ev.type !== 'alarm' || ev.action !== 'opened') return;
+      if (ev.type !== 'alarm') return;
       const a = ev.alarm;
+      // A handled alarm no longer needs the banner.
+      if (ev.action === 'resolved') setBanner((b) => (b && b.id === a.id ? null : b));
+      if (ev.action !== 'opened') return;
       if (a.kind !== 'theft' && a.severity !== 'high') return;
       setBanner({ id: a.id, kind: a.kind, device_id: a.device_id });
       playAlarmSound();
