@@ -77,7 +77,7 @@ for (const [locale, words] of [
     await owner.page.waitForSelector(`[data-testid=vehicle-${device.id}]`);
     await until(async () => (await owner.page.getAttribute('[data-testid=live-state]', 'class')).includes('on'), 'live stream open');
     const card = `[data-testid=vehicle-${device.id}]`;
-    assert.match(await text(owner.page, `${card} [data-testid=battery]`), /^\d+%$/);
+    await until(async () => /^\d+%$/.test(await text(owner.page, `${card} [data-testid=battery]`)), 'battery level shown');
     await dev.move({ ...offset(HOME, 0.0005, 0.0005), speed: 12, ignition: true });
     await until(async () => (await text(owner.page, `${card} [data-testid=speed]`)).includes('12'), 'live speed 12 on the owner page');
     await dev.move({ ...offset(HOME, 0.0002, 0.0002), speed: 7, ignition: true });
@@ -295,6 +295,28 @@ test('administrator screens; claiming an auto-registered tracker', async () => {
       await until(async () => (await server.api.call('GET', '/fences', admin)).features.length === before + 2, 'uploaded fences stored');
       await sleep(300);
       await shot(a.page, 'en-12b-admin-fences-drawn');
+      // A second unit; an officer moved to it.
+      await a.page.goto(`${server.base}/admin/units`);
+      await a.page.fill('form input[required]', 'Patrol 2');
+      await a.page.click('form button');
+      const unit2 = await until(async () => (await server.api.call('GET', '/units', admin)).units.find((u) => u.name === 'Patrol 2'), 'unit created');
+      const officer = (await server.api.call('GET', '/users?limit=1000', admin)).users.find((u) => u.email === 'officer-first@e2e.test');
+      await a.page.goto(`${server.base}/admin/users`);
+      const urow = `[data-testid=admin-user-${officer.id}]`;
+      await a.page.waitForSelector(urow);
+      await a.page.selectOption(`${urow} select`, String(unit2.id));
+      await a.page.click(`${urow} button`);
+      const otok = await server.api.login('officer-first@e2e.test', 'password 123');
+      await until(async () => JSON.stringify((await server.api.call('GET', '/users/me', otok)).unit_ids) === JSON.stringify([unit2.id]), 'officer moved');
+      // An API key, shown once.
+      await a.page.goto(`${server.base}/admin/keys`);
+      await a.page.fill('form input[required]', 'dispatch centre');
+      await a.page.click('form button.primary');
+      const key = await a.page.locator('code.key').innerText();
+      assert.match(key, /^vk_/);
+      const res = await fetch(`${server.base}/api/v1/devices`, { headers: { Authorization: `Bearer ${key}` } });
+      assert.equal(res.status, 200);
+      await shot(a.page, 'en-15b-admin-key-created');
     }
     await a.ctx.close();
   }

@@ -12,7 +12,12 @@ const FENCE_KINDS = ['keep_in', 'keep_out', 'watch', 'jurisdiction'];
 function AdminTabs() {
   const { path } = useRoute();
   const tab = (href, key) => (
-    <Link href={href} class={path === href || (href === '/admin/devices' && path === '/admin') ? 'active' : ''} data-testid={`admin-${key}`}>
+    <Link
+      href={href}
+      class={path === href || (href === '/admin/devices' && path === '/admin') ? 'active' : ''}
+      data-testid={`admin-${key}`}
+      ref={(el) => el && el.classList.contains('active') && el.scrollIntoView({ block: 'nearest', inline: 'nearest' })}
+    >
       {t(`adm.${key}`)}
     </Link>
   );
@@ -298,6 +303,7 @@ export function AdminUsers() {
   const [users, error, reload] = useLoad(allUsers, []);
   const [units] = useLoad(() => get('/units').then((r) => r.units || []), []);
   const [f, setF] = useState({ email: '', password: '', name: '', phone: '', role: 'owner', unit: '' });
+  const [unitSel, setUnitSel] = useState({});
   const { err, run } = useAction(reload);
   const set = (k) => (e) => setF({ ...f, [k]: e.target.value });
   return (
@@ -337,14 +343,29 @@ export function AdminUsers() {
       </form>
       <ul class="cards">
         {(users || []).map((u) => (
-          <li class="card row">
-            <strong>{u.display_name || u.name || u.email}</strong>
-            <span class="muted small">
+          <li class="card" data-testid={`admin-user-${u.id}`}>
+            <div class="row">
+              <strong>{u.display_name || u.name || u.email}</strong>
+              <div class="spacer" />
+              <Pill kind="muted">{label('role', u.role)}</Pill>
+            </div>
+            <div class="muted small">
               {u.email}
               {u.phone ? ` · ${u.phone}` : ''}
-            </span>
-            <div class="spacer" />
-            <Pill kind="muted">{label('role', u.role)}</Pill>
+            </div>
+            {u.role === 'officer' && (
+              <div class="row wrap">
+                <select value={unitSel[u.id] ?? ''} onChange={(e) => setUnitSel({ ...unitSel, [u.id]: e.target.value })} aria-label={t('adm.unitsOf')}>
+                  <option value="">{t('adm.unitsOf')}…</option>
+                  {(units || []).map((x) => (
+                    <option value={x.id}>{x.name}</option>
+                  ))}
+                </select>
+                <button class="btn small" disabled={!unitSel[u.id]} onClick={() => run(() => put(`/users/${u.id}/units`, { unit_ids: [+unitSel[u.id]] }))}>
+                  {t('common.save')}
+                </button>
+              </div>
+            )}
           </li>
         ))}
       </ul>
@@ -369,7 +390,7 @@ export function AdminKeys() {
           e.preventDefault();
           run(() => post('/keys', { name: name.trim(), scopes })).then((r) => {
             if (r) {
-              setShown(r.api_key);
+              setShown(typeof r.key === 'string' ? r.key : r.api_key);
               setName('');
             }
           });
@@ -393,7 +414,7 @@ export function AdminKeys() {
       )}
       <ul class="cards">
         {(keys || []).map((k) => (
-          <li class="card row">
+          <li class="card row wrap">
             <strong>{k.name}</strong>
             <span class="muted small">{(k.scopes || []).join(' ')}</span>
             <div class="spacer" />
