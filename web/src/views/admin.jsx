@@ -1,5 +1,5 @@
 // Administrator views: devices, fences, patrol units + jurisdictions, users, API keys.
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useState } from 'preact/hooks';
 import { get, post, put, del } from '../api.js';
 import { t, label, timeText } from '../i18n.js';
 import { MapView } from '../map.jsx';
@@ -11,12 +11,16 @@ const FENCE_KINDS = ['keep_in', 'keep_out', 'watch', 'jurisdiction'];
 
 function AdminTabs() {
   const { path } = useRoute();
+  // On a phone the tab row scrolls sideways: keep the current tab in view.
+  useEffect(() => {
+    const a = document.querySelector('.subtabs a.active');
+    if (a && a.parentElement) a.parentElement.scrollLeft = a.offsetLeft - 8;
+  }, [path]);
   const tab = (href, key) => (
     <Link
       href={href}
       class={path === href || (href === '/admin/devices' && path === '/admin') ? 'active' : ''}
       data-testid={`admin-${key}`}
-      ref={(el) => el && el.classList.contains('active') && el.scrollIntoView({ block: 'nearest', inline: 'nearest' })}
     >
       {t(`adm.${key}`)}
     </Link>
