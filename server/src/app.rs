@@ -125,6 +125,7 @@ pub struct Application {
     commands: crate::commands::CommandQueue,
     bus: crate::bus::Bus,
     alarm_worker: Option<BoxedWorker>,
+    alarm_engine: crate::alarms::AlarmEngine,
     webhooks: Option<crate::webhooks::Webhooks>,
 }
 
@@ -251,6 +252,7 @@ impl Application {
                 let state = crate::osmand::OsmandState {
                     db: db.clone(),
                     batcher: batcher.clone(),
+                    alarms: Some(alarm_engine.clone()),
                     unknown_devices: settings.unknown_devices,
                     config: protocol::osmand::OsmandConfig::default(),
                 };
@@ -300,6 +302,7 @@ impl Application {
             writer: Some(writer),
             bus,
             alarm_worker: Some(Box::pin(alarm_worker)),
+            alarm_engine,
             webhooks: Some(webhooks),
         })
     }
@@ -400,6 +403,14 @@ impl Application {
         if let Some(w) = self.alarm_worker.take() {
             self.spawn_worker("alarms", w);
         }
+        if self.settings.offline_expected_secs > 0 {
+            let sweep = crate::alarms::offline_sweep(
+                self.alarm_engine.clone(),
+                self.db.clone(),
+                Duration::from_millis(self.settings.offline_sweep_ms),
+            );
+            self.spawn_worker("offline_sweep", sweep);
+        }
         if let Some(w) = self.webhooks.take() {
             self.spawn_worker("webhooks", w.run(self.bus.clone()));
         }
@@ -423,7 +434,11 @@ impl Application {
             if let Some(publisher) = broker.take_publisher(self.bus.clone(), self.db.clone()) {
                 self.spawn_worker("mqtt_publisher", publisher);
             }
-            let (listener, consumer) = broker.into_tasks(self.db.clone(), self.batcher.clone());
+            let (listener, consumer) = broker.into_tasks(
+                self.db.clone(),
+                self.batcher.clone(),
+                Some(self.alarm_engine.clone()),
+            );
             self.spawn_worker("mqtt", listener);
             self.spawn_worker("mqtt_consumer", consumer);
         }

@@ -466,6 +466,7 @@ fn migrator(kind: DatabaseKind) -> Migrator {
         ),
         crate::access::migration(kind),
         crate::access::profiles_migration(kind),
+        crate::alarms::store::migration(kind),
     ])
 }
 

@@ -642,6 +642,16 @@ impl<C: GatewayCodec> Connection<C> {
                 }
                 return Ok(());
             }
+            DeviceMessage::Status(report) => {
+                // Heartbeats carry battery, charging, ignition and alarm flags: alarm rules.
+                if let (Some(alarms), Some(s)) = (&self.gateway.alarms, &self.session) {
+                    alarms.observe_status(s.device.id, report).await;
+                }
+                if let Some(a) = ack {
+                    self.send(a).await?;
+                }
+                return Ok(());
+            }
             _ => {
                 if let Some(a) = ack {
                     self.send(a).await?;

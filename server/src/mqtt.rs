@@ -4,8 +4,8 @@
 //! device's MQTT token** (`POST /api/v1/devices/{id}/mqtt-token`), and publish JSON positions
 //! (the OsmAnd/Transistorsoft JSON shape: one `location` object or an array of them) to
 //! **`vigil/<device unique id>/position`**. The server consumes that topic through a local link
-//! and stores the positions in batches; a body's `device_id`, when present, must equal the
-//! topic's id.
+//! and stores the positions in batches (and hands them to the alarm stage, like the gateway);
+//! a body's `device_id`, when present, must equal the topic's id.
 //!
 //! Users subscribe with their login and a session token or API key; [`crate::mqtt_acl`]
 //! checks every subscribe and publish against the connection's rights (a device may publish
@@ -125,6 +125,7 @@ impl MqttBroker {
         self,
         db: Db,
         batcher: PositionBatcher,
+        alarms: Option<crate::alarms::AlarmEngine>,
     ) -> (
         impl Future<Output = Result<(), String>> + Send + 'static,
         impl Future<Output = Result<(), String>> + Send + 'static,
@@ -137,7 +138,7 @@ impl MqttBroker {
                 .map_err(|e| e.to_string())
         };
         let (tx, rx) = self.link;
-        (listener, consume(tx, rx, db, batcher))
+        (listener, consume(tx, rx, db, batcher, alarms))
     }
 }
 
@@ -146,13 +147,20 @@ async fn consume(
     mut rx: LinkRx,
     db: Db,
     batcher: PositionBatcher,
+    alarms: Option<crate::alarms::AlarmEngine>,
 ) -> Result<(), String> {
     tx.subscribe(POSITION_FILTER).map_err(|e| e.to_string())?;
     let config = OsmandConfig::default();
     loop {
         match rx.next().await {
             Ok(Some(Notification::Forward(f))) => {
-                store(&f.publish.topic, &f.publish.payload, &db, &batcher, &config).await;
+                let ingest = Ingest {
+                    db: &db,
+                    batcher: &batcher,
+                    alarms: alarms.as_ref(),
+                    config: &config,
+                };
+                store(&f.publish.topic, &f.publish.payload, &ingest).await;
             }
             Ok(Some(Notification::Unschedule)) => {
                 // The link's buffer filled: ask to be scheduled again or nothing more arrives.
@@ -164,13 +172,21 @@ async fn consume(
     }
 }
 
-async fn store(
-    topic: &[u8],
-    payload: &[u8],
-    db: &Db,
-    batcher: &PositionBatcher,
-    config: &OsmandConfig,
-) {
+/// What the consumer hands each publish to.
+struct Ingest<'a> {
+    db: &'a Db,
+    batcher: &'a PositionBatcher,
+    alarms: Option<&'a crate::alarms::AlarmEngine>,
+    config: &'a OsmandConfig,
+}
+
+async fn store(topic: &[u8], payload: &[u8], ingest: &Ingest<'_>) {
+    let Ingest {
+        db,
+        batcher,
+        alarms,
+        config,
+    } = *ingest;
     let topic_device = std::str::from_utf8(topic)
         .ok()
         .and_then(|t| t.strip_prefix("vigil/"))
@@ -212,5 +228,9 @@ async fn store(
         .collect();
     if let Err(e) = batcher.submit(rows).await {
         tracing::warn!(error = %e, "mqtt: position dropped");
+        return;
+    }
+    if let Some(alarms) = alarms {
+        alarms.observe(dev.id, &dev.unique_id, positions).await;
     }
 }

@@ -18,6 +18,8 @@ pub struct OsmandState {
     pub db: Db,
     /// Position writer.
     pub batcher: PositionBatcher,
+    /// The alarm stage (positions go through it like the gateway's).
+    pub alarms: Option<crate::alarms::AlarmEngine>,
     /// Unknown devices: register or reject.
     pub unknown_devices: UnknownDevicePolicy,
     /// Parser limits.
@@ -109,6 +111,11 @@ async fn report(state: web::Data<OsmandState>, req: HttpRequest, body: web::Byte
         // Answer only once stored: the app keeps the report and retries otherwise.
         if state.batcher.store(rows).await.is_err() {
             return HttpResponse::ServiceUnavailable().body("shutting down");
+        }
+        if let Some(alarms) = &state.alarms {
+            alarms
+                .observe(device.id, &device.unique_id, positions)
+                .await;
         }
     }
     HttpResponse::Ok().finish()

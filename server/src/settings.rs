@@ -91,6 +91,13 @@ pub struct Settings {
     pub web_tile_url: String,
     /// Attribution shown under the map tiles.
     pub web_tile_attribution: String,
+    /// Longest silence expected from an armed device, seconds (0 = no offline rule). Devices
+    /// are heard from at every position and at least once a minute while connected.
+    pub offline_expected_secs: u64,
+    /// Extra silence tolerated beyond `offline_expected_secs` before `offline` is raised.
+    pub offline_grace_secs: u64,
+    /// How often the offline sweep checks armed devices, milliseconds.
+    pub offline_sweep_ms: u64,
 }
 
 impl Default for Settings {
@@ -129,6 +136,9 @@ impl Default for Settings {
             web_dir: String::new(),
             web_tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
             web_tile_attribution: "© OpenStreetMap contributors".into(),
+            offline_expected_secs: 600,
+            offline_grace_secs: 300,
+            offline_sweep_ms: 30_000,
         }
     }
 }
@@ -148,6 +158,12 @@ impl Settings {
             default_speed_limit_kmh: (self.default_speed_limit_kmh > 0.0)
                 .then_some(self.default_speed_limit_kmh),
             overspeed_hold: std::time::Duration::from_secs(self.overspeed_hold_secs),
+            offline_after: (self.offline_expected_secs > 0).then(|| {
+                std::time::Duration::from_secs(
+                    self.offline_expected_secs
+                        .saturating_add(self.offline_grace_secs),
+                )
+            }),
             ..defaults
         }
     }

@@ -1,10 +1,13 @@
 //! The alarm stage of the pipeline: rules, theft detection, de-duplication and the lifecycle.
 //!
-//! The gateway hands every accepted position to [`AlarmEngine::observe`] right after queuing it
-//! for the database batch; one worker task evaluates the rules with per-device state in
-//! memory, writes new alarms at once (not in the position batch) and publishes them on the
-//! [`Bus`]. Repeats of an open alarm within the cool-down window are coalesced: whatever is
-//! queued is evaluated first, then each touched alarm is written once (count, last position).
+//! Every ingest path (the TCP gateway, OsmAnd HTTP, MQTT) hands each accepted position to
+//! [`AlarmEngine::observe`] right after queuing it for the database batch, and the gateway
+//! hands fix-less status reports (heartbeats) to [`AlarmEngine::observe_status`]; one worker
+//! task evaluates the rules with per-device state in memory, writes new alarms at once (not in
+//! the position batch) and publishes them on the [`Bus`]. The [`offline_sweep`] worker
+//! periodically asks it to check armed devices that have gone silent. Repeats of an open
+//! alarm within the cool-down window are coalesced: whatever is queued is evaluated first,
+//! then each touched alarm is written once (count, last position).
 //!
 //! Rules: device-reported alarms of every protocol (one Vigil alarm kind per
 //! `protocol::Alarm`); derived low battery (level/voltage thresholds), external power lost
@@ -12,7 +15,14 @@
 //! geofence enter/exit of the fences assigned to the device (the geofence crate's drift-proof
 //! tracker), and **suspected theft** while armed: ignition on, leaving a keep-in circle around
 //! the armed position (same tracker, same drift hold), power cut, or vibration followed by
-//! movement → one high-severity `theft` alarm whose evidence lists what was seen.
+//! movement → one high-severity `theft` alarm whose evidence lists what was seen; `offline`
+//! when an armed device has not been heard from for longer than expected (one alarm per
+//! silence).
+//!
+//! The fence trackers, the armed-circle tracker and the battery/charging edges are persisted
+//! (`alarm_state`) whenever one of them changes state, so a restart neither forgets that a
+//! vehicle is outside (or unplugged) nor raises enter/exit or low battery again for a state
+//! already reported.
 
 pub mod store;
 
@@ -25,10 +35,11 @@ use geofence::geo::Point;
 use geofence::{
     DeviceTrackers, Fence, FenceId, FenceKind, FenceShape, FenceTracker, Fix, TrackerConfig,
 };
-use protocol::{Alarm, Position};
+use protocol::{Alarm, LatLon, Position, StatusReport};
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-pub use store::{AlarmView, Guard};
+pub use store::{AlarmView, ArmedContact, Guard};
 
 use crate::bus::{AlarmAction, Bus, BusEvent, LivePosition};
 use crate::db::Db;
@@ -57,6 +68,8 @@ pub struct AlarmConfig {
     pub movement_speed_kmh: f32,
     /// Distance from the vibration fix that counts as movement.
     pub movement_m: f64,
+    /// An armed device silent for longer than this raises `offline` (None: no offline rule).
+    pub offline_after: Option<Duration>,
 }
 
 impl Default for AlarmConfig {
@@ -72,6 +85,7 @@ impl Default for AlarmConfig {
             vibration_window: Duration::from_secs(300),
             movement_speed_kmh: 10.0,
             movement_m: 50.0,
+            offline_after: Some(Duration::from_secs(900)),
         }
     }
 }
@@ -92,6 +106,15 @@ enum Input {
         unique_id: String,
         positions: Vec<Position>,
         received: DateTime<Utc>,
+    },
+    Status {
+        device_id: i64,
+        report: StatusReport,
+        received: DateTime<Utc>,
+    },
+    Sweep {
+        armed: Vec<ArmedContact>,
+        now: DateTime<Utc>,
     },
     Guard(Guard),
     AlarmChanged(AlarmView),
@@ -148,6 +171,30 @@ impl AlarmEngine {
             .await;
     }
 
+    /// Hands a fix-less status report (heartbeat: battery, charging, ignition, alarm flags) to
+    /// the alarm stage; it is evaluated at the device's last known position.
+    pub async fn observe_status(&self, device_id: i64, report: StatusReport) {
+        let _ = self
+            .tx
+            .send(Input::Status {
+                device_id,
+                report,
+                received: Utc::now(),
+            })
+            .await;
+    }
+
+    /// Checks armed devices for silence (the offline rule); false once the worker is gone.
+    pub async fn sweep(&self, armed: Vec<ArmedContact>) -> bool {
+        self.tx
+            .send(Input::Sweep {
+                armed,
+                now: Utc::now(),
+            })
+            .await
+            .is_ok()
+    }
+
     /// The device was armed or disarmed (already stored).
     pub async fn guard_changed(&self, guard: Guard) {
         let _ = self.tx.send(Input::Guard(guard)).await;
@@ -170,13 +217,34 @@ struct DeviceState {
     low_battery: bool,
     trackers: DeviceTrackers,
     last_time: Option<DateTime<Utc>>,
+    /// Latest valid fix (where status-only alarms are placed).
+    last_fix: Option<(f64, f64)>,
+    /// The latest fix was looked up in the database (after a restart).
+    fix_loaded: bool,
+    /// Server time of the latest report through any ingest path.
+    last_received: Option<DateTime<Utc>>,
+}
+
+/// The part of a device's rule state that survives a restart (`alarm_state.state`, JSON).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Persisted {
+    /// Fence trackers.
+    fences: DeviceTrackers,
+    /// The armed-circle tracker and the arming (`device_guard.changed_at`) it belongs to.
+    armed: Option<(DateTime<Utc>, FenceTracker)>,
+    /// The battery was low (edge of `low_battery`).
+    #[serde(default)]
+    low_battery: bool,
+    /// Last charging flag (edge of the derived `power_cut`).
+    #[serde(default)]
+    charging: Option<bool>,
 }
 
 struct Pending {
     times: i64,
     time: DateTime<Utc>,
-    lat: f64,
-    lon: f64,
+    lat: Option<f64>,
+    lon: Option<f64>,
     evidence: Vec<String>,
 }
 
@@ -246,6 +314,28 @@ impl Worker {
             }
             Err(e) => tracing::error!(error = %e, "cannot load armed devices"),
         }
+        match store::alarm_states(&self.db).await {
+            Ok(states) => {
+                for (device_id, json) in states {
+                    let Ok(p) = serde_json::from_str::<Persisted>(&json) else {
+                        tracing::warn!(device_id, "stored alarm state unreadable; starting afresh");
+                        continue;
+                    };
+                    let state = self.devices.entry(device_id).or_default();
+                    state.trackers = p.fences;
+                    state.low_battery = p.low_battery;
+                    state.charging = p.charging;
+                    // Only for the same arming: a later arm/disarm starts a fresh circle.
+                    if let (Some((armed_at, tracker)), Some(g), Some((_, current))) =
+                        (p.armed, state.guard, state.armed_circle.as_mut())
+                        && (g.changed_at - armed_at).num_milliseconds().abs() < 1
+                    {
+                        *current = tracker;
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot load alarm rule state"),
+        }
         match store::unresolved_alarms(&self.db).await {
             Ok(alarms) => {
                 for a in alarms {
@@ -261,6 +351,14 @@ impl Worker {
 
     fn set_guard(&mut self, g: Guard) {
         let state = self.devices.entry(g.device_id).or_default();
+        // The same arming with only another speed limit keeps the circle and the evidence.
+        if let Some(old) = &mut state.guard
+            && old.changed_at == g.changed_at
+            && old.armed == g.armed
+        {
+            *old = g;
+            return;
+        }
         state.armed_circle = None;
         if g.armed
             && let (Some(lat), Some(lon)) = (g.armed_lat, g.armed_lon)
@@ -296,8 +394,9 @@ impl Worker {
                 positions,
                 received,
             } => {
+                self.devices.entry(device_id).or_default().last_received = Some(received);
                 for p in &positions {
-                    self.evaluate(device_id, p).await;
+                    self.evaluate(device_id, p, true).await;
                     self.bus.publish(BusEvent::Position(LivePosition {
                         device_id,
                         unique_id: unique_id.clone(),
@@ -311,13 +410,123 @@ impl Worker {
                     }));
                 }
             }
+            Input::Status {
+                device_id,
+                report,
+                received,
+            } => {
+                self.devices.entry(device_id).or_default().last_received = Some(received);
+                let at = self.last_fix(device_id).await;
+                // Placed at the last known fix; marked invalid so that no position rule
+                // (fences, armed circle, overspeed, movement) takes it for a fix.
+                let (lat, lon) = at.unwrap_or((0.0, 0.0));
+                let Ok(location) = LatLon::new(lat, lon) else {
+                    return;
+                };
+                let mut p = Position::new(report.time.unwrap_or(received), location, false, 0.0);
+                p.status = report.status;
+                self.evaluate_at(device_id, &p, false, at).await;
+            }
+            Input::Sweep { armed, now } => self.sweep(armed, now).await,
         }
     }
 
-    /// Runs every rule on one position.
-    async fn evaluate(&mut self, device_id: i64, p: &Position) {
+    /// The device's latest valid fix: in memory, else (once after a restart) from the database.
+    async fn last_fix(&mut self, device_id: i64) -> Option<(f64, f64)> {
+        let state = self.devices.entry(device_id).or_default();
+        if state.last_fix.is_none() && !state.fix_loaded {
+            state.fix_loaded = true;
+            if let Ok(Some(p)) = self.db.latest_position(device_id).await {
+                let state = self.devices.entry(device_id).or_default();
+                state.last_fix.get_or_insert((p.lat, p.lon));
+            }
+        }
+        self.devices.get(&device_id).and_then(|s| s.last_fix)
+    }
+
+    /// The offline rule: an armed device whose last contact (the newer of `last_seen_at` and
+    /// the last report this process received) is older than `offline_after` raises `offline`
+    /// once per silence: not again while an open `offline` alarm already covers that contact.
+    async fn sweep(&mut self, armed: Vec<ArmedContact>, now: DateTime<Utc>) {
+        let Some(after) = self
+            .config
+            .offline_after
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+        else {
+            return;
+        };
+        for c in armed {
+            let seen_here = self.devices.get(&c.device_id).and_then(|s| s.last_received);
+            let last_contact = c.last_seen.max(seen_here).unwrap_or(c.armed_at);
+            if now - last_contact <= after {
+                continue;
+            }
+            if self
+                .open
+                .get(&(c.device_id, "offline".to_owned()))
+                .is_some_and(|a| a.last_time >= last_contact)
+            {
+                continue;
+            }
+            let at = match self.last_fix(c.device_id).await {
+                Some(at) => Some(at),
+                None => c.armed_lat.zip(c.armed_lon),
+            };
+            self.raise(
+                c.device_id,
+                now,
+                at,
+                Trigger {
+                    kind: "offline".into(),
+                    evidence: None,
+                },
+            )
+            .await;
+        }
+        self.flush().await;
+    }
+
+    /// Writes the device's persisted rule state (after a confirmed crossing or a change of the
+    /// battery/charging edges).
+    async fn persist(&mut self, device_id: i64) {
+        let Some(state) = self.devices.get(&device_id) else {
+            return;
+        };
+        let p = Persisted {
+            fences: state.trackers.clone(),
+            armed: match (state.guard, &state.armed_circle) {
+                (Some(g), Some((_, t))) if g.armed => Some((g.changed_at, *t)),
+                _ => None,
+            },
+            low_battery: state.low_battery,
+            charging: state.charging,
+        };
+        let json = serde_json::to_string(&p).unwrap_or_default();
+        if let Err(e) = store::save_alarm_state(&self.db, device_id, &json).await {
+            tracing::warn!(device_id, error = %e, "alarm rule state not saved");
+        }
+    }
+
+    /// Runs every rule on one position (`is_fix`: a real fix, not a status report).
+    async fn evaluate(&mut self, device_id: i64, p: &Position, is_fix: bool) {
+        let at = Some((p.location.lat, p.location.lon));
+        self.evaluate_at(device_id, p, is_fix, at).await;
+    }
+
+    /// Runs every rule on one report placed at `at`.
+    async fn evaluate_at(
+        &mut self,
+        device_id: i64,
+        p: &Position,
+        is_fix: bool,
+        at: Option<(f64, f64)>,
+    ) {
         let cfg = &self.config;
         let state = self.devices.entry(device_id).or_default();
+        let mut changed = false;
+        if is_fix && p.valid {
+            state.last_fix = Some((p.location.lat, p.location.lon));
+        }
         let mut triggers: Vec<Trigger> = Vec::new();
         let s = &p.status;
         let here = (p.location.lat, p.location.lon);
@@ -338,8 +547,9 @@ impl Worker {
                 evidence: None,
             });
         }
-        if s.battery_level.is_some() || s.battery_voltage.is_some() {
+        if (s.battery_level.is_some() || s.battery_voltage.is_some()) && state.low_battery != low {
             state.low_battery = low;
+            changed = true;
         }
         // External power lost.
         let power_lost = state.charging == Some(true) && s.charging == Some(false);
@@ -349,10 +559,12 @@ impl Worker {
                 evidence: None,
             });
         }
-        if s.charging.is_some() {
+        if s.charging.is_some() && state.charging != s.charging {
             state.charging = s.charging;
+            changed = true;
         }
-        let in_order = state.last_time.is_none_or(|t| p.time > t);
+        // Status reports carry server or device time without a fix: not part of the fix order.
+        let in_order = is_fix && state.last_time.is_none_or(|t| p.time > t);
         if in_order {
             state.last_time = Some(p.time);
         }
@@ -384,7 +596,7 @@ impl Worker {
         }
         // Geofences assigned to the device.
         let assigned = self.fences.assigned(device_id);
-        if !assigned.is_empty() {
+        if is_fix && !assigned.is_empty() {
             let index = self.fences.snapshot();
             let mut events = Vec::new();
             state.trackers.step(
@@ -394,6 +606,7 @@ impl Worker {
                 |f| assigned.contains(&f.id) && f.kind != FenceKind::Jurisdiction,
                 &mut events,
             );
+            changed |= !events.is_empty();
             for e in events.into_iter().filter(|e| e.alarm) {
                 let kind = match e.transition {
                     geofence::Transition::Enter => "geofence_enter",
@@ -415,10 +628,13 @@ impl Worker {
                 evidence.push("power_cut");
             }
             if let Some((fence, tracker)) = &mut state.armed_circle
+                && is_fix
                 && let Some(e) = tracker.step(fence, &fix_of(p), &cfg.tracker)
-                && e.transition == geofence::Transition::Exit
             {
-                evidence.push("moved");
+                changed = true;
+                if e.transition == geofence::Transition::Exit {
+                    evidence.push("moved");
+                }
             }
             if let Some((t, lat, lon)) = state.vibration
                 && p.valid
@@ -430,8 +646,11 @@ impl Worker {
             {
                 evidence.push("vibration_then_movement");
             }
-            if s.alarms.contains(Alarm::Vibration) && state.vibration.is_none() {
-                state.vibration = Some((p.time, here.0, here.1));
+            if s.alarms.contains(Alarm::Vibration)
+                && state.vibration.is_none()
+                && let Some(v) = at
+            {
+                state.vibration = Some((p.time, v.0, v.1));
             }
             for e in evidence {
                 triggers.push(Trigger {
@@ -440,13 +659,18 @@ impl Worker {
                 });
             }
         }
+        if changed {
+            self.persist(device_id).await;
+        }
         for t in triggers {
-            self.raise(device_id, p, t).await;
+            self.raise(device_id, p.time, at, t).await;
         }
     }
 
-    async fn unit_for(&mut self, lat: f64, lon: f64) -> Option<i64> {
-        if let Some(u) = self.fences.jurisdiction_unit(lat, lon) {
+    async fn unit_for(&mut self, at: Option<(f64, f64)>) -> Option<i64> {
+        if let Some((lat, lon)) = at
+            && let Some(u) = self.fences.jurisdiction_unit(lat, lon)
+        {
             return Some(u);
         }
         match store::default_unit(&self.db).await {
@@ -458,15 +682,23 @@ impl Worker {
         }
     }
 
-    #[tracing::instrument(skip(self, p, t), fields(kind = %t.kind))]
-    async fn raise(&mut self, device_id: i64, p: &Position, t: Trigger) {
+    /// Opens an alarm, or (same device and kind open within the cool-down) counts a repeat.
+    #[tracing::instrument(skip(self, t), fields(kind = %t.kind))]
+    async fn raise(
+        &mut self,
+        device_id: i64,
+        time: DateTime<Utc>,
+        at: Option<(f64, f64)>,
+        t: Trigger,
+    ) {
         let key = (device_id, t.kind.clone());
         let cooldown = chrono::Duration::from_std(self.config.cooldown).unwrap_or_default();
+        let (lat, lon) = (at.map(|a| a.0), at.map(|a| a.1));
         if let Some(open) = self.open.get_mut(&key)
-            && p.time - open.last_time <= cooldown
+            && time - open.last_time <= cooldown
         {
-            if p.time > open.last_time {
-                open.last_time = p.time;
+            if time > open.last_time {
+                open.last_time = time;
             }
             if let Some(e) = t.evidence
                 && !open.evidence.iter().any(|x| x == e)
@@ -475,29 +707,31 @@ impl Worker {
             }
             let pending = self.pending.entry(open.id).or_insert_with(|| Pending {
                 times: 0,
-                time: p.time,
-                lat: p.location.lat,
-                lon: p.location.lon,
+                time,
+                lat,
+                lon,
                 evidence: Vec::new(),
             });
             pending.times += 1;
-            if p.time >= pending.time {
-                pending.time = p.time;
-                pending.lat = p.location.lat;
-                pending.lon = p.location.lon;
+            if time >= pending.time {
+                pending.time = time;
+                if at.is_some() {
+                    pending.lat = lat;
+                    pending.lon = lon;
+                }
             }
             pending.evidence = open.evidence.clone();
             return;
         }
-        let unit_id = self.unit_for(p.location.lat, p.location.lon).await;
+        let unit_id = self.unit_for(at).await;
         let new = store::NewAlarm {
             device_id,
             kind: t.kind.clone(),
             severity: severity(&t.kind),
             unit_id,
-            time: p.time,
-            lat: p.location.lat,
-            lon: p.location.lon,
+            time,
+            lat,
+            lon,
             evidence: t.evidence.map(|e| vec![e.to_owned()]).unwrap_or_default(),
         };
         // Retried: an alarm must not be lost to a transient database error.
@@ -545,6 +779,26 @@ impl Worker {
                 }
                 Err(e) => tracing::warn!(alarm = id, error = %e, "alarm update failed"),
             }
+        }
+    }
+}
+
+/// The offline sweep (run as the named worker `offline_sweep`): every `every`, hands the armed
+/// devices and their last contact to the alarm worker. Ends with an error when the alarm
+/// worker is gone (so `/health` shows it).
+pub async fn offline_sweep(engine: AlarmEngine, db: Db, every: Duration) -> Result<(), String> {
+    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store::armed_contacts(&db).await {
+            Ok(armed) if armed.is_empty() => {}
+            Ok(armed) => {
+                if !engine.sweep(armed).await {
+                    return Err("alarm worker gone".into());
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "offline sweep: armed devices not read"),
         }
     }
 }

@@ -2,9 +2,28 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::Row;
+use sqlx::migrate::{Migration, MigrationType};
+use sqlx::{Row, SqlSafeStr};
 
 use crate::db::{Db, DbError};
+use crate::settings::DatabaseKind;
+
+/// Migration 6: the `alarm_state` table (tracker state that survives a restart).
+pub fn migration(kind: DatabaseKind) -> Migration {
+    let sql = match kind {
+        DatabaseKind::Sqlite => include_str!("../../../migrations/sqlite/0006_alarm_state.sql"),
+        DatabaseKind::Postgres => {
+            include_str!("../../../migrations/postgres/0006_alarm_state.sql")
+        }
+    };
+    Migration::new(
+        6,
+        "alarm_state".into(),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )
+}
 
 /// Runs `$body` with `$p` bound to the concrete pool (compiled once per driver).
 macro_rules! on_pool {
@@ -90,10 +109,10 @@ pub struct NewAlarm {
     pub unit_id: Option<i64>,
     /// Fix time.
     pub time: DateTime<Utc>,
-    /// Latitude.
-    pub lat: f64,
+    /// Latitude (none when the device never sent a fix).
+    pub lat: Option<f64>,
     /// Longitude.
-    pub lon: f64,
+    pub lon: Option<f64>,
     /// Evidence.
     pub evidence: Vec<String>,
 }
@@ -218,13 +237,13 @@ pub async fn bump_alarm(
     id: i64,
     times: i64,
     time: DateTime<Utc>,
-    lat: f64,
-    lon: f64,
+    lat: Option<f64>,
+    lon: Option<f64>,
     evidence: &[String],
 ) -> Result<AlarmView, DbError> {
     let evidence = serde_json::to_string(evidence).unwrap_or_else(|_| "[]".into());
     let sql = format!(
-        "UPDATE alarms SET count = count + $2, last_time = CASE WHEN last_time < $3 THEN $3 ELSE last_time END, lat = $4, lon = $5, evidence = $6, updated_at = $7 WHERE id = $1 RETURNING {ALARM_COLS}"
+        "UPDATE alarms SET count = count + $2, last_time = CASE WHEN last_time < $3 THEN $3 ELSE last_time END, lat = COALESCE($4, lat), lon = COALESCE($5, lon), evidence = $6, updated_at = $7 WHERE id = $1 RETURNING {ALARM_COLS}"
     );
     Ok(on_pool!(db, p => {
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -638,6 +657,63 @@ pub async fn guards(db: &Db) -> Result<Vec<Guard>, DbError> {
         let mut out = Vec::new();
         for r in sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(p).await? {
             out.push(guard_from_row!(&r));
+        }
+        out
+    }))
+}
+
+// ---- rule state ----
+
+/// Stores a device's persisted rule state (JSON), replacing the previous one.
+pub async fn save_alarm_state(db: &Db, device_id: i64, state: &str) -> Result<(), DbError> {
+    on_pool!(db, p => {
+        sqlx::query("INSERT INTO alarm_state (device_id, state, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (device_id) DO UPDATE SET state = $2, updated_at = $3")
+            .bind(device_id).bind(state).bind(Utc::now()).execute(p).await?;
+    });
+    Ok(())
+}
+
+/// Every persisted rule state (start-up): (device, JSON).
+pub async fn alarm_states(db: &Db) -> Result<Vec<(i64, String)>, DbError> {
+    Ok(on_pool!(db, p => {
+        let mut out = Vec::new();
+        for r in sqlx::query("SELECT device_id, state FROM alarm_state").fetch_all(p).await? {
+            out.push((r.try_get("device_id")?, r.try_get("state")?));
+        }
+        out
+    }))
+}
+
+/// An armed device and when it was last heard from (offline sweep).
+#[derive(Debug, Clone, Copy)]
+pub struct ArmedContact {
+    /// Device row id.
+    pub device_id: i64,
+    /// `devices.last_seen_at` (connection, login, at most once a minute per connection).
+    pub last_seen: Option<DateTime<Utc>>,
+    /// When it was armed.
+    pub armed_at: DateTime<Utc>,
+    /// Where it was armed.
+    pub armed_lat: Option<f64>,
+    /// Where it was armed.
+    pub armed_lon: Option<f64>,
+}
+
+/// Every armed device with its last contact.
+pub async fn armed_contacts(db: &Db) -> Result<Vec<ArmedContact>, DbError> {
+    Ok(on_pool!(db, p => {
+        let mut out = Vec::new();
+        for r in sqlx::query("SELECT g.device_id, g.changed_at, g.armed_lat, g.armed_lon, d.last_seen_at \
+                              FROM device_guard g JOIN devices d ON d.id = g.device_id WHERE g.armed = $1")
+            .bind(true).fetch_all(p).await? {
+            out.push(ArmedContact {
+                device_id: r.try_get("device_id")?,
+                last_seen: r.try_get("last_seen_at")?,
+                armed_at: r.try_get("changed_at")?,
+                armed_lat: r.try_get("armed_lat")?,
+                armed_lon: r.try_get("armed_lon")?,
+            });
         }
         out
     }))

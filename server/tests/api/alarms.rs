@@ -1,4 +1,5 @@
-//! Issue 5: alarms from emulated devices through the TCP gateway, observed through the API.
+//! Issue 5: alarms from emulated devices through the TCP gateway, observed through the API, a
+//! WebSocket client and an MQTT subscriber (the observers of [`crate::rules::Rig`]).
 
 use std::time::Duration;
 
@@ -9,7 +10,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestDb, spawn_app};
+use crate::helpers::{Backend, TestApp, TestDb};
+use crate::rules::{count_log, rig, wait_log};
 
 both_backends!(
     gt06_vibration_flood_is_one_alarm,
@@ -19,20 +21,20 @@ both_backends!(
     overspeed_held_against_device_limit,
 );
 
-const LAT0: f64 = 22.5;
-const LON0: f64 = 114.0;
+pub(crate) const LAT0: f64 = 22.5;
+pub(crate) const LON0: f64 = 114.0;
 /// Metres per degree of latitude.
-const M_PER_DEG: f64 = 111_195.0;
+pub(crate) const M_PER_DEG: f64 = 111_195.0;
 
 /// A GT06 device on a TCP connection whose acks are drained in the background.
-struct Gt06Device {
+pub(crate) struct Gt06Device {
     tx: tokio::net::tcp::OwnedWriteHalf,
     serial: u16,
     _drain: tokio::task::JoinHandle<()>,
 }
 
 impl Gt06Device {
-    async fn connect(app: &TestApp, imei: &str) -> Gt06Device {
+    pub(crate) async fn connect(app: &TestApp, imei: &str) -> Gt06Device {
         let stream = TcpStream::connect(app.addrs["gt06"]).await.unwrap();
         let (mut rx, tx) = stream.into_split();
         let drain = tokio::spawn(async move {
@@ -51,25 +53,25 @@ impl Gt06Device {
         d.send(gt06::device::login(imei, 1).unwrap()).await;
         d
     }
-    async fn send(&mut self, frame: Vec<u8>) {
+    pub(crate) async fn send(&mut self, frame: Vec<u8>) {
         self.tx.write_all(&frame).await.unwrap();
     }
-    fn next_serial(&mut self) -> u16 {
+    pub(crate) fn next_serial(&mut self) -> u16 {
         self.serial = self.serial.wrapping_add(1).max(2);
         self.serial
     }
-    async fn location(&mut self, p: &Position) {
+    pub(crate) async fn location(&mut self, p: &Position) {
         let s = self.next_serial();
         self.send(gt06::device::location(p, s)).await;
     }
-    async fn alarm(&mut self, p: &Position) {
+    pub(crate) async fn alarm(&mut self, p: &Position) {
         let s = self.next_serial();
         self.send(gt06::device::alarm(p, s)).await;
     }
 }
 
 /// A fix `t` seconds past 2024-01-01 at `north_m` metres north of the start point.
-fn fix(t: i64, north_m: f64) -> Position {
+pub(crate) fn fix(t: i64, north_m: f64) -> Position {
     let time = chrono::DateTime::from_timestamp(1_704_067_200 + t, 0).unwrap();
     let mut p = Position::new(
         time,
@@ -82,13 +84,13 @@ fn fix(t: i64, north_m: f64) -> Position {
     p
 }
 
-fn with_alarm(mut p: Position, a: Alarm) -> Position {
+pub(crate) fn with_alarm(mut p: Position, a: Alarm) -> Position {
     p.status.alarms.insert(a);
     p
 }
 
 /// Waits (bounded by the harness, no timing assertion) until `pred` holds for the alarm list.
-async fn wait_alarms(
+pub(crate) async fn wait_alarms(
     app: &TestApp,
     token: &str,
     query: &str,
@@ -110,7 +112,7 @@ async fn wait_alarms(
     }
 }
 
-async fn device_id(app: &TestApp, imei: &str) -> i64 {
+pub(crate) async fn device_id(app: &TestApp, imei: &str) -> i64 {
     loop {
         if let Some(d) = app.db.device_by_unique_id(imei).await.unwrap() {
             return d.id;
@@ -121,30 +123,49 @@ async fn device_id(app: &TestApp, imei: &str) -> i64 {
 
 async fn gt06_vibration_flood_is_one_alarm(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let token = app.login().await;
+    let r = rig(&db, |_| {}).await;
+    let app = &r.app;
+    let token = r.token.clone();
     let imei = "359710040000101";
-    let mut dev = Gt06Device::connect(&app, imei).await;
+    let mut dev = Gt06Device::connect(app, imei).await;
     // 1,000 vibration packets spread over one minute of device time, sent as fast as possible.
     for i in 0..1000i64 {
         let p = with_alarm(fix(i * 60 / 1000, 0.0), Alarm::Vibration);
         dev.alarm(&p).await;
     }
-    let id = device_id(&app, imei).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| {
+    let id = device_id(app, imei).await;
+    let list = wait_alarms(app, &token, &format!("device_id={id}"), |l| {
         l.first().is_some_and(|a| a["count"] == 1000)
     })
     .await;
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["kind"], "vibration");
     assert_eq!(list[0]["status"], "open");
-    app.stop().await;
+    // WebSocket and MQTT: one opening, then updates of the same alarm up to the full count.
+    let first = r.opened(id, imei, "vibration").await;
+    assert_eq!(first["id"], list[0]["id"]);
+    wait_log(&r.ws, "ws count 1000", |t, v| {
+        t == "alarm" && v["alarm"]["id"] == first["id"] && v["alarm"]["count"] == 1000
+    })
+    .await;
+    let topic = format!("vigil/devices/{imei}/alarms");
+    wait_log(&r.mqtt, "mqtt count 1000", |t, v| {
+        t == topic && v["alarm"]["count"] == 1000
+    })
+    .await;
+    assert_eq!(r.ws_opened(id, "vibration"), 1);
+    assert_eq!(
+        count_log(&r.mqtt, |t, v| t == topic && v["action"] == "opened"),
+        1
+    );
+    r.app.stop().await;
 }
 
 async fn gt06_device_alarms_and_lifecycle(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let token = app.login().await;
+    let r = rig(&db, |_| {}).await;
+    let app = &r.app;
+    let token = r.token.clone();
     let (s, unit) = app
         .post(
             "/api/v1/units",
@@ -159,18 +180,20 @@ async fn gt06_device_alarms_and_lifecycle(backend: Backend) {
         .await;
     assert_eq!(s, 201);
     let imei = "359710040000102";
-    let mut dev = Gt06Device::connect(&app, imei).await;
+    let mut dev = Gt06Device::connect(app, imei).await;
     dev.alarm(&with_alarm(fix(0, 0.0), Alarm::Sos)).await;
     dev.alarm(&with_alarm(fix(10, 0.0), Alarm::PowerCut)).await;
     let mut low = with_alarm(fix(20, 0.0), Alarm::LowBattery);
     low.status.battery_level = Some(5);
     dev.alarm(&low).await;
     dev.alarm(&with_alarm(fix(30, 0.0), Alarm::Vibration)).await;
-    let id = device_id(&app, imei).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| l.len() == 4).await;
+    let id = device_id(app, imei).await;
+    let list = wait_alarms(app, &token, &format!("device_id={id}"), |l| l.len() == 4).await;
     let kinds: Vec<&str> = list.iter().map(|a| a["kind"].as_str().unwrap()).collect();
     for k in ["sos", "power_cut", "low_battery", "vibration"] {
         assert!(kinds.contains(&k), "{kinds:?}");
+        let seen = r.opened(id, imei, k).await;
+        assert_eq!(seen["unit_id"], unit_id, "{seen}");
     }
     // Routed to the default unit; SOS is high severity.
     assert!(list.iter().all(|a| a["unit_id"] == unit_id), "{list:?}");
@@ -227,11 +250,11 @@ async fn gt06_device_alarms_and_lifecycle(backend: Backend) {
     assert_eq!(steps, ["opened", "acknowledged", "assigned", "resolved"]);
     assert!(v["actions"][1]["user_id"].is_i64());
     assert_eq!(v["alarm"]["outcome"], "false_alarm");
-    app.stop().await;
+    r.app.stop().await;
 }
 
 /// Square jurisdiction of about `half_m` metres around the start point.
-fn square(half_m: f64, props: Value) -> Value {
+pub(crate) fn square(half_m: f64, props: Value) -> Value {
     let d = half_m / M_PER_DEG;
     let ring = json!([
         [LON0 - d, LAT0 - d],
@@ -246,7 +269,7 @@ fn square(half_m: f64, props: Value) -> Value {
 
 /// Moves a device 300 m north over three minutes of device time (a fix every 15 s),
 /// starting at device time `t0`.
-async fn drive_300m(dev: &mut Gt06Device, t0: i64) {
+pub(crate) async fn drive_300m(dev: &mut Gt06Device, t0: i64) {
     for step in 0..=12 {
         let mut p = fix(t0 + step * 15, 25.0 * step as f64);
         p.speed_kmh = 6.0;
@@ -256,8 +279,9 @@ async fn drive_300m(dev: &mut Gt06Device, t0: i64) {
 
 async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let token = app.login().await;
+    let r = rig(&db, |_| {}).await;
+    let app = &r.app;
+    let token = r.token.clone();
     let (_, fallback) = app
         .post(
             "/api/v1/units",
@@ -285,9 +309,9 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
 
     // Armed: parked, then pushed away 300 m.
     let armed_imei = "359710040000103";
-    let mut armed = Gt06Device::connect(&app, armed_imei).await;
+    let mut armed = Gt06Device::connect(app, armed_imei).await;
     armed.location(&fix(0, 0.0)).await;
-    let armed_id = device_id(&app, armed_imei).await;
+    let armed_id = device_id(app, armed_imei).await;
     // Arming at the latest stored position needs it to be committed first.
     while app.db.latest_position(armed_id).await.unwrap().is_none() {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -306,14 +330,14 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
         armed.location(&fix(10 + i as i64 * 10, *j)).await;
     }
     drive_300m(&mut armed, 100).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={armed_id}"), |l| {
+    let list = wait_alarms(app, &token, &format!("device_id={armed_id}"), |l| {
         l.iter().any(|a| a["kind"] == "theft")
     })
     .await;
     // A marker alarm after more movement proves everything before it was evaluated.
     drive_300m(&mut armed, 400).await;
     armed.alarm(&with_alarm(fix(700, 300.0), Alarm::Sos)).await;
-    let list2 = wait_alarms(&app, &token, &format!("device_id={armed_id}"), |l| {
+    let list2 = wait_alarms(app, &token, &format!("device_id={armed_id}"), |l| {
         l.iter().any(|a| a["kind"] == "sos")
     })
     .await;
@@ -331,12 +355,15 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
         "{theft}"
     );
     assert_ne!(theft["unit_id"], fallback["id"]);
+    let seen = r.opened(armed_id, armed_imei, "theft").await;
+    assert_eq!(seen["unit_id"], district["id"]);
+    assert_eq!(r.ws_opened(armed_id, "theft"), 1);
 
     // Armed then disarmed: the same movement raises nothing.
     let calm_imei = "359710040000104";
-    let mut calm = Gt06Device::connect(&app, calm_imei).await;
+    let mut calm = Gt06Device::connect(app, calm_imei).await;
     calm.location(&fix(0, 0.0)).await;
-    let calm_id = device_id(&app, calm_imei).await;
+    let calm_id = device_id(app, calm_imei).await;
     let (s, _) = app
         .post(
             &format!("/api/v1/devices/{calm_id}/arm"),
@@ -355,7 +382,7 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
     assert_eq!((s, g["armed"].as_bool()), (200, Some(false)));
     drive_300m(&mut calm, 100).await;
     calm.alarm(&with_alarm(fix(400, 300.0), Alarm::Sos)).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={calm_id}"), |l| {
+    let list = wait_alarms(app, &token, &format!("device_id={calm_id}"), |l| {
         l.iter().any(|a| a["kind"] == "sos")
     })
     .await;
@@ -363,13 +390,15 @@ async fn armed_theft_routed_to_jurisdiction_unit(backend: Backend) {
         list.iter().all(|a| a["kind"] != "theft"),
         "disarmed: no theft: {list:?}"
     );
-    app.stop().await;
+    assert_eq!(r.ws_opened(calm_id, "theft"), 0);
+    r.app.stop().await;
 }
 
 async fn geofence_exit_without_jitter_alarms(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let token = app.login().await;
+    let r = rig(&db, |_| {}).await;
+    let app = &r.app;
+    let token = r.token.clone();
     // A real (irregular) polygon: the northern edge is 500 m north of the start point.
     let d = 500.0 / M_PER_DEG;
     let ring = json!([
@@ -399,9 +428,9 @@ async fn geofence_exit_without_jitter_alarms(backend: Backend) {
         .await;
     assert_eq!(s, 400, "{bad}");
     let imei = "359710040000105";
-    let mut dev = Gt06Device::connect(&app, imei).await;
+    let mut dev = Gt06Device::connect(app, imei).await;
     dev.location(&fix(0, 0.0)).await;
-    let id = device_id(&app, imei).await;
+    let id = device_id(app, imei).await;
     let (s, _) = app
         .post(
             &format!("/api/v1/devices/{id}/fences"),
@@ -422,7 +451,7 @@ async fn geofence_exit_without_jitter_alarms(backend: Backend) {
         dev.location(&fix(80 + 10 * i as i64, 480.0 + j)).await;
     }
     dev.alarm(&with_alarm(fix(170, 480.0), Alarm::Sos)).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| {
+    let list = wait_alarms(app, &token, &format!("device_id={id}"), |l| {
         l.iter().any(|a| a["kind"] == "sos")
     })
     .await;
@@ -436,33 +465,36 @@ async fn geofence_exit_without_jitter_alarms(backend: Backend) {
             .await;
     }
     let list = wait_alarms(
-        &app,
+        app,
         &token,
         &format!("device_id={id}&type=geofence_exit"),
         |l| !l.is_empty(),
     )
     .await;
     assert_eq!(list.len(), 1);
-    app.stop().await;
+    r.opened(id, imei, "geofence_exit").await;
+    assert_eq!(r.ws_opened(id, "geofence_exit"), 1);
+    r.app.stop().await;
 }
 
 async fn overspeed_held_against_device_limit(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let token = app.login().await;
+    let r = rig(&db, |_| {}).await;
+    let app = &r.app;
+    let token = r.token.clone();
     let imei = "359710040000106";
-    let mut dev = Gt06Device::connect(&app, imei).await;
+    let mut dev = Gt06Device::connect(app, imei).await;
     dev.location(&fix(0, 0.0)).await;
-    let id = device_id(&app, imei).await;
+    let id = device_id(app, imei).await;
     let client = &app.client;
-    let r = client
+    let res = client
         .put(app.url(&format!("/api/v1/devices/{id}/speed-limit")))
         .bearer_auth(&token)
         .json(&json!({"limit_kmh": 60.0}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 204);
+    assert_eq!(res.status(), 204);
     let fast = |t: i64, kmh: f32| {
         let mut p = fix(t, t as f64 * 20.0);
         p.speed_kmh = kmh;
@@ -474,7 +506,7 @@ async fn overspeed_held_against_device_limit(backend: Backend) {
     }
     dev.location(&fast(6, 40.0)).await;
     dev.alarm(&with_alarm(fix(7, 0.0), Alarm::Sos)).await;
-    let list = wait_alarms(&app, &token, &format!("device_id={id}"), |l| {
+    let list = wait_alarms(app, &token, &format!("device_id={id}"), |l| {
         l.iter().any(|a| a["kind"] == "sos")
     })
     .await;
@@ -484,7 +516,7 @@ async fn overspeed_held_against_device_limit(backend: Backend) {
         dev.location(&fast(t, 85.0)).await;
     }
     let list = wait_alarms(
-        &app,
+        app,
         &token,
         &format!("device_id={id}&type=overspeed"),
         |l| !l.is_empty(),
@@ -492,5 +524,7 @@ async fn overspeed_held_against_device_limit(backend: Backend) {
     .await;
     assert_eq!(list.len(), 1);
     assert_eq!(list[0]["count"], 1);
-    app.stop().await;
+    r.opened(id, imei, "overspeed").await;
+    assert_eq!(r.ws_opened(id, "overspeed"), 1);
+    r.app.stop().await;
 }

@@ -102,6 +102,12 @@ async fn gt06_cut_off_end_to_end(backend: Backend) {
         .await
         .unwrap();
     let path = format!("/api/v1/devices/{device}/commands");
+    // The owner follows the command on the stream (browser style: token in the query).
+    let ws_url = format!(
+        "{}/api/v1/stream?token={owner_token}",
+        app.http.replace("http://", "ws://")
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
 
     // Without the explicit confirmation: refused.
     let (s, v) = app
@@ -144,6 +150,24 @@ async fn gt06_cut_off_end_to_end(backend: Backend) {
     let done = wait_status(&app, &owner_token, id, "acknowledged").await;
     assert_eq!(done["reply"]["result"], "success", "{done}");
     assert!(done["finished_at"].is_string());
+    // Every status change was published: refused (no confirmation), queued, sent, acknowledged.
+    let mut statuses = Vec::new();
+    while statuses.last().map(String::as_str) != Some("acknowledged") {
+        use futures_util::StreamExt;
+        let m = ws.next().await.unwrap().unwrap();
+        let v: Value = serde_json::from_str(&m.into_text().unwrap()).unwrap();
+        if v["type"] == "command" {
+            assert_eq!(v["command"]["device_id"], device, "{v}");
+            if v["command"]["id"] == id || v["command"]["id"].is_null() {
+                statuses.push(v["command"]["status"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(
+        statuses,
+        ["refused", "refused", "queued", "sent", "acknowledged"],
+        "(the dispatcher's attempt is refused too)"
+    );
 
     // Moving at 36.5 km/h (above 20): refused and audited.
     w.send(&gt06::device::location(&position(0), 3)).await;

@@ -17,5 +17,6 @@ mod permissions;
 mod real_codecs;
 mod realtime;
 mod rights;
+mod rules;
 mod trajectory;
 mod web;

@@ -659,3 +659,190 @@ async fn mqtt_topics_follow_the_same_rights(backend: Backend) {
     assert_eq!(topic, format!("vigil/units/{u1}/alarms"));
     app.stop().await;
 }
+
+both_backends!(units_and_webhooks_are_edited_and_deleted);
+
+async fn units_and_webhooks_are_edited_and_deleted(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let admin = app.login().await;
+    let put = |path: String, body: Value| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let r = app
+                .client
+                .put(app.url(&path))
+                .bearer_auth(&admin)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let delete = |path: String| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            app.client
+                .delete(app.url(&path))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let (_, a) = app
+        .post("/api/v1/units", &admin, &json!({"name": "A"}))
+        .await;
+    let (_, b) = app
+        .post(
+            "/api/v1/units",
+            &admin,
+            &json!({"name": "B", "default": true}),
+        )
+        .await;
+    let (a, b) = (a["id"].as_i64().unwrap(), b["id"].as_i64().unwrap());
+    // Names stay unique; a new default replaces the old one.
+    let (s, v) = put(format!("/api/v1/units/{a}"), json!({"name": "B"})).await;
+    assert_eq!(s, 409, "{v}");
+    let (s, v) = put(
+        format!("/api/v1/units/{a}"),
+        json!({"default": true, "name": "Alpha"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["name"], "Alpha");
+    let (_, v) = app.get("/api/v1/units", &admin).await;
+    let units = v["units"].as_array().unwrap();
+    assert_eq!(
+        units.iter().filter(|u| u["is_default"] == true).count(),
+        1,
+        "{v}"
+    );
+    assert!(
+        units
+            .iter()
+            .any(|u| u["id"] == a && u["is_default"] == true),
+        "{v}"
+    );
+
+    // A unit with an officer, a jurisdiction and an alarm is deleted: they stay, unit-less.
+    let officer = user(&app, "o@example.com", Role::Officer).await;
+    store::set_units(&app.db, officer.id, &[a, b])
+        .await
+        .unwrap();
+    let (s, j) = app
+        .post(
+            "/api/v1/fences",
+            &admin,
+            &json!({"type": "Feature", "properties": {"kind": "jurisdiction", "unit_id": a},
+                "geometry": {"type": "Polygon", "coordinates": [[[114.0, 22.5], [114.01, 22.5],
+                [114.01, 22.51], [114.0, 22.51], [114.0, 22.5]]]}}),
+        )
+        .await;
+    assert_eq!(s, 201, "{j}");
+    let dev = app.create_device("4210051601").await;
+    let alarm = alarm_store::insert_alarm(
+        &app.db,
+        &alarm_store::NewAlarm {
+            device_id: dev,
+            kind: "sos".into(),
+            severity: "high",
+            unit_id: Some(a),
+            time: chrono::Utc::now(),
+            lat: 22.505,
+            lon: 114.005,
+            evidence: Vec::new(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(delete(format!("/api/v1/units/{a}")).await, 204);
+    assert_eq!(delete(format!("/api/v1/units/{a}")).await, 404);
+    assert_eq!(
+        put(format!("/api/v1/units/{a}"), json!({"name": "x"}))
+            .await
+            .0,
+        404
+    );
+    let (_, v) = app
+        .get(&format!("/api/v1/alarms/{}", alarm.id), &admin)
+        .await;
+    assert!(v["alarm"]["unit_id"].is_null(), "{v}");
+    let (_, v) = app
+        .get("/api/v1/users/me", &session(&app, &officer).await)
+        .await;
+    assert_eq!(v["unit_ids"], json!([b]), "{v}");
+    let (_, v) = app.get("/api/v1/fences", &admin).await;
+    let f = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == j["id"])
+        .unwrap_or_else(|| panic!("jurisdiction kept: {v}"));
+    assert!(f["properties"].get("unit_id").is_none(), "{f}");
+
+    // A deleted webhook is gone with its log.
+    let (s, h) = app
+        .post(
+            "/api/v1/webhooks",
+            &admin,
+            &json!({"url": "http://127.0.0.1:9/x", "secret": "0123456789abcdef"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{h}");
+    let hook = h["id"].as_i64().unwrap();
+    assert_eq!(
+        app.get(&format!("/api/v1/webhooks/{hook}/deliveries"), &admin)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(delete(format!("/api/v1/webhooks/{hook}")).await, 204);
+    assert_eq!(delete(format!("/api/v1/webhooks/{hook}")).await, 404);
+    assert_eq!(
+        app.get(&format!("/api/v1/webhooks/{hook}/deliveries"), &admin)
+            .await
+            .0,
+        404
+    );
+    let (_, v) = app.get("/api/v1/webhooks", &admin).await;
+    assert_eq!(v["webhooks"], json!([]));
+    app.stop().await;
+}
+
+both_backends!(logout_ends_the_stream);
+
+/// The stream re-checks its credential (every `stream::REFRESH`): after logout it closes with
+/// 1008 (policy). Waits without a time bound of its own.
+async fn logout_ends_the_stream(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let owner = user(&app, "owner@example.com", Role::Owner).await;
+    let token = session(&app, &owner).await;
+    let mut ws = connect(&app, &token, true).await;
+    let r = app
+        .client
+        .delete(app.url("/api/v1/session"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let close = loop {
+        match ws.next().await {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(c))) => break c,
+            Some(Ok(_)) => {}
+            Some(Err(e)) => panic!("stream failed instead of closing: {e}"),
+            None => panic!("stream ended without a close frame"),
+        }
+    };
+    let close = close.expect("close frame with a code");
+    assert_eq!(u16::from(close.code), 1008, "{close:?}");
+    app.stop().await;
+}
