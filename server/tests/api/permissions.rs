@@ -313,8 +313,8 @@ async fn new_alarm(app: &TestApp, fx: &Fixture) -> i64 {
             severity: "medium",
             unit_id: Some(fx.unit1),
             time: chrono::Utc::now(),
-            lat: 22.5,
-            lon: 114.0,
+            lat: Some(22.5),
+            lon: Some(114.0),
             evidence: Vec::new(),
         },
     )

@@ -316,8 +316,8 @@ async fn officer_cut_power_needs_an_open_alarm(backend: Backend) {
             severity: "high",
             unit_id: Some(u1),
             time: chrono::Utc::now(),
-            lat: 22.5,
-            lon: 114.0,
+            lat: Some(22.5),
+            lon: Some(114.0),
             evidence: vec!["moved".into()],
         },
     )
@@ -755,8 +755,8 @@ async fn units_and_webhooks_are_edited_and_deleted(backend: Backend) {
             severity: "high",
             unit_id: Some(a),
             time: chrono::Utc::now(),
-            lat: 22.505,
-            lon: 114.005,
+            lat: Some(22.505),
+            lon: Some(114.005),
             evidence: Vec::new(),
         },
     )

@@ -82,23 +82,17 @@ async fn ws_log(app: &TestApp, token: &str, query: &str) -> Log {
     log
 }
 
-/// An MQTT subscriber of every unit's and device's alarm and pursuit topics.
+/// An MQTT subscriber of every unit's and device's alarm and pursuit topics: a user (the
+/// administrator) logged in with a session token, as the broker requires of subscribers.
 async fn mqtt_log(app: &TestApp, token: &str) -> Log {
-    let (s, watcher) = app
-        .post("/api/v1/devices", token, &json!({"unique_id": "watcher-1"}))
-        .await;
-    assert_eq!(s, 201, "{watcher}");
-    let (s, creds) = app
-        .post(
-            &format!("/api/v1/devices/{}/mqtt-token", watcher["id"]),
-            token,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(s, 201, "{creds}");
     let addr = app.addrs["mqtt"];
-    let mut o = MqttOptions::new("watcher-1", addr.ip().to_string(), addr.port());
-    o.set_credentials("watcher-1", creds["password"].as_str().unwrap());
+    let login = crate::helpers::ADMIN_EMAIL;
+    let mut o = MqttOptions::new(
+        format!("{login}:watcher"),
+        addr.ip().to_string(),
+        addr.port(),
+    );
+    o.set_credentials(login, token);
     o.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut ev) = AsyncClient::new(o, 1000);
     for topic in [
