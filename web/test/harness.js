@@ -224,6 +224,12 @@ export async function shot(page, name) {
   mkdirSync(SHOTS, { recursive: true });
   // Let the map settle (tile errors, fitBounds) before the picture.
   await sleep(300);
+  // Responsive at phone width: nothing scrolls sideways.
+  // (Compared with the emulated screen, not innerWidth: a mobile layout viewport grows with
+  // content that overflows.)
+  const vw = page.viewportSize().width;
+  const sw = await page.evaluate(() => Math.max(document.documentElement.scrollWidth, window.innerWidth));
+  if (sw > vw) throw new Error(`${name}: the page is ${sw} px wide in a ${vw} px viewport`);
   // Sticky header and banner belong at the top of a full-page picture.
   await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
