@@ -24,6 +24,7 @@ pub mod settings;
 pub mod stream;
 pub mod telemetry;
 pub mod trajectory;
+pub mod web;
 pub mod webhooks;
 
 pub use app::{Application, StartError};

@@ -84,6 +84,13 @@ pub struct Settings {
     pub overspeed_hold_secs: u64,
     /// First webhook retry delay, milliseconds (doubles per attempt).
     pub webhook_backoff_ms: u64,
+    /// Directory of the built web app (`index.html` + `assets/`); empty = `./web/dist`, else
+    /// the source tree's `web/dist`.
+    pub web_dir: String,
+    /// Map tile URL template for the web app (`{z}/{x}/{y}`, optional `{s}`); empty = no tiles.
+    pub web_tile_url: String,
+    /// Attribution shown under the map tiles.
+    pub web_tile_attribution: String,
     /// Longest silence expected from an armed device, seconds (0 = no offline rule). Devices
     /// are heard from at every position and at least once a minute while connected.
     pub offline_expected_secs: u64,
@@ -126,6 +133,9 @@ impl Default for Settings {
             default_speed_limit_kmh: 0.0,
             overspeed_hold_secs: 10,
             webhook_backoff_ms: 1000,
+            web_dir: String::new(),
+            web_tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
+            web_tile_attribution: "© OpenStreetMap contributors".into(),
             offline_expected_secs: 600,
             offline_grace_secs: 300,
             offline_sweep_ms: 30_000,

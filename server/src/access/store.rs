@@ -114,7 +114,8 @@ pub async fn units_of(db: &Db, user_id: i64) -> Result<Vec<i64>, DbError> {
 
 /// Sets (or clears) a device's owner.
 pub async fn set_owner(db: &Db, device_id: i64, owner: Option<i64>) -> Result<(), DbError> {
-    on_pool!(db, p => { sqlx::query("UPDATE devices SET owner_id = $1 WHERE id = $2")
+    // Giving an auto-registered device an owner is claiming it.
+    on_pool!(db, p => { sqlx::query("UPDATE devices SET owner_id = $1, claimed = (claimed OR $1 IS NOT NULL) WHERE id = $2")
         .bind(owner).bind(device_id).execute(p).await?; });
     Ok(())
 }

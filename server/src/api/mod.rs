@@ -78,9 +78,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .route("/health", web::get().to(ops::health))
     .route("/metrics", web::get().to(ops::metrics))
+    .route(
+        "/config.json",
+        web::get().to(|state: web::Data<AppState>| async move {
+            crate::web::config_json(&state.settings)
+        }),
+    )
     .service(openapi::swagger_ui())
     .service(table::register(web::scope("/api/v1")))
-    .default_service(web::to(not_found));
+    .default_service(web::to(fallback));
 }
 
 /// The page size of a list request: `limit`, 1..=1000, default 100; 400 `invalid_limit` else.
@@ -100,6 +106,24 @@ async fn method_not_allowed(req: HttpRequest) -> Result<actix_web::HttpResponse,
         "method_not_allowed",
         format!("{} is not allowed on {}", req.method(), req.path()),
     ))
+}
+
+/// Anything no route matched: the web app for GET/HEAD outside the API, else a JSON 404.
+async fn fallback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let path = req.path();
+    let api =
+        path == "/api" || path.starts_with("/api/") || path == "/health" || path == "/metrics";
+    let read = matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    );
+    if !api && read {
+        return Ok(crate::web::serve(&req, &state.settings).await);
+    }
+    not_found(req).await
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

@@ -29,7 +29,8 @@ async fn health_and_metrics(backend: Backend) {
     let text = r.text().await.unwrap();
     assert!(text.contains("vigil_sessions"), "{text}");
 
-    let r = app.client.get(app.url("/nope")).send().await.unwrap();
+    // (Other paths outside /api belong to the web app: see web.rs.)
+    let r = app.client.get(app.url("/api/nope")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_error(&r.json().await.unwrap(), "not_found");
     let r = app

@@ -65,6 +65,26 @@ async fn login_positions_ack_after_commit(backend: Backend) {
         "auto-registered devices are unclaimed"
     );
     assert_eq!(dev["online"], true);
+    // An administrator claims it by giving it an owner.
+    let (s, owner) = app
+        .post(
+            "/api/v1/users",
+            &token,
+            &serde_json::json!({"email": "claimer@example.com", "password": "claimer password", "role": "owner"}),
+        )
+        .await;
+    assert_eq!(s, 201, "{owner}");
+    let (s, v) = app
+        .put(
+            &format!("/api/v1/devices/{id}/owner"),
+            &token,
+            &serde_json::json!({"owner_id": owner["user"]["id"]}),
+        )
+        .await;
+    assert!(s < 300, "{v}");
+    let (_, dev) = app.get(&format!("/api/v1/devices/{id}"), &token).await;
+    assert_eq!(dev["claimed"], true, "{dev}");
+    assert_eq!(dev["owner_id"], owner["user"]["id"]);
 
     for t in 0..20 {
         d.send(&format!("POS 359710000000001 {t}")).await;

@@ -19,3 +19,4 @@ mod realtime;
 mod rights;
 mod rules;
 mod trajectory;
+mod web;

@@ -1,0 +1,164 @@
+// One Leaflet map component. Tiles come from the server's `web_tile_url`; when they cannot load
+// (offline, blocked) they are hidden and the plain background shows, while markers, tracks and
+// fences (vector layers) are still drawn. Markers are circle markers: no image assets needed.
+import { useEffect, useRef } from 'preact/hooks';
+import L from 'leaflet';
+import 'leaflet/dist/leaflet.css';
+
+let config = { tile_url: '', tile_attribution: '' };
+export function setMapConfig(c) {
+  config = c || config;
+}
+export function mapConfig() {
+  return config;
+}
+
+const FENCE_COLORS = { keep_in: '#2e7d32', keep_out: '#c62828', watch: '#f9a825', jurisdiction: '#1565c0' };
+
+function fenceLayer(geojson) {
+  return L.geoJSON(geojson, {
+    style: (f) => ({
+      color: FENCE_COLORS[f.properties?.kind] || '#555',
+      weight: 2,
+      fillOpacity: f.properties?.kind === 'jurisdiction' ? 0.05 : 0.12,
+      dashArray: f.properties?.kind === 'jurisdiction' ? '6 4' : null,
+    }),
+    // GeoJSON circles are a Point with a `radius` property (metres).
+    pointToLayer: (f, latlng) =>
+      f.properties && f.properties.radius
+        ? L.circle(latlng, { radius: f.properties.radius })
+        : L.circleMarker(latlng, { radius: 4 }),
+    onEachFeature: (f, layer) => {
+      if (f.properties?.name) layer.bindTooltip(String(f.properties.name));
+    },
+  });
+}
+
+/**
+ * props:
+ *  markers: [{id, lat, lon, label, color, big}]
+ *  lines: [{latlngs: [[lat,lon]…], color, weight, dash}]
+ *  fences: GeoJSON (FeatureCollection or array of features)
+ *  fit: a key; whenever it changes the view fits everything drawn
+ *  follow: marker id to keep centred
+ *  onClick: (lat, lon) => void
+ *  draft: [[lat,lon]…] polygon being drawn; draftCircle: {lat, lon, radius}
+ */
+export function MapView(props) {
+  const el = useRef(null);
+  const map = useRef(null);
+  const layers = useRef({});
+  const clickRef = useRef(null);
+  clickRef.current = props.onClick;
+
+  useEffect(() => {
+    const m = L.map(el.current, { zoomControl: true, attributionControl: !!config.tile_url, preferCanvas: false });
+    m.setView([props.center?.[0] ?? 30.0, props.center?.[1] ?? 114.0], props.zoom ?? 13);
+    if (m.attributionControl) m.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+    if (config.tile_url) {
+      const tiles = L.tileLayer(config.tile_url, {
+        attribution: config.tile_attribution || '',
+        maxZoom: 19,
+        crossOrigin: false,
+      });
+      // A failed tile is hidden (no broken-image icons): the plain background stays readable.
+      tiles.on('tileerror', (e) => {
+        if (e.tile) e.tile.style.visibility = 'hidden';
+      });
+      tiles.addTo(m);
+    }
+    m.on('click', (e) => clickRef.current && clickRef.current(e.latlng.lat, e.latlng.lng));
+    map.current = m;
+    layers.current = {
+      fences: L.layerGroup().addTo(m),
+      lines: L.layerGroup().addTo(m),
+      markers: L.layerGroup().addTo(m),
+      draft: L.layerGroup().addTo(m),
+    };
+    // The container may get its size after mount (flex layouts).
+    const ro = new ResizeObserver(() => m.invalidateSize());
+    ro.observe(el.current);
+    return () => {
+      ro.disconnect();
+      m.remove();
+    };
+  }, []);
+
+  useEffect(() => {
+    const g = layers.current.fences;
+    g.clearLayers();
+    const f = props.fences;
+    if (f && (Array.isArray(f) ? f.length : (f.features || []).length)) {
+      fenceLayer(Array.isArray(f) ? { type: 'FeatureCollection', features: f } : f).addTo(g);
+    }
+  }, [props.fences]);
+
+  useEffect(() => {
+    const g = layers.current.lines;
+    g.clearLayers();
+    for (const l of props.lines || []) {
+      if (l.latlngs.length < 1) continue;
+      L.polyline(l.latlngs, { color: l.color || '#1e88e5', weight: l.weight || 4, opacity: 0.85, dashArray: l.dash || null }).addTo(g);
+    }
+  }, [props.lines]);
+
+  useEffect(() => {
+    const g = layers.current.markers;
+    g.clearLayers();
+    for (const mk of props.markers || []) {
+      if (mk.lat == null || mk.lon == null) continue;
+      const c = L.circleMarker([mk.lat, mk.lon], {
+        radius: mk.big ? 10 : 7,
+        color: '#fff',
+        weight: 2,
+        fillColor: mk.color || '#1e88e5',
+        fillOpacity: 1,
+      });
+      if (mk.label) c.bindTooltip(mk.label, { permanent: !!mk.permanent, direction: 'top', offset: [0, -8] });
+      c.addTo(g);
+    }
+    if (props.follow != null) {
+      const mk = (props.markers || []).find((m) => m.id === props.follow);
+      if (mk && mk.lat != null) {
+        const b = map.current.getBounds();
+        if (!b.pad(-0.2).contains([mk.lat, mk.lon])) map.current.panTo([mk.lat, mk.lon]);
+      }
+    }
+  }, [props.markers, props.follow]);
+
+  useEffect(() => {
+    const g = layers.current.draft;
+    g.clearLayers();
+    if (props.draft && props.draft.length) {
+      L.polyline(props.draft, { color: '#6a1b9a', dashArray: '4 4' }).addTo(g);
+      for (const p of props.draft) L.circleMarker(p, { radius: 4, color: '#6a1b9a' }).addTo(g);
+    }
+    if (props.draftCircle) {
+      L.circle([props.draftCircle.lat, props.draftCircle.lon], { radius: props.draftCircle.radius, color: '#6a1b9a' }).addTo(g);
+    }
+  }, [props.draft, props.draftCircle]);
+
+  // Fit the view to everything drawn: whenever `fit` changes, and (autoFit) the first time
+  // there is something to show.
+  const fitted = useRef(false);
+  const lastFit = useRef(undefined);
+  useEffect(() => {
+    const all = L.featureGroup([
+      ...layers.current.fences.getLayers(),
+      ...layers.current.lines.getLayers(),
+      ...layers.current.markers.getLayers(),
+    ]);
+    const has = all.getLayers().length > 0;
+    const keyChanged = props.fit !== undefined && props.fit !== null && props.fit !== lastFit.current;
+    if (!has || !(keyChanged || (props.autoFit && !fitted.current))) return;
+    const b = all.getBounds();
+    if (b && b.isValid()) {
+      map.current.invalidateSize({ pan: false });
+      map.current.fitBounds(b.pad(0.15), { maxZoom: props.maxZoom || 16, animate: false });
+      fitted.current = true;
+      lastFit.current = props.fit;
+    }
+  }, [props.fit, props.markers, props.lines, props.fences]);
+
+  return <div class={`map ${props.class || ''}`} ref={el} data-testid="map" />;
+}
