@@ -2,9 +2,12 @@
 //! schema, so a new route cannot forget it (schemathesis then checks real answers against it,
 //! see `server/tests/schemathesis.sh`).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use vigil_server::api::openapi::document;
 use vigil_server::api::table::ROUTES;
+
+use crate::both_backends;
+use crate::helpers::{Backend, TestDb, spawn_app};
 
 fn doc() -> Value {
     serde_json::to_value(document()).unwrap()
@@ -138,4 +141,37 @@ fn value_limits_are_in_the_schema() {
     assert_eq!(pos["lat"]["maximum"].as_f64(), Some(90.0));
     assert_eq!(pos["lon"]["maximum"].as_f64(), Some(180.0));
     assert_eq!(pos["speed_kmh"]["minimum"].as_f64(), Some(0.0));
+}
+
+both_backends!(text_the_database_refuses_is_a_400);
+
+/// Found by schemathesis on PostgreSQL: a NUL character in any text (login email, unit name,
+/// alarm filter) reached the database, which refused it, and the caller got a 500.
+async fn text_the_database_refuses_is_a_400(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let token = app.login().await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/session"))
+        .json(&json!({"email": "a\u{0}b@example.com", "password": "x"}))
+        .send()
+        .await
+        .unwrap();
+    // SQLite stores NUL: there the e-mail is simply unknown.
+    assert!([400, 401].contains(&r.status().as_u16()), "{}", r.status());
+    let (status, body) = app
+        .post("/api/v1/units", &token, &json!({"name": "Patrol\u{0}1"}))
+        .await;
+    assert!([201, 400].contains(&status), "{status} {body}");
+    if status == 400 {
+        assert_eq!(body["error"]["code"], "invalid_value");
+    }
+    let (status, body) = app.get("/api/v1/alarms?type=sos%00x", &token).await;
+    assert!([200, 400].contains(&status), "{status} {body}");
+    if backend == Backend::Postgres {
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_value");
+    }
+    app.stop().await;
 }
