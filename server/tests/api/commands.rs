@@ -401,3 +401,149 @@ async fn gt06_cut_off_held_until_slow(backend: Backend) {
     );
     app.stop().await;
 }
+
+both_backends!(h02_cut_off_end_to_end);
+
+/// A fix `ago` seconds before now (whole seconds: H02 sentences carry `hhmmss`).
+fn h02_fix(ago: i64, speed_kmh: f32) -> protocol::Position {
+    let now = chrono::Utc::now().timestamp();
+    let time = chrono::DateTime::from_timestamp(now - ago, 0).unwrap();
+    protocol::Position::new(
+        time,
+        protocol::LatLon::new(52.2297, 21.0122).unwrap(),
+        true,
+        speed_kmh,
+    )
+}
+
+/// H02: a cut-off queued for an offline tracker goes out as `S20,1,1` when it connects, the
+/// `V4` confirmation (command stamp echoed) acknowledges it; at speed it is refused and
+/// audited; a command for a tracker that went away expires.
+async fn h02_cut_off_end_to_end(backend: Backend) {
+    use protocol::h02::device::{self as h02, H02DeviceCodec, ServerMessage};
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let imei = "4210051499";
+    let id = DeviceId::parse(imei).unwrap();
+    let device = app.create_device(imei).await;
+    let (owner, owner_token) = user(&app, "owner@example.com", Role::Owner).await;
+    store::set_owner(&app.db, device, Some(owner))
+        .await
+        .unwrap();
+    let path = format!("/api/v1/devices/{device}/commands");
+    let body = json!({"type": "cut_power", "confirm": true});
+
+    // Offline: queued.
+    let (s, v) = app.post(&path, &owner_token, &body).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["command"]["status"], "queued");
+    let cmd = v["command"]["id"].as_i64().unwrap();
+
+    // The tracker connects (a heartbeat identifies it) and receives the command.
+    let mut w = Wire::connect(app.addrs["h02"], H02DeviceCodec::default()).await;
+    w.send(&h02::login(&id)).await;
+    let (name, stamp, params) = loop {
+        let m = w.recv().await;
+        assert_eq!(
+            m.command().is_some(),
+            matches!(m, ServerMessage::Command { .. })
+        );
+        if let ServerMessage::Command {
+            device: to,
+            name,
+            stamp,
+            params,
+            ..
+        } = &m
+        {
+            assert_eq!(to, &id);
+            assert_eq!(m.command(), Some(protocol::Command::CutPower));
+            break (name.clone(), stamp.expect("command stamp"), params.clone());
+        }
+    };
+    assert_eq!(
+        (name.as_str(), params),
+        ("S20", vec!["1".to_owned(), "1".to_owned()])
+    );
+    let sent = wait_status(&app, &owner_token, cmd, "sent").await;
+    assert_eq!(sent["correlation"]["value"], stamp, "{sent}");
+
+    // A confirmation for another stamp matches nothing; the right one acknowledges.
+    w.send(&h02::command_reply(
+        &id,
+        "S20",
+        Some("DONE"),
+        (stamp + 1) % 86_400,
+        &h02_fix(120, 0.0),
+    ))
+    .await;
+    w.send(&h02::command_reply(
+        &id,
+        "S20",
+        Some("DONE"),
+        stamp,
+        &h02_fix(60, 0.0),
+    ))
+    .await;
+    let done = wait_status(&app, &owner_token, cmd, "acknowledged").await;
+    assert_eq!(done["reply"]["result"], "success", "{done}");
+    assert_eq!(done["reply"]["correlation"]["value"], stamp, "{done}");
+
+    // Moving at 60 km/h: refused (409) and audited.
+    w.send(&h02::location(&id, &h02_fix(5, 60.0))).await;
+    loop {
+        let (s, v) = app
+            .get(
+                &format!("/api/v1/devices/{device}/positions/latest"),
+                &owner_token,
+            )
+            .await;
+        if s == 200 && v["speed_kmh"].as_f64().unwrap_or(0.0) > 50.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, v) = app.post(&path, &owner_token, &body).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "vehicle_moving");
+    let entries = audit(&app, &owner_token, device).await;
+    let has = |outcome: &str, reason: &str| {
+        entries
+            .iter()
+            .any(|e| e["outcome"] == outcome && e["reason"] == reason && e["kind"] == "cut_power")
+    };
+    assert!(has("refused", "vehicle_moving"), "{entries:?}");
+    assert!(has("accepted", ""), "{entries:?}");
+    assert!(has("sent", ""), "{entries:?}");
+    assert!(has("acknowledged", ""), "{entries:?}");
+
+    // The tracker goes away: a short-lived command expires undelivered.
+    drop(w);
+    loop {
+        let (_, v) = app
+            .get(&format!("/api/v1/devices/{device}"), &owner_token)
+            .await;
+        if v["online"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, v) = app
+        .post(
+            &path,
+            &owner_token,
+            &json!({"type": "locate", "expires_in_secs": 1}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["command"]["status"], "queued");
+    let c = wait_status(
+        &app,
+        &owner_token,
+        v["command"]["id"].as_i64().unwrap(),
+        "expired",
+    )
+    .await;
+    assert_eq!(c["failure"], "not_delivered");
+    app.stop().await;
+}
