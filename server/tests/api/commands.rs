@@ -1,4 +1,4 @@
-//! Remote commands end to end over TCP with emulated GT06 and JT808 devices: queued for an
+//! Remote commands end to end over TCP with emulated GT06, JT808 and H02 devices: queued for an
 //! offline device and sent on reconnect as the right bytes, acknowledged by the device's reply,
 //! the cut-off interlock (confirmation, speed) refused and audited, expiry, fast reporting
 //! with its automatic revert.
@@ -444,10 +444,6 @@ async fn h02_cut_off_end_to_end(backend: Backend) {
     w.send(&h02::login(&id)).await;
     let (name, stamp, params) = loop {
         let m = w.recv().await;
-        assert_eq!(
-            m.command().is_some(),
-            matches!(m, ServerMessage::Command { .. })
-        );
         if let ServerMessage::Command {
             device: to,
             name,
