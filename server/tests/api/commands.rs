@@ -404,7 +404,7 @@ async fn gt06_cut_off_held_until_slow(backend: Backend) {
 
 both_backends!(h02_cut_off_end_to_end);
 
-/// A fix `ago` seconds before now (whole seconds: H02 sentences carry `hhmmss`).
+/// A fix `ago` seconds before now (whole seconds: H02 and JT808 carry no fractions).
 fn h02_fix(ago: i64, speed_kmh: f32) -> protocol::Position {
     let now = chrono::Utc::now().timestamp();
     let time = chrono::DateTime::from_timestamp(now - ago, 0).unwrap();
@@ -541,5 +541,102 @@ async fn h02_cut_off_end_to_end(backend: Backend) {
     )
     .await;
     assert_eq!(c["failure"], "not_delivered");
+    app.stop().await;
+}
+
+both_backends!(jt808_cut_off_waits_for_reconnect_and_speed);
+
+/// JT808: a cut-off for a terminal that went offline is sent as 0x8105 (word 0xF0) when it
+/// re-authenticates and is acknowledged by its 0x0001 reply; once it reports 60 km/h a
+/// cut-off is refused and audited.
+async fn jt808_cut_off_waits_for_reconnect_and_speed(backend: Backend) {
+    use protocol::jt808::device::{Device, ServerFrameDecoder, ServerMessage as S};
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let admin = app.login().await;
+    let id = DeviceId::parse("13912345688").unwrap();
+    let mut dev = Device::new(&id);
+    let mut w = Wire::connect(app.addrs["jt808"], ServerFrameDecoder::default()).await;
+    w.send(&dev.register(&protocol::Registration {
+        province: 44,
+        city: 300,
+        manufacturer: "VIGIL".into(),
+        model: "EMU-1".into(),
+        terminal_id: "T000008".into(),
+        plate_color: 1,
+        plate: "TEST08".into(),
+    }))
+    .await;
+    let code = match w.recv().await.message {
+        S::RegisterResponse { auth_code, .. } => auth_code,
+        other => panic!("unexpected {other:?}"),
+    };
+    w.send(&dev.auth(&code)).await;
+    let _ = w.recv().await;
+    let device = app
+        .db
+        .device_by_unique_id("13912345688")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let path = format!("/api/v1/devices/{device}/commands");
+    drop(w);
+    loop {
+        let (_, v) = app.get(&format!("/api/v1/devices/{device}"), &admin).await;
+        if v["online"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Offline: queued; sent after the terminal authenticates again.
+    let body = json!({"type": "cut_power", "confirm": true});
+    let (s, v) = app.post(&path, &admin, &body).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["command"]["status"], "queued");
+    let cmd = v["command"]["id"].as_i64().unwrap();
+    let mut w = Wire::connect(app.addrs["jt808"], ServerFrameDecoder::default()).await;
+    w.send(&dev.auth(&code)).await;
+    let frame = loop {
+        let f = w.recv().await;
+        if let S::TerminalControl { command, .. } = &f.message {
+            assert_eq!(*command, 0xF0);
+            break f;
+        }
+    };
+    let sent = wait_status(&app, &admin, cmd, "sent").await;
+    assert_eq!(
+        sent["correlation"],
+        json!({"kind": "serial", "value": frame.header.serial})
+    );
+    w.send(&dev.general_reply(frame.header.serial, 0x8105, 0))
+        .await;
+    wait_status(&app, &admin, cmd, "acknowledged").await;
+
+    // 60 km/h: refused, on the audit log.
+    w.send(&dev.location(&h02_fix(5, 60.0))).await;
+    loop {
+        let (s, v) = app
+            .get(
+                &format!("/api/v1/devices/{device}/positions/latest"),
+                &admin,
+            )
+            .await;
+        if s == 200 && v["speed_kmh"].as_f64().unwrap_or(0.0) > 50.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, v) = app.post(&path, &admin, &body).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "vehicle_moving");
+    let entries = audit(&app, &admin, device).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["outcome"] == "refused" && e["reason"] == "vehicle_moving"),
+        "{entries:?}"
+    );
     app.stop().await;
 }
