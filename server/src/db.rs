@@ -109,7 +109,7 @@ impl Role {
 }
 
 /// A user account (never carries the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// Row id.
     pub id: i64,
@@ -122,7 +122,7 @@ pub struct User {
 }
 
 /// A tracker as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Device {
     /// Row id.
     pub id: i64,
@@ -276,7 +276,7 @@ impl PositionRow {
 }
 
 /// A stored position as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StoredPosition {
     /// Row id.
     pub id: i64,
@@ -287,12 +287,15 @@ pub struct StoredPosition {
     /// Server receive time.
     pub server_time: DateTime<Utc>,
     /// Latitude.
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: f64,
     /// Longitude.
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: f64,
     /// GNSS fix valid.
     pub valid: bool,
     /// km/h.
+    #[schema(minimum = 0)]
     pub speed_kmh: f64,
     /// Degrees.
     pub course: Option<f64>,
@@ -340,7 +343,7 @@ pub struct NewEvent {
 }
 
 /// A stored server event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Event {
     /// Row id (increasing).
     pub id: i64,

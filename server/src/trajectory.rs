@@ -39,7 +39,7 @@ pub fn simplify(points: &[StoredPosition], tolerance_m: f64) -> Vec<usize> {
 }
 
 /// Thresholds of the trip/stop split.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct TripParams {
     /// A fix at or below this speed is stationary, km/h.
     pub stop_speed_kmh: f64,
@@ -60,7 +60,7 @@ impl Default for TripParams {
 }
 
 /// A stop: stationary, or silent, for at least `min_stop_secs`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Stop {
     /// Start.
     pub start: DateTime<Utc>,
@@ -75,7 +75,7 @@ pub struct Stop {
 }
 
 /// A trip between two stops.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Trip {
     /// Departure (last fix of the previous stop, or the first fix).
     pub start: DateTime<Utc>,
@@ -174,7 +174,7 @@ pub fn trips_and_stops(points: &[StoredPosition], params: &TripParams) -> (Vec<T
 }
 
 /// Distance travelled on one UTC day.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DaySummary {
     /// The day (UTC).
     pub date: NaiveDate,

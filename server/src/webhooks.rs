@@ -52,7 +52,7 @@ macro_rules! on_pool {
 }
 
 /// A subscriber.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Webhook {
     /// Id.
     pub id: i64,
@@ -66,7 +66,7 @@ pub struct Webhook {
 }
 
 /// One delivery log row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
     /// Event type (`alarm.opened`, …).
     pub event: String,
@@ -301,8 +301,10 @@ impl Webhooks {
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     /// `http://` or `https://` URL.
+    #[schema(pattern = "^https?://[^/?#]+")]
     pub url: String,
     /// HMAC key (at least 16 bytes).
+    #[schema(min_length = 16)]
     pub secret: String,
 }
 
@@ -328,11 +330,25 @@ pub async fn create(
     Ok(HttpResponse::Created().json(hook))
 }
 
+/// Answer of `GET /api/v1/webhooks`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WebhookList {
+    /// Every subscriber.
+    pub webhooks: Vec<Webhook>,
+}
+
+/// Answer of `GET /api/v1/webhooks/{webhook_id}/deliveries`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeliveryList {
+    /// The last deliveries, newest first.
+    pub deliveries: Vec<Delivery>,
+}
+
 /// `GET /api/v1/webhooks`: `{webhooks}` (administrators).
 pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
     auth.require_admin()?;
     let hooks = webhooks(&state.db).await?;
-    Ok(HttpResponse::Ok().json(json!({ "webhooks": hooks })))
+    Ok(HttpResponse::Ok().json(WebhookList { webhooks: hooks }))
 }
 
 /// `GET /api/v1/webhooks/{webhook_id}/deliveries`: `{deliveries}`, newest first (last 100;
@@ -348,7 +364,7 @@ pub async fn list_deliveries(
         return Err(ApiError::not_found(format!("webhook {id} not found")));
     }
     let d = deliveries(&state.db, id, 100).await?;
-    Ok(HttpResponse::Ok().json(json!({ "deliveries": d })))
+    Ok(HttpResponse::Ok().json(DeliveryList { deliveries: d }))
 }
 
 /// `DELETE /api/v1/webhooks/{webhook_id}` (administrators): stops deliveries and removes the

@@ -18,7 +18,7 @@ macro_rules! on_pool {
 }
 
 /// An API key as listed (never the key itself).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ApiKey {
     /// Row id.
     pub id: i64,

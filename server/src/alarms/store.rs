@@ -62,7 +62,7 @@ macro_rules! alarm_from_row {
 }
 
 /// An alarm as stored and as the API, WebSocket, MQTT and webhooks show it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AlarmView {
     /// Alarm id.
     pub id: i64,
@@ -118,7 +118,7 @@ pub struct NewAlarm {
 }
 
 /// One lifecycle step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AlarmActionRow {
     /// `opened`, `acknowledged`, `assigned`, `resolved`.
     pub action: String,
@@ -133,7 +133,7 @@ pub struct AlarmActionRow {
 }
 
 /// A patrol unit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PatrolUnit {
     /// Id.
     pub id: i64,
@@ -157,7 +157,7 @@ pub struct FenceRow {
 }
 
 /// The persisted guard state of a device.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Guard {
     /// Device row id.
     pub device_id: i64,

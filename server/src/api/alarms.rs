@@ -3,12 +3,11 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::access::{self, Actor};
-use crate::alarms::store;
+use crate::alarms::store::{self, AlarmActionRow, AlarmView, Guard};
 use crate::bus::{AlarmAction, BusEvent};
 use crate::db::Role;
 
@@ -27,6 +26,7 @@ const OUTCOMES: [&str; 5] = [
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `open`, `acknowledged`, `assigned`, `resolved`.
+    #[param(pattern = "^(open|acknowledged|assigned|resolved)$")]
     pub status: Option<String>,
     /// Alarm kind (`theft`, `vibration`, …).
     #[serde(rename = "type")]
@@ -43,7 +43,61 @@ pub struct ListQuery {
     /// Page: ids below this (the previous page's `next_before`).
     pub before: Option<i64>,
     /// 1..=1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+}
+
+/// Answer of `GET /api/v1/alarms`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AlarmList {
+    /// The page, newest first.
+    pub alarms: Vec<AlarmView>,
+    /// Pass as `before` for the next page (null: last page).
+    pub next_before: Option<i64>,
+}
+
+/// The vehicle owner's contact, for those who handle an alarm.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OwnerContact {
+    /// Display name.
+    pub name: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+}
+
+/// Answer of `GET /api/v1/alarms/{alarm_id}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AlarmDetail {
+    /// The alarm.
+    pub alarm: AlarmView,
+    /// Its lifecycle steps, oldest first.
+    pub actions: Vec<AlarmActionRow>,
+    /// Only for administrators, dispatchers and officers: the owner's contact (null: the
+    /// vehicle has no owner). Absent for everyone else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<OwnerContact>)]
+    pub owner: Option<Option<OwnerContact>>,
+}
+
+/// `GET /api/v1/devices/{id}/guard` of a device never armed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NeverArmed {
+    /// Device row id.
+    pub device_id: i64,
+    /// Always false.
+    pub armed: bool,
+}
+
+/// Answer of `GET /api/v1/devices/{id}/guard`: the stored guard state, or `{device_id, armed:
+/// false}` for a device that was never armed.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum GuardState {
+    /// Stored state.
+    Stored(Guard),
+    /// Never armed.
+    Never(NeverArmed),
 }
 
 /// `GET /api/v1/alarms`: `{alarms, next_before}`, newest first, only what the caller may see
@@ -94,7 +148,10 @@ pub async fn list(
     let next = (alarms.len() as i64 == limit)
         .then(|| alarms.last().map(|a| a.id))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "alarms": alarms, "next_before": next })))
+    Ok(HttpResponse::Ok().json(AlarmList {
+        alarms,
+        next_before: next,
+    }))
 }
 
 /// `GET /api/v1/alarms/{id}`: the alarm, its lifecycle steps and, for those who handle
@@ -108,24 +165,28 @@ pub async fn get(
     auth.require_scope("alarms:read")?;
     let alarm = access::visible_alarm(&state.db, &auth, id.into_inner()).await?;
     let actions = store::actions(&state.db, alarm.id).await?;
-    let mut body = json!({ "alarm": alarm, "actions": actions });
+    let mut body = AlarmDetail {
+        alarm,
+        actions,
+        owner: None,
+    };
     if matches!(
         auth.user.role,
         Role::Admin | Role::Dispatcher | Role::Officer
     ) {
         let owner = match state
             .db
-            .device(alarm.device_id)
+            .device(body.alarm.device_id)
             .await?
             .and_then(|d| d.owner_id)
         {
             Some(o) => access::store::profile(&state.db, o).await?,
             None => None,
         };
-        body["owner"] = match owner {
-            Some(p) => json!({ "name": p.display_name, "phone": p.phone }),
-            None => serde_json::Value::Null,
-        };
+        body.owner = Some(owner.map(|p| OwnerContact {
+            name: p.display_name,
+            phone: p.phone,
+        }));
     }
     Ok(HttpResponse::Ok().json(body))
 }
@@ -236,6 +297,7 @@ pub async fn assign(
 #[serde(deny_unknown_fields)]
 pub struct ResolveBody {
     /// `false_alarm`, `recovered`, `not_found`, `duplicate`, `other`.
+    #[schema(pattern = "^(false_alarm|recovered|not_found|duplicate|other)$")]
     pub outcome: String,
 }
 
@@ -272,8 +334,10 @@ pub async fn resolve(
 #[serde(deny_unknown_fields)]
 pub struct ArmBody {
     /// Armed position; default the device's latest fix.
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
     /// Armed position; default the device's latest fix.
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: Option<f64>,
 }
 
@@ -338,8 +402,11 @@ pub async fn guard(
     auth.require_scope("devices:read")?;
     let dev = access::visible_device(&state.db, &auth, id.into_inner()).await?;
     match store::guard(&state.db, dev.id).await? {
-        Some(g) => Ok(HttpResponse::Ok().json(g)),
-        None => Ok(HttpResponse::Ok().json(json!({"device_id": dev.id, "armed": false}))),
+        Some(g) => Ok(HttpResponse::Ok().json(GuardState::Stored(g))),
+        None => Ok(HttpResponse::Ok().json(GuardState::Never(NeverArmed {
+            device_id: dev.id,
+            armed: false,
+        }))),
     }
 }
 
@@ -347,7 +414,8 @@ pub async fn guard(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpeedLimitBody {
-    /// km/h; null removes the limit.
+    /// km/h, in (0, 1000]; null removes the limit.
+    #[schema(exclusive_minimum = 0, maximum = 1000)]
     pub limit_kmh: Option<f64>,
 }
 

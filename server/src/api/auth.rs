@@ -2,20 +2,35 @@
 //! authenticated by the [`crate::access::Actor`] extractor.
 
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
+use super::users::UserView;
 use super::{ApiError, AppState};
 use crate::auth::{new_token, token_hash, verify_password};
 
 /// Login request.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LoginRequest {
-    /// Login name.
+    /// Login name (1..=320 bytes).
+    #[schema(min_length = 1)]
     pub email: String,
-    /// Password.
+    /// Password (1..=1024 bytes).
+    #[schema(min_length = 1)]
     pub password: String,
+}
+
+/// Answer of `POST /api/v1/session`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LoginResponse {
+    /// The bearer token (shown only here).
+    pub token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+    /// The account.
+    pub user: UserView,
 }
 
 /// `POST /api/v1/session`: returns `{token, expires_at, user}`.
@@ -47,12 +62,12 @@ pub async fn login(
         .db
         .create_session(user.id, &token_hash(&token), expires_at)
         .await?;
-    Ok(HttpResponse::Created().json(json!({
-        "token": token,
-        "token_type": "Bearer",
-        "expires_at": expires_at,
-        "user": super::users::load_user_json(&state, &user).await?,
-    })))
+    Ok(HttpResponse::Created().json(LoginResponse {
+        token,
+        token_type: "Bearer",
+        expires_at,
+        user: super::users::load_user_view(&state, &user).await?,
+    }))
 }
 
 /// `DELETE /api/v1/session`: revokes the token used (API keys: 403, revoke them instead).

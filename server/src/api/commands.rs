@@ -1,12 +1,11 @@
 //! `/api/v1/devices/{id}/commands`, `/api/v1/commands/{command_id}` and the command audit log.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::access::{self, Actor};
-use crate::commands::CommandRequest;
+use crate::commands::{AuditEntry, CommandRecord, CommandRequest};
 
 /// Paging of command and audit lists.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -15,7 +14,33 @@ pub struct PageQuery {
     /// Entries with id below this (the previous page's `next_before`).
     pub before: Option<i64>,
     /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+}
+
+/// Answer of `POST /api/v1/devices/{id}/commands` and `GET /api/v1/commands/{command_id}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CommandEnvelope {
+    /// The command.
+    pub command: CommandRecord,
+}
+
+/// Answer of `GET /api/v1/devices/{id}/commands`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CommandList {
+    /// The page, newest first.
+    pub commands: Vec<CommandRecord>,
+    /// Pass as `before` for the next page (null: last page).
+    pub next_before: Option<i64>,
+}
+
+/// Answer of the audit routes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    /// The page, newest first.
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next page (null: last page).
+    pub next_before: Option<i64>,
 }
 
 /// `POST /api/v1/devices/{id}/commands`: `201 {command}`; refusals are audited.
@@ -40,7 +65,7 @@ pub async fn create(
         .commands
         .submit(&auth, &device, body.into_inner())
         .await?;
-    Ok(HttpResponse::Created().json(json!({ "command": cmd })))
+    Ok(HttpResponse::Created().json(CommandEnvelope { command: cmd }))
 }
 
 /// `GET /api/v1/devices/{id}/commands`: `{commands, next_before}`, newest first.
@@ -57,7 +82,10 @@ pub async fn list(
     let next = (cmds.len() as i64 == limit)
         .then(|| cmds.last().map(|c| c.id))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "commands": cmds, "next_before": next })))
+    Ok(HttpResponse::Ok().json(CommandList {
+        commands: cmds,
+        next_before: next,
+    }))
 }
 
 /// `GET /api/v1/commands/{command_id}`: one command of a device the caller may see.
@@ -73,7 +101,7 @@ pub async fn get(
     access::visible_device(&state.db, &auth, cmd.device_id)
         .await
         .map_err(|_| not_found())?;
-    Ok(HttpResponse::Ok().json(json!({ "command": cmd })))
+    Ok(HttpResponse::Ok().json(CommandEnvelope { command: cmd }))
 }
 
 /// `GET /api/v1/devices/{id}/audit` (owner or administrator): `{entries, next_before}`.
@@ -93,7 +121,10 @@ pub async fn device_audit(
     let next = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|c| c.id))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "entries": entries, "next_before": next })))
+    Ok(HttpResponse::Ok().json(AuditPage {
+        entries,
+        next_before: next,
+    }))
 }
 
 /// `GET /api/v1/audit` (administrators): the whole command audit log, newest first.
@@ -108,5 +139,8 @@ pub async fn audit(
     let next = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|c| c.id))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "entries": entries, "next_before": next })))
+    Ok(HttpResponse::Ok().json(AuditPage {
+        entries,
+        next_before: next,
+    }))
 }

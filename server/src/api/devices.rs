@@ -4,14 +4,13 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use protocol::DeviceId;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{ApiError, AppState};
 use crate::access::{self, Actor, store};
-use crate::db::{Device, NewDevice};
+use crate::db::{Device, NewDevice, StoredPosition};
 
 /// A device with its live state.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DeviceView {
     /// Stored fields.
     #[serde(flatten)]
@@ -31,11 +30,14 @@ fn view(state: &AppState, device: Device) -> DeviceView {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateDevice {
-    /// The identifier the device reports (IMEI, phone number…).
+    /// The identifier the device reports (IMEI, phone number…): 1 to 64 of `A-Z a-z 0-9 . _ : -`.
+    #[schema(pattern = r"^\s*[A-Za-z0-9._:-]{1,64}\s*$")]
     pub unique_id: String,
-    /// Display name (defaults to the unique id).
+    /// Display name (defaults to the unique id; at most 200 bytes).
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     /// Protocol, if known (`gt06`, `jt808`, `h02`, `osmand`, `mqtt`).
+    #[schema(pattern = "^(gt06|jt808|h02|osmand|mqtt)$")]
     pub protocol: Option<String>,
     /// Owning user.
     pub owner_id: Option<i64>,
@@ -94,6 +96,15 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view(&state, device)))
 }
 
+/// Answer of `GET /api/v1/devices`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeviceList {
+    /// The page.
+    pub devices: Vec<DeviceView>,
+    /// Pass as `after` for the next page (null: last page).
+    pub next_after: Option<i64>,
+}
+
 /// Paging of `GET /api/v1/devices`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -101,6 +112,7 @@ pub struct ListQuery {
     /// Return devices with id greater than this (the previous page's `next_after`).
     pub after: Option<i64>,
     /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -129,7 +141,10 @@ pub async fn list(
         .then(|| devices.last().map(|d| d.id))
         .flatten();
     let devices: Vec<_> = devices.into_iter().map(|d| view(&state, d)).collect();
-    Ok(HttpResponse::Ok().json(json!({ "devices": devices, "next_after": next })))
+    Ok(HttpResponse::Ok().json(DeviceList {
+        devices,
+        next_after: next,
+    }))
 }
 
 /// Loads a device the caller may see (404 otherwise: ids cannot be probed).
@@ -176,7 +191,17 @@ pub struct PositionsQuery {
     /// Continue after this fix time (the previous page's `next_after`).
     pub after: Option<DateTime<Utc>>,
     /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+}
+
+/// Answer of `GET /api/v1/devices/{id}/positions`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PositionPage {
+    /// The page, oldest first.
+    pub positions: Vec<StoredPosition>,
+    /// Pass as `after` for the next page (null: last page).
+    pub next_after: Option<DateTime<Utc>>,
 }
 
 /// `GET /api/v1/devices/{id}/positions?from&to&after&limit`: `{positions, next_after}`,
@@ -205,7 +230,23 @@ pub async fn positions(
     let next = (positions.len() as i64 == limit)
         .then(|| positions.last().map(|p| p.fix_time))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "positions": positions, "next_after": next })))
+    Ok(HttpResponse::Ok().json(PositionPage {
+        positions,
+        next_after: next,
+    }))
+}
+
+/// Answer of `POST /api/v1/devices/{id}/mqtt-token`: how the device logs in to the broker.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MqttCredentials {
+    /// MQTT user name (the device's unique id).
+    pub username: String,
+    /// MQTT client id (the device's unique id).
+    pub client_id: String,
+    /// The new password (shown only here).
+    pub password: String,
+    /// Where the device publishes positions.
+    pub topic: String,
 }
 
 /// `POST /api/v1/devices/{id}/mqtt-token` (owner or administrator): issues a new MQTT password for
@@ -219,12 +260,12 @@ pub async fn new_mqtt_token(
     let device = access::managed_device(&state.db, &auth, id.into_inner()).await?;
     let token = crate::auth::random_hex(16)?;
     state.db.set_mqtt_token(device.id, Some(&token)).await?;
-    Ok(HttpResponse::Created().json(json!({
-        "username": device.unique_id,
-        "client_id": device.unique_id,
-        "password": token,
-        "topic": crate::mqtt::position_topic(&device.unique_id),
-    })))
+    Ok(HttpResponse::Created().json(MqttCredentials {
+        topic: crate::mqtt::position_topic(&device.unique_id),
+        username: device.unique_id.clone(),
+        client_id: device.unique_id,
+        password: token,
+    }))
 }
 
 /// Body of `PUT /api/v1/devices/{id}/owner`.
@@ -261,6 +302,22 @@ pub async fn set_owner(
     Ok(HttpResponse::Ok().json(view(&state, device)))
 }
 
+/// Answer of `GET /api/v1/devices/{id}/shares`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShareList {
+    /// Users the device is shared with (read-only).
+    pub user_ids: Vec<i64>,
+}
+
+/// Answer of `POST /api/v1/devices/{id}/shares`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Share {
+    /// The device.
+    pub device_id: i64,
+    /// The user who may now see it.
+    pub user_id: i64,
+}
+
 /// `GET /api/v1/devices/{id}/shares` (owner or administrator): `{user_ids}`.
 pub async fn shares(
     state: web::Data<AppState>,
@@ -270,7 +327,7 @@ pub async fn shares(
     auth.require_scope("devices:read")?;
     let device = access::managed_device(&state.db, &auth, id.into_inner()).await?;
     let users = store::shares_of(&state.db, device.id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "user_ids": users })))
+    Ok(HttpResponse::Ok().json(ShareList { user_ids: users }))
 }
 
 /// Body of `POST /api/v1/devices/{id}/shares`.
@@ -297,7 +354,10 @@ pub async fn share(
         ));
     }
     store::share(&state.db, device.id, body.user_id).await?;
-    Ok(HttpResponse::Created().json(json!({ "device_id": device.id, "user_id": body.user_id })))
+    Ok(HttpResponse::Created().json(Share {
+        device_id: device.id,
+        user_id: body.user_id,
+    }))
 }
 
 /// `DELETE /api/v1/devices/{id}/shares/{user_id}` (owner or administrator).
@@ -311,6 +371,22 @@ pub async fn unshare(
     let device = access::managed_device(&state.db, &auth, id).await?;
     store::unshare(&state.db, device.id, user).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The latest fix of one device (`GET /api/v1/positions/latest`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LivePosition {
+    /// The device.
+    pub device_id: i64,
+    /// Its latest fix.
+    pub position: StoredPosition,
+}
+
+/// Answer of `GET /api/v1/positions/latest`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LivePositions {
+    /// One entry per visible device that has a fix.
+    pub positions: Vec<LivePosition>,
 }
 
 /// `GET /api/v1/positions/latest`: live tracking, the latest fix of every device the caller
@@ -334,8 +410,11 @@ pub async fn live(state: web::Data<AppState>, auth: Actor) -> Result<HttpRespons
     let mut out = Vec::new();
     for id in ids {
         if let Some(p) = state.db.latest_position(id).await? {
-            out.push(json!({ "device_id": id, "position": p }));
+            out.push(LivePosition {
+                device_id: id,
+                position: p,
+            });
         }
     }
-    Ok(HttpResponse::Ok().json(json!({ "positions": out })))
+    Ok(HttpResponse::Ok().json(LivePositions { positions: out }))
 }

@@ -72,6 +72,24 @@ impl From<DbError> for ApiError {
                 "conflict",
                 format!("{what} already exists"),
             ),
+            // PostgreSQL refuses some values the API lets through: NUL characters in text
+            // (22021), timestamps outside its range (22008), … — SQLSTATE class 22 "data
+            // exception" is always about a value the caller sent, so it is bad input, not a 500.
+            DbError::Sqlx(sqlx::Error::Database(ref d))
+                if d.code().is_some_and(|c| c.starts_with("22")) =>
+            {
+                tracing::debug!(error = %e, "value refused by the database");
+                ApiError::bad_request(
+                    "invalid_value",
+                    match d.code().as_deref() {
+                        Some("22021") | Some("22P05") => {
+                            "text must not contain NUL or characters the database cannot store"
+                        }
+                        Some("22008") => "a date or time is out of range",
+                        _ => "a value is out of range or malformed",
+                    },
+                )
+            }
             DbError::Sqlx(
                 sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
             ) => {

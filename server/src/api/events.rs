@@ -1,11 +1,11 @@
 //! `GET /api/v1/events`: server events (connect, disconnect, unknown device…), newest first.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::access::{self, Actor};
+use crate::db::Event;
 
 /// Filters and paging.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -16,7 +16,17 @@ pub struct EventsQuery {
     /// Events with id below this (the previous page's `next_before`).
     pub before: Option<i64>,
     /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
+}
+
+/// Answer of `GET /api/v1/events`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventList {
+    /// The page, newest first.
+    pub events: Vec<Event>,
+    /// Pass as `before` for the next page (null: last page).
+    pub next_before: Option<i64>,
 }
 
 /// `GET /api/v1/events`: `{events, next_before}`. Administrators and dispatchers see every
@@ -44,5 +54,8 @@ pub async fn list(
     let next = (events.len() as i64 == limit)
         .then(|| events.last().map(|e| e.id))
         .flatten();
-    Ok(HttpResponse::Ok().json(json!({ "events": events, "next_before": next })))
+    Ok(HttpResponse::Ok().json(EventList {
+        events,
+        next_before: next,
+    }))
 }

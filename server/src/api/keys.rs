@@ -2,24 +2,41 @@
 //! SHA-256 is stored. A key carries its owner's rights narrowed to its scopes.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
+use crate::access::store::ApiKey;
 use crate::access::{self, Actor, store};
+
+/// Answer of `GET /api/v1/keys`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    /// The caller's keys, newest first (revoked ones too).
+    pub keys: Vec<ApiKey>,
+}
+
+/// Answer of `POST /api/v1/keys`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NewKey {
+    /// The key itself (`vk_…`), shown only here.
+    pub key: String,
+    /// The stored key.
+    pub api_key: ApiKey,
+}
 
 /// `GET /api/v1/keys`: `{keys}` of the caller, newest first.
 pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
     auth.require_session()?;
     let keys = store::keys_of(&state.db, auth.user.id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "keys": keys })))
+    Ok(HttpResponse::Ok().json(KeyList { keys }))
 }
 
 /// Body of `POST /api/v1/keys`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
-    /// Label.
+    /// Label (1..=200 bytes).
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Scopes (see [`access::SCOPES`]).
     pub scopes: Vec<String>,
@@ -61,7 +78,7 @@ pub async fn create(
         &scopes,
     )
     .await?;
-    Ok(HttpResponse::Created().json(json!({ "key": key, "api_key": api_key })))
+    Ok(HttpResponse::Created().json(NewKey { key, api_key }))
 }
 
 /// `DELETE /api/v1/keys/{key_id}`: revokes one of the caller's keys (administrators: any).

@@ -3,13 +3,12 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::access::{self, Actor};
 use crate::db::{Device, StoredPosition};
-use crate::trajectory::{self, TripParams};
+use crate::trajectory::{self, DaySummary, Stop, Trip, TripParams};
 
 /// Most fixes one trips/summary call reads.
 const MAX_RANGE_POINTS: usize = 500_000;
@@ -25,11 +24,75 @@ pub struct TrajectoryQuery {
     /// Continue after this fix time (the previous page's `next_after`).
     pub after: Option<DateTime<Utc>>,
     /// Page size in fixes before simplification, 1..=50000 (default 5000).
+    #[param(minimum = 1, maximum = 50000)]
     pub limit: Option<i64>,
     /// `json` (default), `geojson` or `gpx`.
+    #[param(pattern = "^(json|geojson|gpx)$")]
     pub format: Option<String>,
     /// Douglas–Peucker tolerance, metres (0..=10000; absent or 0: none).
+    #[param(minimum = 0, maximum = 10000)]
     pub simplify_m: Option<f64>,
+}
+
+/// One fix of a JSON trajectory.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TrajectoryPoint {
+    /// Fix time.
+    pub time: DateTime<Utc>,
+    /// Latitude.
+    #[schema(minimum = -90, maximum = 90)]
+    pub lat: f64,
+    /// Longitude.
+    #[schema(minimum = -180, maximum = 180)]
+    pub lon: f64,
+    /// km/h.
+    #[schema(minimum = 0)]
+    pub speed_kmh: f64,
+    /// Degrees.
+    pub course: Option<f64>,
+    /// Metres.
+    pub altitude_m: Option<f64>,
+    /// GNSS fix valid.
+    pub valid: bool,
+}
+
+/// JSON answer of `GET /api/v1/devices/{id}/trajectory`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Trajectory {
+    /// The device.
+    pub device_id: i64,
+    /// Points returned (after simplification).
+    pub count: usize,
+    /// Fixes read for this page (before simplification).
+    pub source_count: usize,
+    /// The points, oldest first.
+    pub points: Vec<TrajectoryPoint>,
+    /// Pass as `after` for the next page (null: last page).
+    pub next_after: Option<DateTime<Utc>>,
+}
+
+/// Answer of `GET /api/v1/devices/{id}/trips`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TripsAndStops {
+    /// The device.
+    pub device_id: i64,
+    /// Trips, oldest first.
+    pub trips: Vec<Trip>,
+    /// Stops, oldest first.
+    pub stops: Vec<Stop>,
+    /// The thresholds used.
+    pub params: TripParams,
+}
+
+/// Answer of `GET /api/v1/devices/{id}/summary`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    /// The device.
+    pub device_id: i64,
+    /// Per UTC day with fixes, oldest first.
+    pub days: Vec<DaySummary>,
+    /// Total metres.
+    pub distance_m: f64,
 }
 
 fn range(
@@ -119,18 +182,23 @@ pub async fn get(
         _ => {
             let pts: Vec<_> = points
                 .iter()
-                .map(|p| {
-                    json!({"time": p.fix_time, "lat": p.lat, "lon": p.lon, "speed_kmh": p.speed_kmh,
-                           "course": p.course, "altitude_m": p.altitude_m, "valid": p.valid})
+                .map(|p| TrajectoryPoint {
+                    time: p.fix_time,
+                    lat: p.lat,
+                    lon: p.lon,
+                    speed_kmh: p.speed_kmh,
+                    course: p.course,
+                    altitude_m: p.altitude_m,
+                    valid: p.valid,
                 })
                 .collect();
-            resp.json(json!({
-                "device_id": device.id,
-                "count": pts.len(),
-                "source_count": source_count,
-                "points": pts,
-                "next_after": next,
-            }))
+            resp.json(Trajectory {
+                device_id: device.id,
+                count: pts.len(),
+                source_count,
+                points: pts,
+                next_after: next,
+            })
         }
     })
 }
@@ -170,10 +238,13 @@ pub struct TripsQuery {
     /// End (exclusive), ISO-8601 UTC; default now.
     pub to: Option<DateTime<Utc>>,
     /// Stationary at or below this speed, km/h (0..=50, default 3).
+    #[param(minimum = 0, maximum = 50)]
     pub stop_speed_kmh: Option<f64>,
     /// A stop lasts at least this long, seconds (30..=86400, default 300).
+    #[param(minimum = 30, maximum = 86400)]
     pub min_stop_secs: Option<i64>,
     /// Shorter trips are dropped, metres (0..=100000, default 100).
+    #[param(minimum = 0, maximum = 100000)]
     pub min_trip_m: Option<f64>,
 }
 
@@ -212,8 +283,12 @@ pub async fn trips(
     }
     let points = all_points(&state, device.id, from, to).await?;
     let (trips, stops) = trajectory::trips_and_stops(&points, &params);
-    Ok(HttpResponse::Ok()
-        .json(json!({ "device_id": device.id, "trips": trips, "stops": stops, "params": params })))
+    Ok(HttpResponse::Ok().json(TripsAndStops {
+        device_id: device.id,
+        trips,
+        stops,
+        params,
+    }))
 }
 
 /// Query of `GET /api/v1/devices/{id}/summary`.
@@ -239,6 +314,9 @@ pub async fn summary(
     let points = all_points(&state, device.id, from, to).await?;
     let days = trajectory::daily_summary(&points);
     let total: f64 = days.iter().map(|d| d.distance_m).sum();
-    Ok(HttpResponse::Ok()
-        .json(json!({ "device_id": device.id, "days": days, "distance_m": total })))
+    Ok(HttpResponse::Ok().json(Summary {
+        device_id: device.id,
+        days,
+        distance_m: total,
+    }))
 }

@@ -4,18 +4,19 @@
 //! delete them.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{ApiError, AppState};
 use crate::access::{self, Actor};
-use crate::alarms::store;
+use crate::alarms::store::{self, PatrolUnit};
 
 /// Body of `POST /api/v1/units`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUnit {
-    /// Name (unique).
+    /// Name (unique, 1..=200 bytes).
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Receives alarms outside every jurisdiction.
     #[serde(default)]
@@ -57,6 +58,24 @@ fn jurisdictions(state: &AppState, unit_id: i64) -> Result<Value, ApiError> {
         .map_err(ApiError::internal)
 }
 
+/// A patrol unit with its jurisdictions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnitView {
+    /// The unit.
+    #[serde(flatten)]
+    pub unit: PatrolUnit,
+    /// Its jurisdiction fences, a GeoJSON FeatureCollection.
+    #[schema(value_type = super::openapi::FeatureCollection)]
+    pub jurisdictions: Value,
+}
+
+/// Answer of `GET /api/v1/units`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnitList {
+    /// The units the caller may see.
+    pub units: Vec<UnitView>,
+}
+
 /// `GET /api/v1/units`: `{units}`, each with `jurisdictions` (GeoJSON FeatureCollection).
 /// Administrators and dispatchers see every unit, others the units they belong to.
 pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
@@ -70,11 +89,13 @@ pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpRespons
         if mine.as_ref().is_some_and(|m| !m.contains(&u.id)) {
             continue;
         }
-        let mut v = serde_json::to_value(&u).map_err(ApiError::internal)?;
-        v["jurisdictions"] = jurisdictions(&state, u.id)?;
-        out.push(v);
+        let jurisdictions = jurisdictions(&state, u.id)?;
+        out.push(UnitView {
+            unit: u,
+            jurisdictions,
+        });
     }
-    Ok(HttpResponse::Ok().json(json!({ "units": out })))
+    Ok(HttpResponse::Ok().json(UnitList { units: out }))
 }
 
 /// Body of `PUT /api/v1/units/{unit_id}` (each field optional).

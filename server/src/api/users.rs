@@ -1,8 +1,7 @@
 //! `/api/v1/users`: accounts and roles (administrators), the caller's own account.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::access::{Actor, store};
@@ -10,33 +9,80 @@ use crate::db::{Role, User};
 
 /// A user as the API shows it: the account plus `display_name` (the `name`, null when empty)
 /// and `phone`.
-pub fn user_json(user: &User, phone: Option<&str>) -> serde_json::Value {
-    let mut v = serde_json::to_value(user).unwrap_or_default();
-    v["display_name"] = if user.name.is_empty() {
-        serde_json::Value::Null
-    } else {
-        user.name.clone().into()
-    };
-    v["phone"] = phone.into();
-    v
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserView {
+    /// The account.
+    #[serde(flatten)]
+    pub user: User,
+    /// The name, null when empty.
+    pub display_name: Option<String>,
+    /// Contact phone.
+    pub phone: Option<String>,
 }
 
-/// [`user_json`] with the phone read from the database.
-pub async fn load_user_json(state: &AppState, user: &User) -> Result<serde_json::Value, ApiError> {
+/// [`UserView`] of an account with the given phone.
+pub fn user_view(user: &User, phone: Option<&str>) -> UserView {
+    UserView {
+        user: user.clone(),
+        display_name: (!user.name.is_empty()).then(|| user.name.clone()),
+        phone: phone.map(str::to_owned),
+    }
+}
+
+/// [`user_view`] with the phone read from the database.
+pub async fn load_user_view(state: &AppState, user: &User) -> Result<UserView, ApiError> {
     let phone = store::profile(&state.db, user.id)
         .await?
         .and_then(|p| p.phone);
-    Ok(user_json(user, phone.as_deref()))
+    Ok(user_view(user, phone.as_deref()))
+}
+
+/// Answer of `GET /api/v1/users/me`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The caller.
+    pub user: UserView,
+    /// Patrol units the caller belongs to.
+    pub unit_ids: Vec<i64>,
+    /// The API key used, if the call was made with one.
+    pub api_key_id: Option<i64>,
+}
+
+/// An account with its patrol units (`PUT /api/v1/users/me`, `POST /api/v1/users`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserWithUnits {
+    /// The account.
+    pub user: UserView,
+    /// Patrol units it belongs to.
+    pub unit_ids: Vec<i64>,
+}
+
+/// Answer of `GET /api/v1/users`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    /// The page, by id.
+    pub users: Vec<UserView>,
+    /// Pass as `after` for the next page (null: last page).
+    pub next_after: Option<i64>,
+}
+
+/// Answer of `PUT /api/v1/users/{id}/units`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UnitMembership {
+    /// The user.
+    pub user_id: i64,
+    /// Its patrol units, sorted.
+    pub unit_ids: Vec<i64>,
 }
 
 /// `GET /api/v1/users/me`: the caller, with role, profile and patrol units.
 pub async fn me(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
     let units = store::units_of(&state.db, auth.user.id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user": load_user_json(&state, &auth.user).await?,
-        "unit_ids": units,
-        "api_key_id": auth.api_key_id(),
-    })))
+    Ok(HttpResponse::Ok().json(Me {
+        user: load_user_view(&state, &auth.user).await?,
+        unit_ids: units,
+        api_key_id: auth.api_key_id(),
+    }))
 }
 
 /// Checks a display name (at most 200 bytes).
@@ -99,10 +145,10 @@ pub async fn update_me(
         user.name = n.to_owned();
     }
     let units = store::units_of(&state.db, auth.user.id).await?;
-    Ok(HttpResponse::Ok().json(json!({
-        "user": load_user_json(&state, &user).await?,
-        "unit_ids": units,
-    })))
+    Ok(HttpResponse::Ok().json(UserWithUnits {
+        user: load_user_view(&state, &user).await?,
+        unit_ids: units,
+    }))
 }
 
 /// Paging of `GET /api/v1/users`.
@@ -112,6 +158,7 @@ pub struct UsersQuery {
     /// Users with id greater than this (the previous page's `next_after`).
     pub after: Option<i64>,
     /// Page size, 1..=1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
@@ -135,9 +182,12 @@ pub async fn list(
         .flatten();
     let users: Vec<_> = users
         .iter()
-        .map(|u| user_json(u, phones.get(&u.id).and_then(|p| p.as_deref())))
+        .map(|u| user_view(u, phones.get(&u.id).and_then(|p| p.as_deref())))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "users": users, "next_after": next })))
+    Ok(HttpResponse::Ok().json(UserList {
+        users,
+        next_after: next,
+    }))
 }
 
 /// Body of `POST /api/v1/users`.
@@ -145,8 +195,10 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Login name.
+    #[schema(min_length = 1, max_length = 320)]
     pub email: String,
     /// Password (8..=1024 characters).
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
     /// Display name (`display_name` is accepted as a synonym).
     #[serde(alias = "display_name")]
@@ -202,10 +254,10 @@ pub async fn create(
         store::set_profile(&state.db, user.id, None, phone).await?;
     }
     let phone = phone.filter(|p| !p.is_empty());
-    Ok(HttpResponse::Created().json(json!({
-        "user": user_json(&user, phone),
-        "unit_ids": body.unit_ids,
-    })))
+    Ok(HttpResponse::Created().json(UserWithUnits {
+        user: user_view(&user, phone),
+        unit_ids: body.unit_ids,
+    }))
 }
 
 /// Body of `PUT /api/v1/users/{id}/units`.
@@ -232,5 +284,8 @@ pub async fn set_units(
     units.sort_unstable();
     units.dedup();
     store::set_units(&state.db, id, &units).await?;
-    Ok(HttpResponse::Ok().json(json!({ "user_id": id, "unit_ids": units })))
+    Ok(HttpResponse::Ok().json(UnitMembership {
+        user_id: id,
+        unit_ids: units,
+    }))
 }

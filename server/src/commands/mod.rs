@@ -40,7 +40,7 @@ macro_rules! on_pool {
 }
 
 /// A command as stored.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CommandRecord {
     /// Row id.
     pub id: i64,
@@ -75,7 +75,7 @@ pub struct CommandRecord {
 }
 
 /// One audit entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Row id.
     pub id: i64,
@@ -134,19 +134,25 @@ macro_rules! command_from_row {
 pub struct CommandRequest {
     /// `cut_power`, `restore_power`, `locate`, `set_interval`, `custom`.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(cut_power|restore_power|locate|set_interval|custom)$")]
     pub kind: String,
     /// Must be `true` for `cut_power`.
     #[serde(default)]
     pub confirm: bool,
     /// `set_interval`: fast reporting interval, seconds (5..=3600).
+    #[schema(minimum = 5, maximum = 3600)]
     pub seconds: Option<u32>,
     /// `set_interval`: how long the fast mode lasts, seconds (60..=86400, default 600).
+    #[schema(minimum = 60, maximum = 86400)]
     pub duration_secs: Option<u32>,
-    /// `set_interval`: interval restored afterwards, seconds (default 60).
+    /// `set_interval`: interval restored afterwards, seconds (5..=86400, default 60).
+    #[schema(minimum = 5, maximum = 86400)]
     pub revert_to_seconds: Option<u32>,
-    /// `custom`: the raw text (administrators only).
+    /// `custom`: the raw text (administrators only, 1..=256 bytes).
+    #[schema(min_length = 1, max_length = 256)]
     pub text: Option<String>,
     /// Lifetime before the command expires, seconds (default `command_ttl_secs`, max 7 days).
+    #[schema(minimum = 1, maximum = 604800)]
     pub expires_in_secs: Option<u64>,
 }
 

@@ -1,4 +1,4 @@
-//! Remote commands end to end over TCP with emulated GT06 and JT808 devices: queued for an
+//! Remote commands end to end over TCP with emulated GT06, JT808 and H02 devices: queued for an
 //! offline device and sent on reconnect as the right bytes, acknowledged by the device's reply,
 //! the cut-off interlock (confirmation, speed) refused and audited, expiry, fast reporting
 //! with its automatic revert.
@@ -397,6 +397,245 @@ async fn gt06_cut_off_held_until_slow(backend: Backend) {
     let entries = audit(&app, &admin, device).await;
     assert!(
         entries.iter().any(|e| e["outcome"] == "held"),
+        "{entries:?}"
+    );
+    app.stop().await;
+}
+
+both_backends!(h02_cut_off_end_to_end);
+
+/// A fix `ago` seconds before now (whole seconds: H02 and JT808 carry no fractions).
+fn h02_fix(ago: i64, speed_kmh: f32) -> protocol::Position {
+    let now = chrono::Utc::now().timestamp();
+    let time = chrono::DateTime::from_timestamp(now - ago, 0).unwrap();
+    protocol::Position::new(
+        time,
+        protocol::LatLon::new(52.2297, 21.0122).unwrap(),
+        true,
+        speed_kmh,
+    )
+}
+
+/// H02: a cut-off queued for an offline tracker goes out as `S20,1,1` when it connects, the
+/// `V4` confirmation (command stamp echoed) acknowledges it; at speed it is refused and
+/// audited; a command for a tracker that went away expires.
+async fn h02_cut_off_end_to_end(backend: Backend) {
+    use protocol::h02::device::{self as h02, H02DeviceCodec, ServerMessage};
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let imei = "4210051499";
+    let id = DeviceId::parse(imei).unwrap();
+    let device = app.create_device(imei).await;
+    let (owner, owner_token) = user(&app, "owner@example.com", Role::Owner).await;
+    store::set_owner(&app.db, device, Some(owner))
+        .await
+        .unwrap();
+    let path = format!("/api/v1/devices/{device}/commands");
+    let body = json!({"type": "cut_power", "confirm": true});
+
+    // Offline: queued.
+    let (s, v) = app.post(&path, &owner_token, &body).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["command"]["status"], "queued");
+    let cmd = v["command"]["id"].as_i64().unwrap();
+
+    // The tracker connects (a heartbeat identifies it) and receives the command.
+    let mut w = Wire::connect(app.addrs["h02"], H02DeviceCodec::default()).await;
+    w.send(&h02::login(&id)).await;
+    let (name, stamp, params) = loop {
+        let m = w.recv().await;
+        if let ServerMessage::Command {
+            device: to,
+            name,
+            stamp,
+            params,
+            ..
+        } = &m
+        {
+            assert_eq!(to, &id);
+            assert_eq!(m.command(), Some(protocol::Command::CutPower));
+            break (name.clone(), stamp.expect("command stamp"), params.clone());
+        }
+    };
+    assert_eq!(
+        (name.as_str(), params),
+        ("S20", vec!["1".to_owned(), "1".to_owned()])
+    );
+    let sent = wait_status(&app, &owner_token, cmd, "sent").await;
+    assert_eq!(sent["correlation"]["value"], stamp, "{sent}");
+
+    // A confirmation for another stamp matches nothing; the right one acknowledges.
+    w.send(&h02::command_reply(
+        &id,
+        "S20",
+        Some("DONE"),
+        (stamp + 1) % 86_400,
+        &h02_fix(120, 0.0),
+    ))
+    .await;
+    w.send(&h02::command_reply(
+        &id,
+        "S20",
+        Some("DONE"),
+        stamp,
+        &h02_fix(60, 0.0),
+    ))
+    .await;
+    let done = wait_status(&app, &owner_token, cmd, "acknowledged").await;
+    assert_eq!(done["reply"]["result"], "success", "{done}");
+    assert_eq!(done["reply"]["correlation"]["value"], stamp, "{done}");
+
+    // Moving at 60 km/h: refused (409) and audited.
+    w.send(&h02::location(&id, &h02_fix(5, 60.0))).await;
+    loop {
+        let (s, v) = app
+            .get(
+                &format!("/api/v1/devices/{device}/positions/latest"),
+                &owner_token,
+            )
+            .await;
+        if s == 200 && v["speed_kmh"].as_f64().unwrap_or(0.0) > 50.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, v) = app.post(&path, &owner_token, &body).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "vehicle_moving");
+    let entries = audit(&app, &owner_token, device).await;
+    let has = |outcome: &str, reason: &str| {
+        entries
+            .iter()
+            .any(|e| e["outcome"] == outcome && e["reason"] == reason && e["kind"] == "cut_power")
+    };
+    assert!(has("refused", "vehicle_moving"), "{entries:?}");
+    assert!(has("accepted", ""), "{entries:?}");
+    assert!(has("sent", ""), "{entries:?}");
+    assert!(has("acknowledged", ""), "{entries:?}");
+
+    // The tracker goes away: a short-lived command expires undelivered.
+    drop(w);
+    loop {
+        let (_, v) = app
+            .get(&format!("/api/v1/devices/{device}"), &owner_token)
+            .await;
+        if v["online"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, v) = app
+        .post(
+            &path,
+            &owner_token,
+            &json!({"type": "locate", "expires_in_secs": 1}),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["command"]["status"], "queued");
+    let c = wait_status(
+        &app,
+        &owner_token,
+        v["command"]["id"].as_i64().unwrap(),
+        "expired",
+    )
+    .await;
+    assert_eq!(c["failure"], "not_delivered");
+    app.stop().await;
+}
+
+both_backends!(jt808_cut_off_waits_for_reconnect_and_speed);
+
+/// JT808: a cut-off for a terminal that went offline is sent as 0x8105 (word 0xF0) when it
+/// re-authenticates and is acknowledged by its 0x0001 reply; once it reports 60 km/h a
+/// cut-off is refused and audited.
+async fn jt808_cut_off_waits_for_reconnect_and_speed(backend: Backend) {
+    use protocol::jt808::device::{Device, ServerFrameDecoder, ServerMessage as S};
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let admin = app.login().await;
+    let id = DeviceId::parse("13912345688").unwrap();
+    let mut dev = Device::new(&id);
+    let mut w = Wire::connect(app.addrs["jt808"], ServerFrameDecoder::default()).await;
+    w.send(&dev.register(&protocol::Registration {
+        province: 44,
+        city: 300,
+        manufacturer: "VIGIL".into(),
+        model: "EMU-1".into(),
+        terminal_id: "T000008".into(),
+        plate_color: 1,
+        plate: "TEST08".into(),
+    }))
+    .await;
+    let code = match w.recv().await.message {
+        S::RegisterResponse { auth_code, .. } => auth_code,
+        other => panic!("unexpected {other:?}"),
+    };
+    w.send(&dev.auth(&code)).await;
+    let _ = w.recv().await;
+    let device = app
+        .db
+        .device_by_unique_id("13912345688")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let path = format!("/api/v1/devices/{device}/commands");
+    drop(w);
+    loop {
+        let (_, v) = app.get(&format!("/api/v1/devices/{device}"), &admin).await;
+        if v["online"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Offline: queued; sent after the terminal authenticates again.
+    let body = json!({"type": "cut_power", "confirm": true});
+    let (s, v) = app.post(&path, &admin, &body).await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["command"]["status"], "queued");
+    let cmd = v["command"]["id"].as_i64().unwrap();
+    let mut w = Wire::connect(app.addrs["jt808"], ServerFrameDecoder::default()).await;
+    w.send(&dev.auth(&code)).await;
+    let frame = loop {
+        let f = w.recv().await;
+        if let S::TerminalControl { command, .. } = &f.message {
+            assert_eq!(*command, 0xF0);
+            break f;
+        }
+    };
+    let sent = wait_status(&app, &admin, cmd, "sent").await;
+    assert_eq!(
+        sent["correlation"],
+        json!({"kind": "serial", "value": frame.header.serial})
+    );
+    w.send(&dev.general_reply(frame.header.serial, 0x8105, 0))
+        .await;
+    wait_status(&app, &admin, cmd, "acknowledged").await;
+
+    // 60 km/h: refused, on the audit log.
+    w.send(&dev.location(&h02_fix(5, 60.0))).await;
+    loop {
+        let (s, v) = app
+            .get(
+                &format!("/api/v1/devices/{device}/positions/latest"),
+                &admin,
+            )
+            .await;
+        if s == 200 && v["speed_kmh"].as_f64().unwrap_or(0.0) > 50.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (s, v) = app.post(&path, &admin, &body).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["error"]["code"], "vehicle_moving");
+    let entries = audit(&app, &admin, device).await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["outcome"] == "refused" && e["reason"] == "vehicle_moving"),
         "{entries:?}"
     );
     app.stop().await;

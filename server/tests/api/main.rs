@@ -12,6 +12,7 @@ mod deploy;
 mod gateway;
 mod lifecycle;
 mod mqtt;
+mod openapi;
 mod outage;
 mod permissions;
 mod real_codecs;
