@@ -173,10 +173,11 @@ enum Cmd {
     /// Packet → WebSocket/MQTT alarm delivery latency (pending alarm pipeline).
     AlarmLatency {
         #[command(flatten)]
+        sim: SimArgs,
+        #[command(flatten)]
         target: TargetArgs,
-        /// Write the figures as JSON.
-        #[arg(long)]
-        json: Option<PathBuf>,
+        #[command(flatten)]
+        alarm: pending::AlarmArgs,
     },
     /// The baseline sink alone (decode + immediate ack), prints its listeners.
     Sink,
@@ -234,8 +235,8 @@ fn main() {
             fences,
             json,
         } => runtime().and_then(|rt| rt.block_on(pending::fences(sim, target, fences, json))),
-        Cmd::AlarmLatency { target, json } => {
-            runtime().and_then(|rt| rt.block_on(pending::alarm_latency(target, json)))
+        Cmd::AlarmLatency { sim, target, alarm } => {
+            runtime().and_then(|rt| rt.block_on(pending::alarm_latency(sim, target, alarm)))
         }
     };
     if let Err(e) = r {
