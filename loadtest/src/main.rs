@@ -157,7 +157,7 @@ enum Cmd {
     Connections(conns::ConnArgs),
     /// Fills the positions table (N devices × days) and times one device-day through the API.
     Trajectory(traj::TrajArgs),
-    /// Throughput with 100k fences loaded (through the pending fence API).
+    /// Throughput with 100k fences loaded through the fence API, 4 assigned per device.
     Fences {
         #[command(flatten)]
         sim: SimArgs,
@@ -170,7 +170,7 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// Packet → WebSocket/MQTT alarm delivery latency (pending alarm pipeline).
+    /// SOS packet → WebSocket alarm delivery latency under a background load.
     AlarmLatency {
         #[command(flatten)]
         sim: SimArgs,

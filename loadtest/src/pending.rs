@@ -1,5 +1,6 @@
-//! Scenarios whose server side does not exist yet. Each probes the documented (pending) API
-//! path and reports "not available" cleanly until the server answers it.
+//! The scenarios that need the server's API beyond ingest: fences (fence API, assignments) and
+//! alarm latency (WebSocket stream). The fence scenario still reports "not available" cleanly
+//! when a server has no fence API.
 //!
 //! - fences: `POST /api/v1/fences` with a GeoJSON Feature (→ 201), assignments through
 //!   `POST /api/v1/devices/{id}/fences`.
