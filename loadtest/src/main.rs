@@ -157,7 +157,7 @@ enum Cmd {
     Connections(conns::ConnArgs),
     /// Fills the positions table (N devices × days) and times one device-day through the API.
     Trajectory(traj::TrajArgs),
-    /// Throughput with 100k fences loaded (through the pending fence API).
+    /// Throughput with 100k fences loaded through the fence API, 4 assigned per device.
     Fences {
         #[command(flatten)]
         sim: SimArgs,
@@ -170,13 +170,14 @@ enum Cmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// Packet → WebSocket/MQTT alarm delivery latency (pending alarm pipeline).
+    /// SOS packet → WebSocket alarm delivery latency under a background load.
     AlarmLatency {
         #[command(flatten)]
+        sim: SimArgs,
+        #[command(flatten)]
         target: TargetArgs,
-        /// Write the figures as JSON.
-        #[arg(long)]
-        json: Option<PathBuf>,
+        #[command(flatten)]
+        alarm: pending::AlarmArgs,
     },
     /// The baseline sink alone (decode + immediate ack), prints its listeners.
     Sink,
@@ -234,8 +235,8 @@ fn main() {
             fences,
             json,
         } => runtime().and_then(|rt| rt.block_on(pending::fences(sim, target, fences, json))),
-        Cmd::AlarmLatency { target, json } => {
-            runtime().and_then(|rt| rt.block_on(pending::alarm_latency(target, json)))
+        Cmd::AlarmLatency { sim, target, alarm } => {
+            runtime().and_then(|rt| rt.block_on(pending::alarm_latency(sim, target, alarm)))
         }
     };
     if let Err(e) = r {

@@ -1,14 +1,16 @@
-//! Scenarios whose server side does not exist yet. Each probes the documented (pending) API
-//! path and reports "not available" cleanly until the server answers it.
+//! The scenarios that need the server's API beyond ingest: fences (fence API, assignments) and
+//! alarm latency (WebSocket stream). The fence scenario still reports "not available" cleanly
+//! when a server has no fence API.
 //!
-//! - fences: `POST /api/v1/geofences` with `{"name", "area": <GeoJSON Polygon>}` (→ 201).
-//! - alarm-latency: `GET /api/v1/alarms/stream` upgraded to a WebSocket that pushes one JSON
-//!   object per alarm (`{"device_id", "alarm", "fix_time", …}`).
+//! - fences: `POST /api/v1/fences` with a GeoJSON Feature (→ 201), assignments through
+//!   `POST /api/v1/devices/{id}/fences`.
+//! - alarm-latency: the alarm pipeline exists; see [`alarm_latency`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::scenarios::{
@@ -17,10 +19,8 @@ use crate::scenarios::{
 use crate::target::{ADMIN_EMAIL, ADMIN_PASSWORD, raise_fd_limit};
 use crate::{SimArgs, TargetArgs};
 
-/// The pending fence API path.
-pub const FENCE_PATH: &str = "/api/v1/geofences";
-/// The pending alarm stream path.
-pub const ALARM_STREAM_PATH: &str = "/api/v1/alarms/stream";
+/// The fence API path.
+pub const FENCE_PATH: &str = "/api/v1/fences";
 
 /// An authenticated API client for the child server.
 pub async fn api_login(http: SocketAddr) -> anyhow::Result<(reqwest::Client, String)> {
@@ -34,6 +34,11 @@ pub async fn api_login(http: SocketAddr) -> anyhow::Result<(reqwest::Client, Str
     let v: Value = r.json().await?;
     let token = v["token"].as_str().context("no token")?.to_string();
     Ok((c, token))
+}
+
+/// A GeoJSON Feature of `kind` named `name`.
+fn feature(name: &str, kind: &str, geometry: Value) -> Value {
+    json!({"type": "Feature", "properties": {"name": name, "kind": kind}, "geometry": geometry})
 }
 
 /// A 16-vertex polygon around `(lat, lon)` with radius `r` degrees.
@@ -90,10 +95,12 @@ pub async fn fences(
             let http = live.http.context("no HTTP listener")?;
             let (c, token) = api_login(http).await?;
             let url = format!("http://{http}{FENCE_PATH}");
+            // One keep-in area around the whole fleet (the leavers cross it) ...
+            let (clat, clon) = (22.5431, 114.0579);
             let probe = c
                 .post(&url)
                 .bearer_auth(&token)
-                .json(&json!({"name": "lt-probe", "area": polygon(22.5, 114.0, 0.01)}))
+                .json(&feature("lt-area", "keep_in", polygon(clat, clon, 0.1)))
                 .send()
                 .await?;
             if !probe.status().is_success() {
@@ -107,13 +114,65 @@ pub async fn fences(
                     json_out.as_ref(),
                 );
             }
-            let (clat, clon) = (22.5431, 114.0579);
-            for i in 1..n {
+            let area: Value = probe.json().await?;
+            let area = area["id"].as_i64().context("fence id")?;
+            // ... and n - 1 small watch fences over ~30 km.
+            let mut small = Vec::with_capacity(n);
+            let pb = indicatif::ProgressBar::new(n as u64);
+            let bodies = (1..n).map(|i| {
                 let a = i as f64 * 2.399_963; // golden angle spiral over ~30 km
                 let r = 0.3 * (i as f64 / n as f64).sqrt();
-                let body = json!({"name": format!("lt-{i}"), "area": polygon(clat + r * a.sin(), clon + r * a.cos(), 0.002)});
-                let resp = c.post(&url).bearer_auth(&token).json(&body).send().await?;
-                anyhow::ensure!(resp.status().is_success(), "fence {i}: {}", resp.status());
+                let body = feature(
+                    &format!("lt-{i}"),
+                    "watch",
+                    polygon(clat + r * a.sin(), clon + r * a.cos(), 0.002),
+                );
+                let req = c.post(&url).bearer_auth(&token).json(&body);
+                async move {
+                    let resp = req.send().await?;
+                    anyhow::ensure!(resp.status().is_success(), "fence {i}: {}", resp.status());
+                    let v: Value = resp.json().await?;
+                    v["id"].as_i64().context("fence id")
+                }
+            });
+            // A few requests in flight: loading 100k fences one by one takes minutes.
+            let mut results = futures_util::stream::iter(bodies).buffered(8);
+            while let Some(id) = futures_util::StreamExt::next(&mut results).await {
+                small.push(id?);
+                pb.inc(1);
+            }
+            pb.finish_and_clear();
+            // The simulated devices, created now with the ids the simulator will use, each
+            // tracked against the area and three watch fences.
+            let base = (crate::scenarios::id_base() * 10 + k as u64) % 1000;
+            for i in 0..sim.devices {
+                let uid = crate::sim::device_id(sim.mix.pick(i), base, i);
+                let r = c
+                    .post(format!("http://{http}/api/v1/devices"))
+                    .bearer_auth(&token)
+                    .json(&json!({"unique_id": uid}))
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().is_success(), "device {uid}: {}", r.status());
+                let v: Value = r.json().await?;
+                let id = v["id"].as_i64().context("device id")?;
+                let mut fences = vec![area];
+                if !small.is_empty() {
+                    fences.extend((0..3).map(|j| small[(i * 3 + j) % small.len()]));
+                }
+                for f in fences {
+                    let r = c
+                        .post(format!("http://{http}/api/v1/devices/{id}/fences"))
+                        .bearer_auth(&token)
+                        .json(&json!({"fence_id": f}))
+                        .send()
+                        .await?;
+                    anyhow::ensure!(
+                        r.status().is_success(),
+                        "assign {f} to {id}: {}",
+                        r.status()
+                    );
+                }
             }
             eprintln!("loaded {n} fences");
         }
@@ -126,35 +185,179 @@ pub async fn fences(
     write_json_pub(json_out.as_ref(), &v)
 }
 
-/// `alarm-latency`: packet → alarm stream delivery; probes the stream and reports.
-pub async fn alarm_latency(t: TargetArgs, json_out: Option<PathBuf>) -> anyhow::Result<()> {
+/// Arguments of `alarm-latency` beyond the simulator and target ones.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AlarmArgs {
+    /// Background load, positions/s (half the measured maximum is the figure to quote).
+    #[arg(long, default_value_t = 5000.0)]
+    pub rate: f64,
+    /// Probe devices; each raises one SOS (one new alarm).
+    #[arg(long, default_value_t = 300)]
+    pub probes: usize,
+    /// Probe alarms per second.
+    #[arg(long, default_value_t = 20.0)]
+    pub probe_rate: f64,
+    /// Write the figures as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `alarm-latency`: background fleet at `--rate` positions/s; `--probes` GT06 devices (created
+/// through the API, so their row ids are known) each send one SOS alarm packet; the time from
+/// writing the packet to the `{"type":"alarm","action":"opened"}` event for that device on a
+/// WebSocket subscribed to `GET /api/v1/stream` is recorded. The fleet sends no alarms of its
+/// own here (`--alarm-share` is forced to 0), so every opened alarm belongs to a probe.
+pub async fn alarm_latency(mut sim: SimArgs, t: TargetArgs, a: AlarmArgs) -> anyhow::Result<()> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+    sim.alarm_share = 0.0;
+    raise_fd_limit(sim.devices as u64 * 2 + a.probes as u64 + 200);
     let kind = t.db.first().copied().context("--db needs a database")?;
     let live = Live::start(Spec::Vigil(kind), &t, &[]).await?;
-    let http = live.http.context("no HTTP listener")?;
-    let (c, token) = api_login(http).await?;
-    let r = c
-        .get(format!("http://{http}{ALARM_STREAM_PATH}"))
-        .bearer_auth(&token)
-        .header("Connection", "Upgrade")
-        .header("Upgrade", "websocket")
-        .header("Sec-WebSocket-Version", "13")
-        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await?;
-    let status = r.status();
-    live.finish().await?;
-    if status.as_u16() != 101 {
-        return not_available(
-            "alarm-latency",
-            "the server has no alarm pipeline / stream yet",
-            &format!("GET {ALARM_STREAM_PATH} (WebSocket)"),
-            status.to_string(),
-            json_out.as_ref(),
+    let r = async {
+        let http = live.http.context("no HTTP listener")?;
+        let gt06 = live.addrs[0].context("no GT06 listener")?;
+        let (c, token) = api_login(http).await?;
+        let unit = c
+            .post(format!("http://{http}/api/v1/units"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "lt-unit", "default": true}))
+            .send()
+            .await?;
+        anyhow::ensure!(unit.status().is_success(), "unit: {}", unit.status());
+        // Probe devices, created up front: device row id → IMEI.
+        let mut probes = Vec::new();
+        for i in 0..a.probes {
+            let imei = format!("3599{:011}", i);
+            let r = c
+                .post(format!("http://{http}/api/v1/devices"))
+                .bearer_auth(&token)
+                .json(&json!({"unique_id": imei}))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "probe device: {}", r.status());
+            let v: Value = r.json().await?;
+            probes.push((v["id"].as_i64().context("device id")?, imei));
+        }
+        let sent: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+        let lat = Arc::new(Mutex::new(hdrhistogram::Histogram::<u64>::new_with_bounds(
+            1,
+            600_000_000,
+            3,
+        )?));
+        let mut req = format!("ws://{http}/api/v1/stream").into_client_request()?;
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse()?);
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+        let (sent2, lat2) = (sent.clone(), lat.clone());
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(m)) = ws.next().await {
+                let now = Instant::now();
+                let Ok(t) = m.into_text() else { continue };
+                if !t.contains("\"opened\"") {
+                    continue;
+                }
+                let Ok(v) = serde_json::from_str::<Value>(&t) else {
+                    continue;
+                };
+                if v["type"] != "alarm" || v["action"] != "opened" {
+                    continue;
+                }
+                let Some(dev) = v["alarm"]["device_id"].as_i64() else {
+                    continue;
+                };
+                let at = sent2.lock().ok().and_then(|m| m.get(&dev).copied());
+                if let (Some(at), Ok(mut h)) = (at, lat2.lock()) {
+                    let _ = h.record((now.duration_since(at).as_micros() as u64).max(1));
+                }
+            }
+        });
+        // Probe connections: logged in before the load starts.
+        let mut conns = Vec::new();
+        for (id, imei) in &probes {
+            let mut s = tokio::net::TcpStream::connect(gt06).await?;
+            s.set_nodelay(true)?;
+            s.write_all(&protocol::gt06::device::login(imei, 1)?).await?;
+            let mut b = [0u8; 64];
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut b)).await??;
+            anyhow::ensure!(n > 0, "probe login not answered");
+            conns.push((*id, s));
+        }
+        // Background fleet at the given rate.
+        let cfg = crate::scenarios::sim_config(&sim, live.addrs, 7)?;
+        let fleet = crate::fleet::Fleet::start(
+            cfg,
+            Duration::from_secs_f64(sim.interval_secs),
+            Duration::from_secs_f64(sim.drain_secs),
         );
+        fleet.set_rate(a.rate);
+        let _ = fleet
+            .wait_connected(Duration::from_secs_f64(sim.ramp_secs + 60.0))
+            .await;
+        let secs = (a.probes as f64 / a.probe_rate).ceil() as u64 + 2;
+        let label = format!("{} {:.0}/s", live.label, a.rate);
+        let measure = fleet.measure(secs, live.pid, &label);
+        let probing = async {
+            let gap = Duration::from_secs_f64(1.0 / a.probe_rate);
+            let mut tick = tokio::time::interval(gap);
+            let now = chrono::Utc::now();
+            for (k, (id, s)) in conns.iter_mut().enumerate() {
+                tick.tick().await;
+                let mut p = protocol::Position::new(
+                    now + chrono::Duration::seconds(k as i64),
+                    protocol::LatLon::new(22.5431, 114.0579)?,
+                    true,
+                    0.0,
+                );
+                p.status.alarms.insert(protocol::Alarm::Sos);
+                let frame = protocol::gt06::device::alarm(&p, 2);
+                if let Ok(mut m) = sent.lock() {
+                    m.insert(*id, Instant::now());
+                }
+                s.write_all(&frame).await?;
+            }
+            anyhow::Ok(())
+        };
+        let (phase, probed) = tokio::join!(measure, probing);
+        probed?;
+        // Stragglers.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        fleet.stop().await;
+        reader.abort();
+        let h = lat.lock().map(|h| h.clone()).map_err(|_| anyhow::anyhow!("poisoned"))?;
+        let bg = phase.merged();
+        println!(
+            "\nalarm-latency: {} ({kind:?}), background {:.0} positions/s offered, {:.0}/s acked (ack p99 {:.1} ms), server {:.2} cores, load average {}",
+            live.label,
+            phase.offered,
+            phase.acked_rate(),
+            phase.p99_ms(),
+            phase.target_cpu.unwrap_or(f64::NAN),
+            crate::target::load_average()
+        );
+        println!(
+            "  SOS packet → WebSocket alarm (opened), {} of {} probes: {}",
+            h.len(),
+            a.probes,
+            crate::fleet::latency_line(&h)
+        );
+        let mut v = header_pub();
+        v["scenario"] = json!("alarm-latency");
+        v["database"] = json!(format!("{kind:?}").to_lowercase());
+        v["background_offered_per_s"] = json!(phase.offered);
+        v["background_acked_per_s"] = json!(phase.acked_rate());
+        v["background_ack_latency"] = crate::fleet::latency_json(&bg);
+        v["server_cores"] = json!(phase.target_cpu);
+        v["probes"] = json!(a.probes);
+        v["delivered"] = json!(h.len());
+        v["alarm_latency"] = crate::fleet::latency_json(&h);
+        anyhow::Ok(v)
     }
-    println!(
-        "alarm-latency: the stream answered 101 but this harness has no WebSocket consumer yet \
-         (to be written with the alarm pipeline)"
-    );
-    Ok(())
+    .await;
+    live.finish().await?;
+    write_json_pub(a.json.as_ref(), &r?)
 }

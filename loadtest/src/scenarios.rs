@@ -197,7 +197,8 @@ pub fn sim_config(
     })
 }
 
-fn id_base() -> u64 {
+/// The per-run part of simulated device ids.
+pub fn id_base() -> u64 {
     u64::from(std::process::id()) % 1000
 }
 

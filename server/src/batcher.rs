@@ -1,7 +1,10 @@
 //! [`PositionBatcher`]: the bounded queue between the gateway and the one database writer.
 //!
-//! Submissions are batched by size ([`BatchConfig::max_size`]) and by deadline
-//! ([`BatchConfig::max_delay`]) and written in one transaction per batch. Each submission gets a
+//! Group commit: the writer takes everything queued while its previous commit ran (up to
+//! [`BatchConfig::max_size`] rows) and commits it at once, so a batch costs no waiting when the
+//! load is light and grows with the load (one commit's duration) when it is heavy. An optional
+//! linger ([`BatchConfig::max_delay`], 0 by default) waits for a batch to fill instead. Each
+//! batch is written in one transaction. Each submission gets a
 //! [`CommitReceipt`] that resolves only after its batch committed, which is when the gateway
 //! may acknowledge the position to the device. The queue is bounded: when the database is slow,
 //! [`PositionBatcher::submit`] waits (backpressure) instead of growing memory. A failing
@@ -23,7 +26,7 @@ use crate::telemetry::Health;
 pub struct BatchConfig {
     /// Most rows in one transaction.
     pub max_size: usize,
-    /// Longest wait for a batch to fill.
+    /// Longest wait for a batch to fill; zero commits as soon as the writer is free.
     pub max_delay: Duration,
     /// Queue capacity, in submissions.
     pub queue_capacity: usize,
@@ -56,6 +59,16 @@ impl Future for CommitReceipt {
 }
 
 impl CommitReceipt {
+    /// Without waiting: `Some(Ok)` once committed, `Some(Err)` if the writer stopped without
+    /// committing, `None` while the commit is still to come.
+    pub fn try_committed(&mut self) -> Option<Result<(), BatcherClosed>> {
+        match self.0.try_recv() {
+            Ok(()) => Some(Ok(())),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(BatcherClosed)),
+        }
+    }
+
     /// Waits for the commit. Errs if the writer stopped before committing them (shutdown
     /// timed out): then they must not be acknowledged.
     pub async fn committed(self) -> Result<(), BatcherClosed> {
@@ -139,8 +152,41 @@ struct Writer {
 
 const HEALTH_KEY: &str = "database_writer";
 
+/// Copies the SQLite WAL into the database file every `CHECKPOINT_EVERY`, off the commit path
+/// (the checkpoint is what fsyncs); returns when `stop` is cancelled. Nothing to do on
+/// PostgreSQL.
+async fn checkpointer(db: Db, stop: CancellationToken) {
+    if db.kind() != crate::settings::DatabaseKind::Sqlite {
+        return;
+    }
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = db.checkpoint().await {
+            tracing::debug!(error = %e, "WAL checkpoint failed; retried on the next tick");
+        }
+    }
+}
+
+/// How often the SQLite WAL is checkpointed.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
 impl Writer {
     async fn run(mut self, stop: CancellationToken) {
+        // SQLite: checkpoints in the background, beside the commits (see `Db::connect`).
+        let checkpoints = CancellationToken::new();
+        let checkpointer = tokio::spawn(checkpointer(self.db.clone(), checkpoints.clone()));
+        self.run_batches(stop).await;
+        checkpoints.cancel();
+        let _ = checkpointer.await;
+        tracing::info!("position writer stopped: every queued position written");
+    }
+
+    async fn run_batches(&mut self, stop: CancellationToken) {
         let mut batch: Vec<Submission> = Vec::new();
         let mut closing = false;
         loop {
@@ -162,42 +208,64 @@ impl Writer {
             let Some(first) = first else { break };
             let mut rows = first.rows.len();
             batch.push(first);
-            let deadline = tokio::time::sleep(self.config.max_delay);
-            tokio::pin!(deadline);
+            // Group commit: whatever queued while the previous batch was being written.
             while rows < self.config.max_size {
-                // Take whatever is already queued without waiting.
                 match self.rx.try_recv() {
                     Ok(s) => {
                         rows += s.rows.len();
                         batch.push(s);
-                        continue;
                     }
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                    Err(mpsc::error::TryRecvError::Empty) if closing => break,
-                    Err(mpsc::error::TryRecvError::Empty) => {}
+                    Err(_) => break,
                 }
-                tokio::select! {
-                    m = self.rx.recv() => match m {
-                        Some(s) => {
-                            rows += s.rows.len();
-                            batch.push(s);
-                        }
-                        None => break,
-                    },
-                    () = &mut deadline => break,
-                    () = stop.cancelled(), if !closing => {
-                        // Flush now: take what is queued, accept nothing new.
-                        self.rx.close();
-                        closing = true;
-                    }
-                }
+            }
+            if !self.config.max_delay.is_zero() && !closing {
+                self.linger(&mut batch, &mut rows, &mut closing, &stop)
+                    .await;
             }
             self.queued.fetch_sub(batch.len(), Ordering::Relaxed);
             metrics::gauge!("vigil_batch_queue_depth")
                 .set(self.queued.load(Ordering::Relaxed) as f64);
             self.write(&mut batch, rows).await;
         }
-        tracing::info!("position writer stopped: every queued position written");
+    }
+
+    /// Waits up to `max_delay` for the batch to fill (only when a linger is configured).
+    async fn linger(
+        &mut self,
+        batch: &mut Vec<Submission>,
+        rows: &mut usize,
+        closing: &mut bool,
+        stop: &CancellationToken,
+    ) {
+        let deadline = tokio::time::sleep(self.config.max_delay);
+        tokio::pin!(deadline);
+        while *rows < self.config.max_size {
+            match self.rx.try_recv() {
+                Ok(s) => {
+                    *rows += s.rows.len();
+                    batch.push(s);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) if *closing => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            tokio::select! {
+                m = self.rx.recv() => match m {
+                    Some(s) => {
+                        *rows += s.rows.len();
+                        batch.push(s);
+                    }
+                    None => break,
+                },
+                () = &mut deadline => break,
+                () = stop.cancelled(), if !*closing => {
+                    // Flush now: take what is queued, accept nothing new.
+                    self.rx.close();
+                    *closing = true;
+                }
+            }
+        }
     }
 
     /// Writes one batch, retrying with backoff until it commits; then fires the receipts.

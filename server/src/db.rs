@@ -275,6 +275,44 @@ impl PositionRow {
     }
 }
 
+/// The columns of a stored position a trajectory needs (`GET …/trajectory` JSON points).
+/// Serialised with the keys in the order the API has always used.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TrackPoint {
+    /// Metres.
+    pub altitude_m: Option<f64>,
+    /// Degrees.
+    pub course: Option<f64>,
+    /// Latitude.
+    pub lat: f64,
+    /// Longitude.
+    pub lon: f64,
+    /// km/h.
+    pub speed_kmh: f64,
+    /// Fix time.
+    #[serde(rename = "time")]
+    pub fix_time: DateTime<Utc>,
+    /// GPS fix valid.
+    pub valid: bool,
+}
+
+type TrackTuple = (DateTime<Utc>, f64, f64, f64, Option<f64>, Option<f64>, bool);
+
+impl TrackPoint {
+    fn from_tuple(t: TrackTuple) -> TrackPoint {
+        let (fix_time, lat, lon, speed_kmh, course, altitude_m, valid) = t;
+        TrackPoint {
+            altitude_m,
+            course,
+            lat,
+            lon,
+            speed_kmh,
+            fix_time,
+            valid,
+        }
+    }
+}
+
 /// A stored position as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct StoredPosition {
@@ -452,6 +490,10 @@ fn migrator(kind: DatabaseKind) -> Migrator {
         DatabaseKind::Sqlite => include_str!("../../migrations/sqlite/0002_alarms.sql"),
         DatabaseKind::Postgres => include_str!("../../migrations/postgres/0002_alarms.sql"),
     };
+    let track = match kind {
+        DatabaseKind::Sqlite => include_str!("../../migrations/sqlite/0005_track_index.sql"),
+        DatabaseKind::Postgres => include_str!("../../migrations/postgres/0005_track_index.sql"),
+    };
     Migrator::with_migrations(vec![
         Migration::new(
             1,
@@ -469,6 +511,13 @@ fn migrator(kind: DatabaseKind) -> Migrator {
         ),
         crate::access::migration(kind),
         crate::access::profiles_migration(kind),
+        Migration::new(
+            5,
+            "track index".into(),
+            MigrationType::Simple,
+            track.into_sql_str(),
+            false,
+        ),
         crate::alarms::store::migration(kind),
     ])
 }
@@ -488,6 +537,10 @@ impl Db {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
+                    // Checkpoints (the only step that fsyncs in WAL + NORMAL) run in the
+                    // background ([`Db::checkpoint`], driven by the position writer), not
+                    // inside whichever commit crosses the WAL size threshold.
+                    .pragma("wal_autocheckpoint", "0")
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(10));
                 let file = opts.get_filename();
@@ -740,44 +793,44 @@ impl Db {
     /// Inserts positions in one transaction; a row whose `(device, fix_time)` is already
     /// stored is skipped (a retried frame). Returns the rows actually inserted.
     pub async fn insert_positions(&self, rows: &[PositionRow]) -> Result<u64, DbError> {
-        if let Db::Postgres(p) = self {
-            return insert_positions_unnest(p, rows).await;
+        let p = match self {
+            Db::Postgres(p) => return insert_positions_unnest(p, rows).await,
+            Db::Sqlite(p) => p,
+        };
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        if rows.len() <= INSERT_CHUNK {
+            // One statement is atomic on its own: no BEGIN/COMMIT round trips to the
+            // database thread.
+            return Ok(positions_insert(rows)
+                .build()
+                .execute(p)
+                .await?
+                .rows_affected());
         }
         let mut inserted = 0u64;
-        on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                let mut qb = QueryBuilder::new(
-                    "INSERT INTO positions (device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes) ",
-                );
-                qb.push_values(chunk, |mut b, r| {
-                    b.push_bind(r.device_id)
-                        .push_bind(r.fix_time)
-                        .push_bind(r.server_time)
-                        .push_bind(r.lat)
-                        .push_bind(r.lon)
-                        .push_bind(r.valid)
-                        .push_bind(r.speed_kmh)
-                        .push_bind(r.course)
-                        .push_bind(r.altitude_m)
-                        .push_bind(r.satellites)
-                        .push_bind(r.accuracy_m)
-                        .push_bind(r.odometer_m)
-                        .push_bind(r.archived)
-                        .push_bind(r.ignition)
-                        .push_bind(r.armed)
-                        .push_bind(r.charging)
-                        .push_bind(r.battery_level)
-                        .push_bind(r.battery_voltage)
-                        .push_bind(r.alarms.clone())
-                        .push_bind(Json(r.attributes.clone()));
-                });
-                qb.push(" ON CONFLICT (device_id, fix_time) DO NOTHING");
-                inserted += qb.build().execute(&mut *tx).await?.rows_affected();
-            }
-            tx.commit().await?;
-        });
+        let mut tx = p.begin().await?;
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            inserted += positions_insert(chunk)
+                .build()
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
         Ok(inserted)
+    }
+
+    /// Copies committed WAL frames into the SQLite database file without blocking writers
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`); nothing on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<(), DbError> {
+        if let Db::Sqlite(p) = self {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(p)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The position with the latest fix time of a device.
@@ -819,6 +872,58 @@ impl Db {
         })
     }
 
+    /// The track columns of [`Db::positions`]' rows (same range, paging and order), read
+    /// from the covering index alone (migration 4) and decoded without the rest of the row.
+    pub async fn track(
+        &self,
+        device_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        after: Option<DateTime<Utc>>,
+        limit: i64,
+    ) -> Result<Vec<TrackPoint>, DbError> {
+        let after = after
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+            .max(from - chrono::Duration::microseconds(1));
+        let cap = usize::try_from(limit.clamp(0, 100_000)).unwrap_or(0);
+        match self {
+            Db::Sqlite(p) => {
+                // Forced: the planner cannot tell that the narrow index covers the query
+                // better than the unique one without statistics.
+                let rows = sqlx::query_as::<_, TrackTuple>(
+                    "SELECT fix_time, lat, lon, speed_kmh, course, altitude_m, valid FROM positions INDEXED BY positions_track \
+                     WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 AND fix_time > $4 ORDER BY fix_time LIMIT $5",
+                )
+                .bind(device_id)
+                .bind(from)
+                .bind(to)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len().min(cap));
+                out.extend(rows.into_iter().map(TrackPoint::from_tuple));
+                Ok(out)
+            }
+            Db::Postgres(p) => {
+                let rows = sqlx::query_as::<_, TrackTuple>(
+                    "SELECT fix_time, lat, lon, speed_kmh, course, altitude_m, valid FROM positions \
+                     WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 AND fix_time > $4 ORDER BY fix_time LIMIT $5",
+                )
+                .bind(device_id)
+                .bind(from)
+                .bind(to)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len().min(cap));
+                out.extend(rows.into_iter().map(TrackPoint::from_tuple));
+                Ok(out)
+            }
+        }
+    }
+
     /// Number of stored positions of a device.
     pub async fn count_positions(&self, device_id: i64) -> Result<i64, DbError> {
         let n: i64 = on_pool!(self, p => sqlx::query("SELECT COUNT(*) AS n FROM positions WHERE device_id = $1")
@@ -858,6 +963,37 @@ impl Db {
             Ok(out)
         })
     }
+}
+
+/// SQLite: one multi-row INSERT of `rows` (at most [`INSERT_CHUNK`]), retried frames skipped.
+fn positions_insert(rows: &[PositionRow]) -> QueryBuilder<sqlx::Sqlite> {
+    let mut qb = QueryBuilder::new(
+        "INSERT INTO positions (device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes) ",
+    );
+    qb.push_values(rows, |mut b, r| {
+        b.push_bind(r.device_id)
+            .push_bind(r.fix_time)
+            .push_bind(r.server_time)
+            .push_bind(r.lat)
+            .push_bind(r.lon)
+            .push_bind(r.valid)
+            .push_bind(r.speed_kmh)
+            .push_bind(r.course)
+            .push_bind(r.altitude_m)
+            .push_bind(r.satellites)
+            .push_bind(r.accuracy_m)
+            .push_bind(r.odometer_m)
+            .push_bind(r.archived)
+            .push_bind(r.ignition)
+            .push_bind(r.armed)
+            .push_bind(r.charging)
+            .push_bind(r.battery_level)
+            .push_bind(r.battery_voltage)
+            .push_bind(r.alarms.clone())
+            .push_bind(Json(r.attributes.clone()));
+    });
+    qb.push(" ON CONFLICT (device_id, fix_time) DO NOTHING");
+    qb
 }
 
 /// PostgreSQL: one prepared statement whatever the batch size, the rows bound as 20 arrays.
@@ -905,7 +1041,7 @@ async fn insert_positions_unnest(pool: &PgPool, rows: &[PositionRow]) -> Result<
         alarms.push(r.alarms.as_str());
         attributes.push(Json(&r.attributes));
     }
-    let mut tx = pool.begin().await?;
+    // One statement, atomic on its own: no BEGIN/COMMIT round trips.
     let done = sqlx::query(
         "INSERT INTO positions (device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes) \
          SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::timestamptz[], $4::float8[], $5::float8[], $6::bool[], $7::float8[], $8::float8[], $9::float8[], $10::int8[], $11::float8[], $12::int8[], $13::bool[], $14::bool[], $15::bool[], $16::bool[], $17::int8[], $18::float8[], $19::text[], $20::jsonb[]) \
@@ -931,8 +1067,7 @@ async fn insert_positions_unnest(pool: &PgPool, rows: &[PositionRow]) -> Result<
     .bind(battery_voltage)
     .bind(alarms)
     .bind(attributes)
-    .execute(&mut *tx)
+    .execute(pool)
     .await?;
-    tx.commit().await?;
     Ok(done.rows_affected())
 }

@@ -26,8 +26,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::batcher::{CommitReceipt, PositionBatcher};
-use crate::db::{Db, Device, NewEvent, PositionRow};
-use crate::registry::{SessionCommand, SessionRegistry, SessionTicket};
+use crate::db::{Db, NewEvent, PositionRow};
+use crate::registry::{SessionCommand, SessionRegistry, SessionSignal, SessionTicket};
 use crate::settings::UnknownDevicePolicy;
 
 /// Gateway behaviour shared by every protocol listener.
@@ -144,13 +144,13 @@ async fn record_event(
     protocol: Protocol,
     peer: SocketAddr,
     kind: &'static str,
-    device: Option<&Device>,
+    device: Option<(i64, &str)>,
     detail: serde_json::Value,
 ) {
     let e = NewEvent {
         kind,
-        device_id: device.map(|d| d.id),
-        unique_id: device.map(|d| d.unique_id.clone()),
+        device_id: device.map(|d| d.0),
+        unique_id: device.map(|d| d.1.to_owned()),
         protocol: Some(protocol.as_str()),
         peer: Some(peer.to_string()),
         detail,
@@ -160,9 +160,15 @@ async fn record_event(
     }
 }
 
+/// What a connection keeps of its device while it lives (not the whole row: an idle
+/// connection should cost little).
 struct Session {
-    device: Device,
+    /// Row id.
+    db_id: i64,
+    /// Identifier (= the row's `unique_id`).
     device_id: DeviceId,
+    /// JT808 authentication code.
+    auth_code: Option<String>,
     ticket: SessionTicket,
 }
 
@@ -222,19 +228,9 @@ impl Drop for ConnGauge {
     }
 }
 
-/// Something the registry told this session.
-enum SessionSignal {
-    Replaced,
-    Command(Option<Box<SessionCommand>>),
-}
-
-async fn session_signal(session: &mut Option<Session>) -> SessionSignal {
+async fn session_signal(session: &Option<Session>) -> SessionSignal {
     match session {
-        Some(s) => tokio::select! {
-            biased;
-            () = s.ticket.replaced.cancelled() => SessionSignal::Replaced,
-            c = s.ticket.commands.recv() => SessionSignal::Command(c),
-        },
+        Some(s) => s.ticket.next().await,
         None => std::future::pending().await,
     }
 }
@@ -267,7 +263,7 @@ impl<C: GatewayCodec> Connection<C> {
                 C::PROTOCOL,
                 self.peer,
                 "disconnect",
-                Some(&s.device),
+                Some((s.db_id, s.device_id.as_str())),
                 json!({ "reason": close.to_string() }),
             ))
             .await;
@@ -276,7 +272,9 @@ impl<C: GatewayCodec> Connection<C> {
     }
 
     async fn drive(&mut self) -> Close {
-        let config = self.gateway.config.clone();
+        // The shared settings, not a copy of them in every connection's future.
+        let gateway = self.gateway.clone();
+        let config = &gateway.config;
         let mut buf = BytesMut::new();
         let mut idle_deadline = Instant::now() + config.idle_timeout;
         let mut partial_since: Option<Instant> = None;
@@ -298,19 +296,37 @@ impl<C: GatewayCodec> Connection<C> {
                     if !ok {
                         return Close::WriterGone;
                     }
+                    // Every ack whose batch committed goes out in one write (one commit
+                    // usually releases several of a connection's pipelined positions).
+                    self.out.clear();
                     if let Some(ack) = ack
-                        && let Err(c) = self.send(ack).await {
+                        && let Err(e) = self.codec.encode(ack, &mut self.out) {
+                        return Close::Decode(e);
+                    }
+                    while let Some((receipt, _)) = self.pending.front_mut() {
+                        match receipt.try_committed() {
+                            // A failed one is handled as the front on the next turn, after
+                            // the acks of what did commit are out.
+                            None | Some(Err(_)) => break,
+                            Some(Ok(())) => {}
+                        }
+                        if let Some((_, Some(ack))) = self.pending.pop_front()
+                            && let Err(e) = self.codec.encode(ack, &mut self.out) {
+                            return Close::Decode(e);
+                        }
+                    }
+                    // Boxed: the write (and its timer) is not part of the idle state.
+                    if let Err(c) = Box::pin(self.write_out()).await {
                         return c;
                     }
                 }
-                sig = session_signal(&mut self.session) => match sig {
+                sig = session_signal(&self.session) => match sig {
                     SessionSignal::Replaced => return Close::Replaced,
-                    SessionSignal::Command(Some(cmd)) => {
+                    SessionSignal::Command(cmd) => {
                         if let Err(c) = Box::pin(self.command(cmd)).await {
                             return c;
                         }
                     }
-                    SessionSignal::Command(None) => return Close::Replaced,
                 },
                 () = tokio::time::sleep_until(deadline), if !stopping => {
                     return if partial_since.is_some_and(|t| t + config.frame_timeout <= Instant::now()) {
@@ -341,19 +357,10 @@ impl<C: GatewayCodec> Connection<C> {
                     } else {
                         idle_deadline = Instant::now() + config.idle_timeout;
                     }
-                    loop {
-                        let frame = if eof { self.codec.decode_eof(&mut buf) } else { self.codec.decode(&mut buf) };
-                        match frame {
-                            Ok(Some(frame)) => {
-                                // Boxed: the frame handling (database calls included)
-                                // is not part of the idle connection's own state.
-                                if let Err(c) = Box::pin(self.handle(frame)).await {
-                                    return c;
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(e) => return Close::Decode(e),
-                        }
+                    // Boxed: decoded frames and their handling (database calls included)
+                    // are not part of the idle connection's own state.
+                    if let Err(c) = Box::pin(self.decode_all(&mut buf, eof)).await {
+                        return c;
                     }
                     self.flush_stats();
                     if buf.is_empty() {
@@ -367,6 +374,22 @@ impl<C: GatewayCodec> Connection<C> {
                         buf.clear();
                     }
                 }
+            }
+        }
+    }
+
+    /// Decodes and handles every complete frame in `buf`.
+    async fn decode_all(&mut self, buf: &mut BytesMut, eof: bool) -> Result<(), Close> {
+        loop {
+            let frame = if eof {
+                self.codec.decode_eof(buf)
+            } else {
+                self.codec.decode(buf)
+            };
+            match frame {
+                Ok(Some(frame)) => self.handle(frame).await?,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Close::Decode(e)),
             }
         }
     }
@@ -402,6 +425,14 @@ impl<C: GatewayCodec> Connection<C> {
         self.codec
             .encode(msg, &mut self.out)
             .map_err(Close::Decode)?;
+        self.write_out().await
+    }
+
+    /// Writes `out` (encoded frames) to the device.
+    async fn write_out(&mut self) -> Result<(), Close> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
         match tokio::time::timeout(
             self.gateway.config.write_timeout,
             self.stream.write_all(&self.out),
@@ -412,7 +443,8 @@ impl<C: GatewayCodec> Connection<C> {
             Ok(Err(e)) => return Err(Close::Io(e)),
             Err(_) => return Err(Close::Io(std::io::ErrorKind::TimedOut.into())),
         }
-        if self.out.capacity() > 4096 {
+        if self.out.capacity() > 4096 || self.pending.is_empty() {
+            // Nothing more to answer soon: an idle connection keeps no write buffer.
             self.out = BytesMut::new();
         }
         Ok(())
@@ -468,7 +500,7 @@ impl<C: GatewayCodec> Connection<C> {
                                     C::PROTOCOL,
                                     self.peer,
                                     "unknown_device",
-                                    Some(&d),
+                                    Some((d.id, d.unique_id.as_str())),
                                     json!({ "action": "registered" }),
                                 )
                                 .await;
@@ -503,14 +535,15 @@ impl<C: GatewayCodec> Connection<C> {
             C::PROTOCOL,
             self.peer,
             "connect",
-            Some(&device),
+            Some((device.id, device.unique_id.as_str())),
             serde_json::Value::Null,
         )
         .await;
         tracing::info!(device_id = device.id, "device identified");
         self.session = Some(Session {
-            device,
+            db_id: device.id,
             device_id: id,
+            auth_code: device.auth_code,
             ticket,
         });
         Ok(())
@@ -533,15 +566,15 @@ impl<C: GatewayCodec> Connection<C> {
             };
             self.identify(id).await?;
             if let Some(s) = &mut self.session {
-                let code = match &s.device.auth_code {
+                let code = match &s.auth_code {
                     Some(c) => c.clone(),
                     None => {
                         let c = crate::auth::random_hex(8).unwrap_or_else(|_| id.to_string());
-                        if let Err(e) = self.gateway.db.set_auth_code(s.device.id, &c).await {
+                        if let Err(e) = self.gateway.db.set_auth_code(s.db_id, &c).await {
                             tracing::warn!(error = %e, "cannot store auth code");
                             return Err(Close::Rejected("database unavailable"));
                         }
-                        s.device.auth_code = Some(c.clone());
+                        s.auth_code = Some(c.clone());
                         c
                     }
                 };
@@ -581,7 +614,7 @@ impl<C: GatewayCodec> Connection<C> {
                             C::PROTOCOL,
                             self.peer,
                             "auth_failed",
-                            Some(&device),
+                            Some((device.id, device.unique_id.as_str())),
                             serde_json::Value::Null,
                         )
                         .await;
@@ -608,7 +641,7 @@ impl<C: GatewayCodec> Connection<C> {
             let _ = self
                 .gateway
                 .db
-                .touch_device(s.device.id, C::PROTOCOL.as_str(), Utc::now())
+                .touch_device(s.db_id, C::PROTOCOL.as_str(), Utc::now())
                 .await;
         }
         let positions = match message {
@@ -622,7 +655,7 @@ impl<C: GatewayCodec> Connection<C> {
                         C::PROTOCOL,
                         self.peer,
                         "command_reply",
-                        Some(&s.device),
+                        Some((s.db_id, s.device_id.as_str())),
                         detail,
                     )
                     .await;
@@ -645,7 +678,7 @@ impl<C: GatewayCodec> Connection<C> {
             DeviceMessage::Status(report) => {
                 // Heartbeats carry battery, charging, ignition and alarm flags: alarm rules.
                 if let (Some(alarms), Some(s)) = (&self.gateway.alarms, &self.session) {
-                    alarms.observe_status(s.device.id, report).await;
+                    alarms.observe_status(s.db_id, report).await;
                 }
                 if let Some(a) = ack {
                     self.send(a).await?;
@@ -673,7 +706,7 @@ impl<C: GatewayCodec> Connection<C> {
         let now = Utc::now();
         let rows = positions
             .iter()
-            .map(|p| PositionRow::from_position(session.device.id, p, now))
+            .map(|p| PositionRow::from_position(session.db_id, p, now))
             .collect();
         let receipt = self
             .gateway
@@ -683,7 +716,7 @@ impl<C: GatewayCodec> Connection<C> {
             .map_err(|_| Close::WriterGone)?;
         if let Some(alarms) = &self.gateway.alarms {
             alarms
-                .observe(session.device.id, &session.device.unique_id, positions)
+                .observe(session.db_id, session.device_id.as_str(), positions)
                 .await;
         }
         self.pending.push_back((receipt, ack));

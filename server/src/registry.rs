@@ -2,14 +2,13 @@
 //! features (commands, alarms) can reach a device. A device that reconnects replaces its old
 //! session, which is told to close.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use protocol::{Command, CommandError, CommandProfile, Correlation, DeviceId, Protocol};
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{Notify, oneshot};
 
 /// A command for the connection of one device.
 #[derive(Debug)]
@@ -40,8 +39,33 @@ struct Entry {
     id: u64,
     protocol: Protocol,
     peer: SocketAddr,
-    commands: mpsc::Sender<Box<SessionCommand>>,
-    replaced: CancellationToken,
+    inbox: Arc<Inbox>,
+}
+
+/// A session's mailbox: commands for it and the "replaced" flag, in one small allocation
+/// (an idle device connection holds it for hours; a channel plus a cancellation token cost
+/// several times as much).
+#[derive(Debug, Default)]
+struct Inbox {
+    state: Mutex<InboxState>,
+    notify: Notify,
+}
+
+#[derive(Debug, Default)]
+struct InboxState {
+    replaced: bool,
+    /// The session ended: nothing reads the inbox any more.
+    closed: bool,
+    commands: VecDeque<Box<SessionCommand>>,
+}
+
+/// Something the registry told a session.
+#[derive(Debug)]
+pub enum SessionSignal {
+    /// A newer session of the same device took over: close this one.
+    Replaced,
+    /// A command to send to the device.
+    Command(Box<SessionCommand>),
 }
 
 /// What a connection gets when it registers: its command inbox and the signal that a newer
@@ -50,10 +74,41 @@ struct Entry {
 pub struct SessionTicket {
     /// Session id (to unregister only itself).
     pub id: u64,
-    /// Commands for this device.
-    pub commands: mpsc::Receiver<Box<SessionCommand>>,
-    /// Cancelled when the device connected again elsewhere.
-    pub replaced: CancellationToken,
+    inbox: Arc<Inbox>,
+}
+
+impl SessionTicket {
+    /// Waits for the next signal: replacement first, then commands in order.
+    pub async fn next(&self) -> SessionSignal {
+        loop {
+            let notified = self.inbox.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Ok(mut st) = self.inbox.state.lock() {
+                if st.replaced {
+                    return SessionSignal::Replaced;
+                }
+                if let Some(c) = st.commands.pop_front() {
+                    return SessionSignal::Command(c);
+                }
+            } else {
+                return SessionSignal::Replaced;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for SessionTicket {
+    fn drop(&mut self) {
+        // Commands still queued are dropped with their reply senders: their callers learn
+        // that the session closed.
+        let queued = self.inbox.state.lock().map(|mut st| {
+            st.closed = true;
+            std::mem::take(&mut st.commands)
+        });
+        drop(queued);
+    }
 }
 
 /// A connected device, as listed by [`SessionRegistry::sessions`].
@@ -91,26 +146,22 @@ impl SessionRegistry {
         peer: SocketAddr,
     ) -> SessionTicket {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        // Boxed: the channel allocates its slot block eagerly, so keep the slots small.
-        let (tx, rx) = mpsc::channel(16);
-        let replaced = CancellationToken::new();
+        let inbox = Arc::new(Inbox::default());
         let entry = Entry {
             id,
             protocol,
             peer,
-            commands: tx,
-            replaced: replaced.clone(),
+            inbox: inbox.clone(),
         };
         if let Ok(mut map) = self.inner.lock()
             && let Some(old) = map.insert(device, entry)
         {
-            old.replaced.cancel();
+            if let Ok(mut st) = old.inbox.state.lock() {
+                st.replaced = true;
+            }
+            old.inbox.notify.notify_one();
         }
-        SessionTicket {
-            id,
-            commands: rx,
-            replaced,
-        }
+        SessionTicket { id, inbox }
     }
 
     /// Removes the session of `device` if it is still session `id`.
@@ -161,20 +212,28 @@ impl SessionRegistry {
         command: Command,
         profile: CommandProfile,
     ) -> Result<Correlation, SendCommandError> {
-        let tx = self
+        let inbox = self
             .inner
             .lock()
             .ok()
-            .and_then(|m| m.get(device).map(|e| e.commands.clone()))
+            .and_then(|m| m.get(device).map(|e| e.inbox.clone()))
             .ok_or_else(|| SendCommandError::Offline(device.to_string()))?;
         let (reply, rx) = oneshot::channel();
-        tx.send(Box::new(SessionCommand {
-            command,
-            profile,
-            reply,
-        }))
-        .await
-        .map_err(|_| SendCommandError::Closed(device.to_string()))?;
+        {
+            let mut st = inbox
+                .state
+                .lock()
+                .map_err(|_| SendCommandError::Closed(device.to_string()))?;
+            if st.closed || st.replaced {
+                return Err(SendCommandError::Closed(device.to_string()));
+            }
+            st.commands.push_back(Box::new(SessionCommand {
+                command,
+                profile,
+                reply,
+            }));
+        }
+        inbox.notify.notify_one();
         Ok(rx
             .await
             .map_err(|_| SendCommandError::Closed(device.to_string()))??)

@@ -48,7 +48,8 @@ pub struct Settings {
     pub frame_timeout_secs: u64,
     /// Largest number of positions written in one transaction.
     pub batch_max_size: usize,
-    /// Longest time a position waits for its batch to fill, milliseconds.
+    /// Linger: longest time a position waits for its batch to fill, milliseconds (0: group
+    /// commit, the batch is whatever queued while the previous commit ran).
     pub batch_max_delay_ms: u64,
     /// Capacity of the queue between the gateway and the writer, in submissions.
     pub batch_queue_capacity: usize,
@@ -115,7 +116,7 @@ impl Default for Settings {
             idle_timeout_secs: 600,
             frame_timeout_secs: 60,
             batch_max_size: 500,
-            batch_max_delay_ms: 20,
+            batch_max_delay_ms: 0,
             batch_queue_capacity: 4096,
             max_pending_acks: 64,
             shutdown_grace_secs: 10,
@@ -226,7 +227,6 @@ impl Settings {
         }
         let positive = [
             ("batch_max_size", self.batch_max_size as u64),
-            ("batch_max_delay_ms", self.batch_max_delay_ms),
             ("batch_queue_capacity", self.batch_queue_capacity as u64),
             ("max_pending_acks", self.max_pending_acks as u64),
             ("idle_timeout_secs", self.idle_timeout_secs),

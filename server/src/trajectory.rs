@@ -9,30 +9,56 @@ use geo::{Coord, Distance, Haversine, LineString, Point, SimplifyIdx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::db::StoredPosition;
+use crate::db::{StoredPosition, TrackPoint};
 
 /// Metres between two fixes (haversine).
 pub fn distance_m(a: &StoredPosition, b: &StoredPosition) -> f64 {
     Haversine.distance(Point::new(a.lon, a.lat), Point::new(b.lon, b.lat))
 }
 
+/// A fix with a position on the map (what simplification needs).
+pub trait Fix {
+    /// Latitude, degrees.
+    fn lat(&self) -> f64;
+    /// Longitude, degrees.
+    fn lon(&self) -> f64;
+}
+
+impl Fix for StoredPosition {
+    fn lat(&self) -> f64 {
+        self.lat
+    }
+    fn lon(&self) -> f64 {
+        self.lon
+    }
+}
+
+impl Fix for TrackPoint {
+    fn lat(&self) -> f64 {
+        self.lat
+    }
+    fn lon(&self) -> f64 {
+        self.lon
+    }
+}
+
 /// Indices of the fixes kept by Douglas–Peucker with `tolerance_m` metres (always the first
 /// and the last). Coordinates are projected to a local equirectangular plane in metres around
 /// the first fix, which is accurate to well under 1 % over a city-sized track.
-pub fn simplify(points: &[StoredPosition], tolerance_m: f64) -> Vec<usize> {
+pub fn simplify<P: Fix>(points: &[P], tolerance_m: f64) -> Vec<usize> {
     if points.len() < 3 || tolerance_m <= 0.0 {
         return (0..points.len()).collect();
     }
-    let lat0 = points[0].lat;
-    let lon0 = points[0].lon;
+    let lat0 = points[0].lat();
+    let lon0 = points[0].lon();
     // Metres per degree on the same sphere as the haversine distances.
     let ky = 6_371_008.8f64.to_radians();
     let kx = ky * lat0.to_radians().cos();
     let line: LineString<f64> = points
         .iter()
         .map(|p| Coord {
-            x: (p.lon - lon0) * kx,
-            y: (p.lat - lat0) * ky,
+            x: (p.lon() - lon0) * kx,
+            y: (p.lat() - lat0) * ky,
         })
         .collect();
     line.simplify_idx(tolerance_m)
