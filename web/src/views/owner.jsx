@@ -109,27 +109,9 @@ function VehicleCard({ d, p, g, setGuard, now }) {
           {d.name}
         </Link>
         <div class="spacer" />
-        <Pill kind={d.online ? 'ok' : 'muted'} data-testid="online">
-          {d.online ? t('veh.online') : t('veh.offline')}
-        </Pill>
-        <Pill kind={g && g.armed ? 'warn' : 'muted'} data-testid="armed">
-          {g && g.armed ? t('veh.armed') : t('veh.disarmed')}
-        </Pill>
+        <StatePills d={d} g={g} />
       </div>
-      <dl class="facts">
-        <div>
-          <dt>{t('veh.lastFix')}</dt>
-          <dd data-testid="fix-age">{ageText(p && p.fix_time, now)}</dd>
-        </div>
-        <div>
-          <dt>{t('veh.speed')}</dt>
-          <dd data-testid="speed">{p ? t('veh.kmh', { n: Math.round(p.speed_kmh) }) : t('common.unknown')}</dd>
-        </div>
-        <div>
-          <dt>{t('veh.battery')}</dt>
-          <dd data-testid="battery">{battery(p)}</dd>
-        </div>
-      </dl>
+      <VehicleFacts p={p} now={now} />
       <div class="row">
         <ArmButton device={d} guard={g} onChange={setGuard} small />
         <Link class="btn small" href={`/vehicles/${d.id}/history`}>
@@ -282,27 +264,9 @@ export function VehicleDetail({ id, user }) {
         </div>
         <h1 data-testid="vehicle-name">{d.name}</h1>
         <div class="row">
-          <Pill kind={d.online ? 'ok' : 'muted'} data-testid="online">
-            {d.online ? t('veh.online') : t('veh.offline')}
-          </Pill>
-          <Pill kind={g && g.armed ? 'warn' : 'muted'} data-testid="armed">
-            {g && g.armed ? t('veh.armed') : t('veh.disarmed')}
-          </Pill>
+          <StatePills d={d} g={g} />
         </div>
-        <dl class="facts">
-          <div>
-            <dt>{t('veh.lastFix')}</dt>
-            <dd data-testid="fix-age">{ageText(p && p.fix_time, now)}</dd>
-          </div>
-          <div>
-            <dt>{t('veh.speed')}</dt>
-            <dd data-testid="speed">{p ? t('veh.kmh', { n: Math.round(p.speed_kmh) }) : t('common.unknown')}</dd>
-          </div>
-          <div>
-            <dt>{t('veh.battery')}</dt>
-            <dd data-testid="battery">{battery(p)}</dd>
-          </div>
-        </dl>
+        <VehicleFacts p={p} now={now} />
         <div class="row">
           <ArmButton device={d} guard={g} onChange={(x) => setGuards((o) => ({ ...o, [id]: x }))} />
           <Link class="btn" href={`/vehicles/${id}/history`} data-testid="history-link">
@@ -424,5 +388,39 @@ export function History({ id }) {
         )}
       </section>
     </div>
+  );
+}
+
+// Online and armed state of a vehicle (list card and vehicle page).
+function StatePills({ d, g }) {
+  return (
+    <>
+      <Pill kind={d.online ? 'ok' : 'muted'} data-testid="online">
+        {d.online ? t('veh.online') : t('veh.offline')}
+      </Pill>
+      <Pill kind={g && g.armed ? 'warn' : 'muted'} data-testid="armed">
+        {g && g.armed ? t('veh.armed') : t('veh.disarmed')}
+      </Pill>
+    </>
+  );
+}
+
+// Last fix age, speed and battery of a vehicle (list card and vehicle page).
+function VehicleFacts({ p, now }) {
+  return (
+    <dl class="facts">
+      <div>
+        <dt>{t('veh.lastFix')}</dt>
+        <dd data-testid="fix-age">{ageText(p && p.fix_time, now)}</dd>
+      </div>
+      <div>
+        <dt>{t('veh.speed')}</dt>
+        <dd data-testid="speed">{p ? t('veh.kmh', { n: Math.round(p.speed_kmh) }) : t('common.unknown')}</dd>
+      </div>
+      <div>
+        <dt>{t('veh.battery')}</dt>
+        <dd data-testid="battery">{battery(p)}</dd>
+      </div>
+    </dl>
   );
 }
