@@ -885,7 +885,6 @@ impl Db {
         let after = after
             .unwrap_or(DateTime::<Utc>::MIN_UTC)
             .max(from - chrono::Duration::microseconds(1));
-        let cap = usize::try_from(limit.clamp(0, 100_000)).unwrap_or(0);
         match self {
             Db::Sqlite(p) => {
                 // Forced: the planner cannot tell that the narrow index covers the query
@@ -901,9 +900,7 @@ impl Db {
                 .bind(limit)
                 .fetch_all(p)
                 .await?;
-                let mut out = Vec::with_capacity(rows.len().min(cap));
-                out.extend(rows.into_iter().map(TrackPoint::from_tuple));
-                Ok(out)
+                Ok(rows.into_iter().map(TrackPoint::from_tuple).collect())
             }
             Db::Postgres(p) => {
                 let rows = sqlx::query_as::<_, TrackTuple>(
@@ -917,9 +914,7 @@ impl Db {
                 .bind(limit)
                 .fetch_all(p)
                 .await?;
-                let mut out = Vec::with_capacity(rows.len().min(cap));
-                out.extend(rows.into_iter().map(TrackPoint::from_tuple));
-                Ok(out)
+                Ok(rows.into_iter().map(TrackPoint::from_tuple).collect())
             }
         }
     }
