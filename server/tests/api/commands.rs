@@ -259,12 +259,21 @@ async fn gt06_cut_off_end_to_end(backend: Backend) {
     app.stop().await;
 }
 
-async fn jt808_cut_off_and_fast_reporting(backend: Backend) {
+/// A JT/T 808 terminal that registered and authenticated over the gateway: its emulator, its
+/// connection, its auth code and its device row id.
+async fn jt808_online(
+    app: &TestApp,
+    phone: &str,
+    terminal_id: &str,
+    plate: &str,
+) -> (
+    protocol::jt808::device::Device,
+    Wire<protocol::jt808::device::ServerFrameDecoder>,
+    String,
+    i64,
+) {
     use protocol::jt808::device::{Device, ServerFrameDecoder, ServerMessage as S};
-    let db = TestDb::new(backend).await;
-    let app = spawn_app(&db).await;
-    let admin = app.login().await;
-    let id = DeviceId::parse("13912345699").unwrap();
+    let id = DeviceId::parse(phone).unwrap();
     let mut dev = Device::new(&id);
     let mut w = Wire::connect(app.addrs["jt808"], ServerFrameDecoder::default()).await;
     w.send(&dev.register(&protocol::Registration {
@@ -272,9 +281,9 @@ async fn jt808_cut_off_and_fast_reporting(backend: Backend) {
         city: 300,
         manufacturer: "VIGIL".into(),
         model: "EMU-1".into(),
-        terminal_id: "T000009".into(),
+        terminal_id: terminal_id.into(),
         plate_color: 1,
-        plate: "TEST09".into(),
+        plate: plate.into(),
     }))
     .await;
     let code = match w.recv().await.message {
@@ -283,13 +292,17 @@ async fn jt808_cut_off_and_fast_reporting(backend: Backend) {
     };
     w.send(&dev.auth(&code)).await;
     let _ = w.recv().await;
-    let device = app
-        .db
-        .device_by_unique_id("13912345699")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let device = app.db.device_by_unique_id(phone).await.unwrap().unwrap().id;
+    (dev, w, code, device)
+}
+
+async fn jt808_cut_off_and_fast_reporting(backend: Backend) {
+    use protocol::jt808::device::ServerMessage as S;
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let admin = app.login().await;
+    let (mut dev, mut w, _code, device) =
+        jt808_online(&app, "13912345699", "T000009", "TEST09").await;
     let path = format!("/api/v1/devices/{device}/commands");
 
     // Online: sent at once as 0x8105 terminal control, word 0xF0.
@@ -550,36 +563,11 @@ both_backends!(jt808_cut_off_waits_for_reconnect_and_speed);
 /// re-authenticates and is acknowledged by its 0x0001 reply; once it reports 60 km/h a
 /// cut-off is refused and audited.
 async fn jt808_cut_off_waits_for_reconnect_and_speed(backend: Backend) {
-    use protocol::jt808::device::{Device, ServerFrameDecoder, ServerMessage as S};
+    use protocol::jt808::device::{ServerFrameDecoder, ServerMessage as S};
     let db = TestDb::new(backend).await;
     let app = spawn_app(&db).await;
     let admin = app.login().await;
-    let id = DeviceId::parse("13912345688").unwrap();
-    let mut dev = Device::new(&id);
-    let mut w = Wire::connect(app.addrs["jt808"], ServerFrameDecoder::default()).await;
-    w.send(&dev.register(&protocol::Registration {
-        province: 44,
-        city: 300,
-        manufacturer: "VIGIL".into(),
-        model: "EMU-1".into(),
-        terminal_id: "T000008".into(),
-        plate_color: 1,
-        plate: "TEST08".into(),
-    }))
-    .await;
-    let code = match w.recv().await.message {
-        S::RegisterResponse { auth_code, .. } => auth_code,
-        other => panic!("unexpected {other:?}"),
-    };
-    w.send(&dev.auth(&code)).await;
-    let _ = w.recv().await;
-    let device = app
-        .db
-        .device_by_unique_id("13912345688")
-        .await
-        .unwrap()
-        .unwrap()
-        .id;
+    let (mut dev, w, code, device) = jt808_online(&app, "13912345688", "T000008", "TEST08").await;
     let path = format!("/api/v1/devices/{device}/commands");
     drop(w);
     loop {
