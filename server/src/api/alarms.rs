@@ -145,9 +145,7 @@ pub async fn list(
         },
     )
     .await?;
-    let next = (alarms.len() as i64 == limit)
-        .then(|| alarms.last().map(|a| a.id))
-        .flatten();
+    let next = super::next_cursor(&alarms, limit, |a| a.id);
     Ok(HttpResponse::Ok().json(AlarmList {
         alarms,
         next_before: next,

@@ -79,9 +79,7 @@ pub async fn list(
     let limit = super::page_limit(q.limit)?;
     let device = access::visible_device(&state.db, &auth, id.into_inner()).await?;
     let cmds = state.commands.list(device.id, q.before, limit).await?;
-    let next = (cmds.len() as i64 == limit)
-        .then(|| cmds.last().map(|c| c.id))
-        .flatten();
+    let next = super::next_cursor(&cmds, limit, |c| c.id);
     Ok(HttpResponse::Ok().json(CommandList {
         commands: cmds,
         next_before: next,
@@ -118,9 +116,7 @@ pub async fn device_audit(
         .commands
         .audit_log(Some(device.id), q.before, limit)
         .await?;
-    let next = (entries.len() as i64 == limit)
-        .then(|| entries.last().map(|c| c.id))
-        .flatten();
+    let next = super::next_cursor(&entries, limit, |c| c.id);
     Ok(HttpResponse::Ok().json(AuditPage {
         entries,
         next_before: next,
@@ -136,9 +132,7 @@ pub async fn audit(
     auth.require_admin()?;
     let limit = super::page_limit(q.limit)?;
     let entries = state.commands.audit_log(None, q.before, limit).await?;
-    let next = (entries.len() as i64 == limit)
-        .then(|| entries.last().map(|c| c.id))
-        .flatten();
+    let next = super::next_cursor(&entries, limit, |c| c.id);
     Ok(HttpResponse::Ok().json(AuditPage {
         entries,
         next_before: next,

@@ -137,9 +137,7 @@ pub async fn list(
             out
         }
     };
-    let next = (devices.len() as i64 == limit)
-        .then(|| devices.last().map(|d| d.id))
-        .flatten();
+    let next = super::next_cursor(&devices, limit, |d| d.id);
     let devices: Vec<_> = devices.into_iter().map(|d| view(&state, d)).collect();
     Ok(HttpResponse::Ok().json(DeviceList {
         devices,
@@ -227,9 +225,7 @@ pub async fn positions(
         .db
         .positions(device.id, from, to, q.after, limit)
         .await?;
-    let next = (positions.len() as i64 == limit)
-        .then(|| positions.last().map(|p| p.fix_time))
-        .flatten();
+    let next = super::next_cursor(&positions, limit, |p| p.fix_time);
     Ok(HttpResponse::Ok().json(PositionPage {
         positions,
         next_after: next,

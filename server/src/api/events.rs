@@ -51,9 +51,7 @@ pub async fn list(
     }
     let limit = super::page_limit(q.limit)?;
     let events = state.db.events(q.device_id, q.before, limit).await?;
-    let next = (events.len() as i64 == limit)
-        .then(|| events.last().map(|e| e.id))
-        .flatten();
+    let next = super::next_cursor(&events, limit, |e| e.id);
     Ok(HttpResponse::Ok().json(EventList {
         events,
         next_before: next,

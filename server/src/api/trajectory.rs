@@ -158,9 +158,7 @@ pub async fn get(
         .db
         .positions(device.id, from, to, q.after, limit)
         .await?;
-    let next = (page.len() as i64 == limit)
-        .then(|| page.last().map(|p| p.fix_time))
-        .flatten();
+    let next = super::next_cursor(&page, limit, |p| p.fix_time);
     let points: Vec<StoredPosition> = if tolerance > 0.0 {
         let keep = trajectory::simplify(&page, tolerance);
         keep.into_iter().map(|i| page[i].clone()).collect()
@@ -207,9 +205,7 @@ async fn json_track(
     tolerance: f64,
 ) -> Result<HttpResponse, ApiError> {
     let page = state.db.track(device.id, from, to, after, limit).await?;
-    let next = (page.len() as i64 == limit)
-        .then(|| page.last().map(|p| p.fix_time))
-        .flatten();
+    let next = super::next_cursor(&page, limit, |p| p.fix_time);
     let source_count = page.len();
     let points: Vec<TrackPoint> = if tolerance > 0.0 {
         trajectory::simplify(&page, tolerance)

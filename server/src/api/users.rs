@@ -177,9 +177,7 @@ pub async fn list(
             .await?
             .into_iter()
             .collect();
-    let next = (users.len() as i64 == limit)
-        .then(|| users.last().map(|u| u.id))
-        .flatten();
+    let next = super::next_cursor(&users, limit, |u| u.id);
     let users: Vec<_> = users
         .iter()
         .map(|u| user_view(u, phones.get(&u.id).and_then(|p| p.as_deref())))
