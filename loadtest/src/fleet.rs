@@ -42,6 +42,10 @@ pub struct Phase {
     pub target_cpu: Option<f64>,
     /// Cores used by this simulator during the phase.
     pub sim_cpu: Option<f64>,
+    /// Cores used by the PostgreSQL server processes during the phase.
+    pub db_cpu: Option<f64>,
+    /// Cores the whole machine was busy during the phase.
+    pub machine_cpu: Option<f64>,
     /// Target RSS at the end, bytes.
     pub target_rss: Option<u64>,
 }
@@ -194,6 +198,8 @@ impl Fleet {
         let cpu0 = pid.and_then(cpu_secs);
         let me = std::process::id();
         let sim0 = cpu_secs(me);
+        let db0 = crate::target::postgres_cpu_secs();
+        let machine0 = crate::target::machine_busy_secs();
         let t0 = Instant::now();
         let pb = bar(secs, label.to_string());
         let mut last = c0;
@@ -225,6 +231,8 @@ impl Fleet {
             latency,
             target_cpu: cores(cpu0, pid.and_then(cpu_secs)),
             sim_cpu: cores(sim0, cpu_secs(me)),
+            db_cpu: cores(db0, crate::target::postgres_cpu_secs()),
+            machine_cpu: cores(machine0, crate::target::machine_busy_secs()),
             target_rss: pid.and_then(rss_bytes),
         }
     }

@@ -244,38 +244,45 @@ pub async fn alarm_latency(mut sim: SimArgs, t: TargetArgs, a: AlarmArgs) -> any
             probes.push((v["id"].as_i64().context("device id")?, imei));
         }
         let sent: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
-        let lat = Arc::new(Mutex::new(hdrhistogram::Histogram::<u64>::new_with_bounds(
-            1,
-            600_000_000,
-            3,
-        )?));
-        let mut req = format!("ws://{http}/api/v1/stream").into_client_request()?;
-        req.headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse()?);
-        let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
-        let (sent2, lat2) = (sent.clone(), lat.clone());
-        let reader = tokio::spawn(async move {
-            while let Some(Ok(m)) = ws.next().await {
-                let now = Instant::now();
-                let Ok(t) = m.into_text() else { continue };
-                if !t.contains("\"opened\"") {
-                    continue;
+        // Two subscribers: one takes every event (each position of the fleet too), the other
+        // asks for alarms only (`?types=alarm`, what an alarm console does).
+        let mut readers = Vec::new();
+        let mut hists = Vec::new();
+        for query in ["", "?types=alarm"] {
+            let lat = Arc::new(Mutex::new(hdrhistogram::Histogram::<u64>::new_with_bounds(
+                1,
+                600_000_000,
+                3,
+            )?));
+            let mut req = format!("ws://{http}/api/v1/stream{query}").into_client_request()?;
+            req.headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse()?);
+            let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+            let (sent2, lat2) = (sent.clone(), lat.clone());
+            readers.push(tokio::spawn(async move {
+                while let Some(Ok(m)) = ws.next().await {
+                    let now = Instant::now();
+                    let Ok(t) = m.into_text() else { continue };
+                    if !t.contains("\"opened\"") {
+                        continue;
+                    }
+                    let Ok(v) = serde_json::from_str::<Value>(&t) else {
+                        continue;
+                    };
+                    if v["type"] != "alarm" || v["action"] != "opened" {
+                        continue;
+                    }
+                    let Some(dev) = v["alarm"]["device_id"].as_i64() else {
+                        continue;
+                    };
+                    let at = sent2.lock().ok().and_then(|m| m.get(&dev).copied());
+                    if let (Some(at), Ok(mut h)) = (at, lat2.lock()) {
+                        let _ = h.record((now.duration_since(at).as_micros() as u64).max(1));
+                    }
                 }
-                let Ok(v) = serde_json::from_str::<Value>(&t) else {
-                    continue;
-                };
-                if v["type"] != "alarm" || v["action"] != "opened" {
-                    continue;
-                }
-                let Some(dev) = v["alarm"]["device_id"].as_i64() else {
-                    continue;
-                };
-                let at = sent2.lock().ok().and_then(|m| m.get(&dev).copied());
-                if let (Some(at), Ok(mut h)) = (at, lat2.lock()) {
-                    let _ = h.record((now.duration_since(at).as_micros() as u64).max(1));
-                }
-            }
-        });
+            }));
+            hists.push(lat);
+        }
         // Probe connections: logged in before the load starts.
         let mut conns = Vec::new();
         for (id, imei) in &probes {
@@ -327,8 +334,14 @@ pub async fn alarm_latency(mut sim: SimArgs, t: TargetArgs, a: AlarmArgs) -> any
         // Stragglers.
         tokio::time::sleep(Duration::from_secs(2)).await;
         fleet.stop().await;
-        reader.abort();
-        let h = lat.lock().map(|h| h.clone()).map_err(|_| anyhow::anyhow!("poisoned"))?;
+        for r in &readers {
+            r.abort();
+        }
+        let mut got = Vec::new();
+        for lat in &hists {
+            got.push(lat.lock().map(|h| h.clone()).map_err(|_| anyhow::anyhow!("poisoned"))?);
+        }
+        let (h, h_alarms) = (&got[0], &got[1]);
         let bg = phase.merged();
         println!(
             "\nalarm-latency: {} ({kind:?}), background {:.0} positions/s offered, {:.0}/s acked (ack p99 {:.1} ms), server {:.2} cores, load average {}",
@@ -340,10 +353,16 @@ pub async fn alarm_latency(mut sim: SimArgs, t: TargetArgs, a: AlarmArgs) -> any
             crate::target::load_average()
         );
         println!(
-            "  SOS packet → WebSocket alarm (opened), {} of {} probes: {}",
+            "  SOS packet → WebSocket alarm (opened), every event, {} of {} probes: {}",
             h.len(),
             a.probes,
-            crate::fleet::latency_line(&h)
+            crate::fleet::latency_line(h)
+        );
+        println!(
+            "  SOS packet → WebSocket alarm (opened), ?types=alarm, {} of {} probes: {}",
+            h_alarms.len(),
+            a.probes,
+            crate::fleet::latency_line(h_alarms)
         );
         let mut v = header_pub();
         v["scenario"] = json!("alarm-latency");
@@ -354,7 +373,9 @@ pub async fn alarm_latency(mut sim: SimArgs, t: TargetArgs, a: AlarmArgs) -> any
         v["server_cores"] = json!(phase.target_cpu);
         v["probes"] = json!(a.probes);
         v["delivered"] = json!(h.len());
-        v["alarm_latency"] = crate::fleet::latency_json(&h);
+        v["alarm_latency"] = crate::fleet::latency_json(h);
+        v["alarm_latency_alarms_only"] = crate::fleet::latency_json(h_alarms);
+        v["delivered_alarms_only"] = json!(h_alarms.len());
         anyhow::Ok(v)
     }
     .await;

@@ -258,6 +258,8 @@ impl RunResult {
             "server_rss_per_connection_bytes": per_conn,
             "server_cores": p.target_cpu,
             "simulator_cores": p.sim_cpu,
+            "postgres_cores": p.db_cpu,
+            "machine_cores": p.machine_cpu,
             "errors": {
                 "connect": self.total.connect_errors,
                 "io": self.total.io_errors,
@@ -527,7 +529,7 @@ pub async fn search_one(sim: &SimArgs, live: &Live, k: u64, s: Steps) -> anyhow:
             && ph.acked_rate() >= s.min_acked_share * ph.offered
             && ph.c1.errors() == ph.c0.errors();
         eprintln!(
-            "{:>22}: offered {:>7.0}/s sent {:>7.0}/s acked {:>7.0}/s p99 {:>7.1} ms cores server {:.2} sim {:.2} -> {}",
+            "{:>22}: offered {:>7.0}/s sent {:>7.0}/s acked {:>7.0}/s p99 {:>7.1} ms cores server {:.2} sim {:.2} postgres {:.2} machine {:.2} -> {}",
             live.label,
             ph.offered,
             ph.sent_rate(),
@@ -535,6 +537,8 @@ pub async fn search_one(sim: &SimArgs, live: &Live, k: u64, s: Steps) -> anyhow:
             ph.p99_ms(),
             ph.target_cpu.unwrap_or(f64::NAN),
             ph.sim_cpu.unwrap_or(f64::NAN),
+            ph.db_cpu.unwrap_or(f64::NAN),
+            ph.machine_cpu.unwrap_or(f64::NAN),
             if ok { "ok" } else { "limit" }
         );
         steps.push((ph, ok));
@@ -568,6 +572,8 @@ fn step_json(p: &Phase, ok: bool) -> Value {
         },
         "server_cores": p.target_cpu,
         "simulator_cores": p.sim_cpu,
+            "postgres_cores": p.db_cpu,
+            "machine_cores": p.machine_cpu,
         "server_rss_bytes": p.target_rss,
         "passed": ok,
     })
@@ -626,15 +632,31 @@ pub fn report_searches(searches: &[Search], s: Steps, sim: &SimArgs, scenario: &
             ),
             None => println!("{:<20} no step passed  {totals}", x.label),
         }
+        if let Some(b) = x.best() {
+            // What one position costs each part: with the machine's cores, the ceiling.
+            let rate = b.acked_rate().max(1.0);
+            let us = |c: Option<f64>| c.map_or(f64::NAN, |c| c / rate * 1e6);
+            let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+            println!(
+                "{:<20}  CPU per position at that step: server {:.1} µs, postgres {:.1} µs, simulator {:.1} µs; machine busy {:.2} of {cores} cores",
+                "",
+                us(b.target_cpu),
+                us(b.db_cpu),
+                us(b.sim_cpu),
+                b.machine_cpu.unwrap_or(f64::NAN),
+            );
+        }
         if let Some((f, false)) = x.steps.last() {
             println!(
-                "{:<20}  limit at offered {:.0}/s: acked {:.0}/s, p99 {:.1} ms, server {:.2} cores, simulator {:.2} cores",
+                "{:<20}  limit at offered {:.0}/s: acked {:.0}/s, p99 {:.1} ms, server {:.2} cores, simulator {:.2} cores, postgres {:.2} cores, machine busy {:.2} cores",
                 "",
                 f.offered,
                 f.acked_rate(),
                 f.p99_ms(),
                 f.target_cpu.unwrap_or(f64::NAN),
-                f.sim_cpu.unwrap_or(f64::NAN)
+                f.sim_cpu.unwrap_or(f64::NAN),
+                f.db_cpu.unwrap_or(f64::NAN),
+                f.machine_cpu.unwrap_or(f64::NAN)
             );
         }
     }

@@ -268,6 +268,42 @@ pub fn cpu_secs(pid: u32) -> Option<f64> {
     Some((utime + stime) / rustix::param::clock_ticks_per_second() as f64)
 }
 
+/// CPU time (user + system) used by every PostgreSQL server process on this machine, seconds
+/// (what the database spends on the run, beside the server's own CPU).
+pub fn postgres_cpu_secs() -> Option<f64> {
+    let mut total = 0.0;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+            continue;
+        };
+        if comm.trim_end() == "postgres" {
+            total += cpu_secs(pid).unwrap_or(0.0);
+        }
+    }
+    Some(total)
+}
+
+/// CPU time the whole machine was busy (every core, everything but idle and I/O wait),
+/// seconds, from the first line of `/proc/stat`.
+pub fn machine_busy_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = s.lines().next()?.strip_prefix("cpu ")?;
+    let f: Vec<f64> = line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7)?;
+    Some(busy / rustix::param::clock_ticks_per_second() as f64)
+}
+
 /// The 1-minute load average.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

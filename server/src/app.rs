@@ -185,6 +185,7 @@ impl Application {
                 max_size: settings.batch_max_size,
                 max_delay: Duration::from_millis(settings.batch_max_delay_ms),
                 queue_capacity: settings.batch_queue_capacity,
+                writers: settings.batch_writers,
             },
             health.clone(),
             writer_stop.clone(),
@@ -447,8 +448,13 @@ impl Application {
         let mut writer = self.writer.take();
         loop {
             tokio::select! {
+                // Shutdown first: workers that end because of it are not failures.
+                biased;
                 () = self.shutdown.cancelled() => break,
                 Some(done) = self.workers.join_next() => {
+                    if self.shutdown.is_cancelled() && matches!(done, Ok((_, Ok(())))) {
+                        break;
+                    }
                     let (name, why) = match done {
                         Ok((name, Ok(()))) => (name, "returned".to_owned()),
                         Ok((name, Err(e))) => (name, e),

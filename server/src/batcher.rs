@@ -4,7 +4,9 @@
 //! [`BatchConfig::max_size`] rows) and commits it at once, so a batch costs no waiting when the
 //! load is light and grows with the load (one commit's duration) when it is heavy. An optional
 //! linger ([`BatchConfig::max_delay`], 0 by default) waits for a batch to fill instead. Each
-//! batch is written in one transaction. Each submission gets a
+//! batch is written in one transaction; on PostgreSQL up to [`BatchConfig::writers`] batches
+//! are in flight at once (a connection's acks still go out in order: it waits for its oldest
+//! receipt first). Each submission gets a
 //! [`CommitReceipt`] that resolves only after its batch committed, which is when the gateway
 //! may acknowledge the position to the device. The queue is bounded: when the database is slow,
 //! [`PositionBatcher::submit`] waits (backpressure) instead of growing memory. A failing
@@ -19,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::db::{Db, PositionRow};
+use crate::sink::{PositionSink, WalWatch};
 use crate::telemetry::Health;
 
 /// Batching parameters.
@@ -30,6 +33,8 @@ pub struct BatchConfig {
     pub max_delay: Duration,
     /// Queue capacity, in submissions.
     pub queue_capacity: usize,
+    /// Batches committed at the same time (PostgreSQL; SQLite writes one at a time).
+    pub writers: usize,
 }
 
 /// The writer is gone (shut down); nothing more can be stored.
@@ -102,7 +107,9 @@ impl PositionBatcher {
     ) -> (PositionBatcher, impl Future<Output = ()> + Send + 'static) {
         let (tx, rx) = mpsc::channel(config.queue_capacity.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
+        let wal = Arc::new(WalWatch::default());
         let writer = Writer {
+            wal,
             db,
             config,
             health,
@@ -148,6 +155,7 @@ struct Writer {
     health: Health,
     rx: mpsc::Receiver<Submission>,
     queued: Arc<AtomicUsize>,
+    wal: Arc<WalWatch>,
 }
 
 const HEALTH_KEY: &str = "database_writer";
@@ -155,7 +163,7 @@ const HEALTH_KEY: &str = "database_writer";
 /// Copies the SQLite WAL into the database file every `CHECKPOINT_EVERY`, off the commit path
 /// (the checkpoint is what fsyncs); returns when `stop` is cancelled. Nothing to do on
 /// PostgreSQL.
-async fn checkpointer(db: Db, stop: CancellationToken) {
+async fn checkpointer(db: Db, wal: Arc<WalWatch>, stop: CancellationToken) {
     if db.kind() != crate::settings::DatabaseKind::Sqlite {
         return;
     }
@@ -166,8 +174,12 @@ async fn checkpointer(db: Db, stop: CancellationToken) {
             () = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = db.checkpoint().await {
-            tracing::debug!(error = %e, "WAL checkpoint failed; retried on the next tick");
+        match db.checkpoint().await {
+            Ok(Some(frames)) => wal.observed(frames),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::debug!(error = %e, "WAL checkpoint failed; retried on the next tick")
+            }
         }
     }
 }
@@ -179,18 +191,48 @@ impl Writer {
     async fn run(mut self, stop: CancellationToken) {
         // SQLite: checkpoints in the background, beside the commits (see `Db::connect`).
         let checkpoints = CancellationToken::new();
-        let checkpointer = tokio::spawn(checkpointer(self.db.clone(), checkpoints.clone()));
-        self.run_batches(stop).await;
+        let checkpointer = tokio::spawn(checkpointer(
+            self.db.clone(),
+            self.wal.clone(),
+            checkpoints.clone(),
+        ));
+        // One sink per batch that may be in flight: a free list, so that a batch is taken
+        // from the queue only when a sink is free to write it (group commit).
+        let writers = match self.db.kind() {
+            crate::settings::DatabaseKind::Sqlite => 1,
+            crate::settings::DatabaseKind::Postgres => self.config.writers.max(1),
+        };
+        let (free_tx, mut free_rx) = mpsc::channel(writers);
+        for _ in 0..writers {
+            let _ = free_tx.try_send(PositionSink::new(&self.db, self.wal.clone()));
+        }
+        self.run_batches(stop, &free_tx, &mut free_rx).await;
+        // Every sink back: every batch taken is committed.
+        drop(free_tx);
+        for _ in 0..writers {
+            match free_rx.recv().await {
+                Some(mut sink) => sink.close().await,
+                None => break,
+            }
+        }
         checkpoints.cancel();
         let _ = checkpointer.await;
         tracing::info!("position writer stopped: every queued position written");
     }
 
-    async fn run_batches(&mut self, stop: CancellationToken) {
-        let mut batch: Vec<Submission> = Vec::new();
+    async fn run_batches(
+        &mut self,
+        stop: CancellationToken,
+        free_tx: &mpsc::Sender<PositionSink>,
+        free_rx: &mut mpsc::Receiver<PositionSink>,
+    ) {
         let mut closing = false;
         loop {
-            // Wait for the first submission of the next batch (or the stop signal).
+            // A free sink first (backpressure while every writer is busy) ...
+            let Some(sink) = free_rx.recv().await else {
+                break;
+            };
+            // ... then the first submission of the next batch (or the stop signal).
             let first = if closing {
                 self.rx.recv().await
             } else {
@@ -201,11 +243,15 @@ impl Writer {
                         // No new submissions; whatever is queued is still written below.
                         self.rx.close();
                         closing = true;
-                        continue;
+                        self.rx.recv().await
                     }
                 }
             };
-            let Some(first) = first else { break };
+            let Some(first) = first else {
+                let _ = free_tx.try_send(sink);
+                break;
+            };
+            let mut batch: Vec<Submission> = Vec::new();
             let mut rows = first.rows.len();
             batch.push(first);
             // Group commit: whatever queued while the previous batch was being written.
@@ -225,7 +271,13 @@ impl Writer {
             self.queued.fetch_sub(batch.len(), Ordering::Relaxed);
             metrics::gauge!("vigil_batch_queue_depth")
                 .set(self.queued.load(Ordering::Relaxed) as f64);
-            self.write(&mut batch, rows).await;
+            let health = self.health.clone();
+            let free = free_tx.clone();
+            tokio::spawn(async move {
+                let mut sink = sink;
+                write(&mut sink, &health, batch, rows).await;
+                let _ = free.send(sink).await;
+            });
         }
     }
 
@@ -267,43 +319,46 @@ impl Writer {
             }
         }
     }
+}
 
-    /// Writes one batch, retrying with backoff until it commits; then fires the receipts.
-    async fn write(&self, batch: &mut Vec<Submission>, rows: usize) {
-        let all: Vec<PositionRow> = batch.iter_mut().flat_map(|s| s.rows.drain(..)).collect();
-        let mut backoff = Duration::from_millis(50);
-        let mut failures = 0u32;
-        loop {
-            let started = Instant::now();
-            match self.db.insert_positions(&all).await {
-                Ok(_inserted) => {
-                    metrics::histogram!("vigil_batch_commit_seconds")
-                        .record(started.elapsed().as_secs_f64());
-                    metrics::histogram!("vigil_batch_size").record(rows as f64);
-                    metrics::counter!("vigil_positions_written_total").increment(rows as u64);
-                    if failures > 0 {
-                        tracing::info!(failures, "database writes resumed");
-                        self.health.recover(HEALTH_KEY);
-                    }
-                    break;
+/// Writes one batch, retrying with backoff until it commits; then fires the receipts.
+async fn write(sink: &mut PositionSink, health: &Health, batch: Vec<Submission>, rows: usize) {
+    let mut all: Vec<PositionRow> = Vec::with_capacity(rows);
+    let mut receipts = Vec::with_capacity(batch.len());
+    for s in batch {
+        all.extend(s.rows);
+        receipts.push(s.done);
+    }
+    let mut backoff = Duration::from_millis(50);
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        match sink.insert(&all).await {
+            Ok(_inserted) => {
+                metrics::histogram!("vigil_batch_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                metrics::histogram!("vigil_batch_size").record(rows as f64);
+                metrics::counter!("vigil_positions_written_total").increment(rows as u64);
+                if failures > 0 {
+                    tracing::info!(failures, "database writes resumed");
+                    health.recover(HEALTH_KEY);
                 }
-                Err(e) => {
-                    failures += 1;
-                    metrics::counter!("vigil_batch_retries_total").increment(1);
-                    tracing::warn!(error = %e, rows, failures, retry_in_ms = backoff.as_millis() as u64, "batch write failed; retrying");
-                    self.health.degrade(
-                        HEALTH_KEY,
-                        format!("position writes failing ({failures} attempts): {e}"),
-                    );
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+                break;
+            }
+            Err(e) => {
+                failures += 1;
+                metrics::counter!("vigil_batch_retries_total").increment(1);
+                tracing::warn!(error = %e, rows, failures, retry_in_ms = backoff.as_millis() as u64, "batch write failed; retrying");
+                health.degrade(
+                    HEALTH_KEY,
+                    format!("position writes failing ({failures} attempts): {e}"),
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
-        for s in batch.drain(..) {
-            if let Some(done) = s.done {
-                let _ = done.send(());
-            }
-        }
+    }
+    for done in receipts.into_iter().flatten() {
+        let _ = done.send(());
     }
 }

@@ -17,7 +17,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Row, SqlSafeStr};
+use sqlx::{Connection, QueryBuilder, Row, SqlSafeStr};
 
 use crate::settings::{DatabaseKind, Settings};
 
@@ -403,8 +403,8 @@ pub struct Event {
 
 const DEVICE_COLS: &str = "id, unique_id, protocol, name, claimed, owner_id, mqtt_token, auth_code, command_profile, created_at, last_seen_at";
 const POSITION_COLS: &str = "id, device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes";
-/// Rows per INSERT statement (21 binds each: below SQLite's 32766 and PostgreSQL's 65535).
-const INSERT_CHUNK: usize = 1000;
+/// Most rows per SQLite INSERT statement (20 binds each: below SQLite's 32766), a power of two.
+const INSERT_CHUNK: usize = 1024;
 
 macro_rules! device_from_row {
     ($row:expr) => {{
@@ -556,6 +556,13 @@ impl Db {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(settings.database_max_connections)
                     .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            crate::sink::install_busy_handler(conn)
+                                .await
+                                .map_err(|e| sqlx::Error::Protocol(e.to_string()))
+                        })
+                    })
                     .connect_with(opts)
                     .await?;
                 Db::Sqlite(pool)
@@ -793,44 +800,23 @@ impl Db {
     /// Inserts positions in one transaction; a row whose `(device, fix_time)` is already
     /// stored is skipped (a retried frame). Returns the rows actually inserted.
     pub async fn insert_positions(&self, rows: &[PositionRow]) -> Result<u64, DbError> {
-        let p = match self {
-            Db::Postgres(p) => return insert_positions_unnest(p, rows).await,
-            Db::Sqlite(p) => p,
-        };
-        if rows.is_empty() {
-            return Ok(0);
+        match self {
+            Db::Postgres(p) => insert_positions_unnest(p, rows).await,
+            Db::Sqlite(p) => insert_positions_sqlite(&mut *p.acquire().await?, rows).await,
         }
-        if rows.len() <= INSERT_CHUNK {
-            // One statement is atomic on its own: no BEGIN/COMMIT round trips to the
-            // database thread.
-            return Ok(positions_insert(rows)
-                .build()
-                .execute(p)
-                .await?
-                .rows_affected());
-        }
-        let mut inserted = 0u64;
-        let mut tx = p.begin().await?;
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            inserted += positions_insert(chunk)
-                .build()
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(inserted)
     }
 
     /// Copies committed WAL frames into the SQLite database file without blocking writers
-    /// (`PRAGMA wal_checkpoint(PASSIVE)`); nothing on PostgreSQL.
-    pub async fn checkpoint(&self) -> Result<(), DbError> {
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`) and returns the WAL's size in frames; nothing (and
+    /// `None`) on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<Option<i64>, DbError> {
         if let Db::Sqlite(p) = self {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(p)
+            let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(p)
                 .await?;
+            return Ok(Some(row.try_get::<i64, _>(1)?));
         }
-        Ok(())
+        Ok(None)
     }
 
     /// The position with the latest fix time of a device.
@@ -957,6 +943,52 @@ impl Db {
             }
             Ok(out)
         })
+    }
+}
+
+/// SQLite: `rows` in one transaction, retried fixes skipped; returns how many were new.
+///
+/// A multi-row INSERT is one statement per row count, and preparing one with thousands of
+/// placeholders costs more than running it; so the rows go in chunks whose sizes are powers
+/// of two (at most one statement of each size per batch), which stay in the connection's
+/// statement cache.
+pub(crate) async fn insert_positions_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[PositionRow],
+) -> Result<u64, DbError> {
+    let mut chunks = Vec::new();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let n = if rest.len() >= INSERT_CHUNK {
+            INSERT_CHUNK
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(n);
+        chunks.push(chunk);
+        rest = tail;
+    }
+    match chunks.as_slice() {
+        [] => Ok(0),
+        // One statement is atomic on its own: no BEGIN/COMMIT round trips.
+        [one] => Ok(positions_insert(one)
+            .build()
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()),
+        _ => {
+            let mut inserted = 0u64;
+            let mut tx = conn.begin().await?;
+            for chunk in chunks {
+                inserted += positions_insert(chunk)
+                    .build()
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        }
     }
 }
 

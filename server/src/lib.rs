@@ -21,6 +21,7 @@ pub mod mqtt_alarms;
 pub mod osmand;
 pub mod registry;
 pub mod settings;
+pub mod sink;
 pub mod stream;
 pub mod telemetry;
 pub mod trajectory;

@@ -53,6 +53,10 @@ pub struct Settings {
     pub batch_max_delay_ms: u64,
     /// Capacity of the queue between the gateway and the writer, in submissions.
     pub batch_queue_capacity: usize,
+    /// Position batches committed at the same time on PostgreSQL (each on its own pooled
+    /// connection, so one batch's commit round trip and fsync overlap the next one's insert).
+    /// SQLite has one writer at a time whatever this says.
+    pub batch_writers: usize,
     /// Acks a connection may have waiting for their commit before it stops reading.
     pub max_pending_acks: usize,
     /// Seconds allowed for a clean shutdown (flushing pending batches) before exiting anyway.
@@ -118,6 +122,7 @@ impl Default for Settings {
             batch_max_size: 500,
             batch_max_delay_ms: 0,
             batch_queue_capacity: 4096,
+            batch_writers: 3,
             max_pending_acks: 64,
             shutdown_grace_secs: 10,
             session_ttl_hours: 24 * 7,
@@ -228,6 +233,7 @@ impl Settings {
         let positive = [
             ("batch_max_size", self.batch_max_size as u64),
             ("batch_queue_capacity", self.batch_queue_capacity as u64),
+            ("batch_writers", self.batch_writers as u64),
             ("max_pending_acks", self.max_pending_acks as u64),
             ("idle_timeout_secs", self.idle_timeout_secs),
             ("frame_timeout_secs", self.frame_timeout_secs),
@@ -248,6 +254,12 @@ impl Settings {
         }
         if !["refuse", "hold"].contains(&self.cut_power_when_moving.as_str()) {
             return Err(invalid("cut_power_when_moving", "must be refuse or hold"));
+        }
+        if self.batch_writers >= self.database_max_connections as usize {
+            return Err(invalid(
+                "batch_writers",
+                "must be below database_max_connections (the API and the alarms need connections too)",
+            ));
         }
         if self.batch_max_size > 5000 {
             return Err(invalid("batch_max_size", "must be at most 5000"));

@@ -45,6 +45,62 @@ pub struct StreamQuery {
     /// The bearer token (session token or API key) when no `Authorization` header can be
     /// sent (browsers).
     pub token: Option<String>,
+    /// Only these event types, comma-separated: `position`, `alarm`, `command` (default:
+    /// all). An alarm console asks for `alarm` and is not queued behind the position traffic.
+    pub types: Option<String>,
+}
+
+/// Which event types a stream carries.
+#[derive(Debug, Clone, Copy)]
+struct Types {
+    position: bool,
+    alarm: bool,
+    command: bool,
+}
+
+impl Types {
+    fn parse(list: Option<&str>) -> Result<Types, ApiError> {
+        let Some(list) = list else {
+            return Ok(Types {
+                position: true,
+                alarm: true,
+                command: true,
+            });
+        };
+        let mut t = Types {
+            position: false,
+            alarm: false,
+            command: false,
+        };
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match name {
+                "position" => t.position = true,
+                "alarm" => t.alarm = true,
+                "command" => t.command = true,
+                other => {
+                    return Err(ApiError::bad_request(
+                        "invalid_types",
+                        format!("unknown event type {other:?}: use position, alarm or command"),
+                    ));
+                }
+            }
+        }
+        if !(t.position || t.alarm || t.command) {
+            return Err(ApiError::bad_request(
+                "invalid_types",
+                "types names no event type: use position, alarm or command",
+            ));
+        }
+        Ok(t)
+    }
+
+    fn admits(&self, e: &BusEvent) -> bool {
+        match e {
+            BusEvent::Position(_) => self.position,
+            BusEvent::Alarm { .. } => self.alarm,
+            BusEvent::Command(_) => self.command,
+        }
+    }
 }
 
 impl StreamQuery {
@@ -149,6 +205,7 @@ pub async fn stream(
     q: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = q.into_inner();
+    let types = Types::parse(filter.types.as_deref())?;
     let token = access::bearer(&req)
         .or_else(|| filter.token.clone())
         .ok_or_else(|| {
@@ -170,7 +227,7 @@ pub async fn stream(
                     let text = match e {
                         Ok(e) => {
                             // Rights first: alarm events keep the pursuit set current.
-                            if !rights.admit(&e) || !filter.passes(&e) {
+                            if !rights.admit(&e) || !types.admits(&e) || !filter.passes(&e) {
                                 continue;
                             }
                             serde_json::to_string(&e).unwrap_or_default()

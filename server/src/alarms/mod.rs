@@ -659,11 +659,12 @@ impl Worker {
                 });
             }
         }
-        if changed {
-            self.persist(device_id).await;
-        }
+        // Alarms first: the rule state's write is not on the way to the patrol units.
         for t in triggers {
             self.raise(device_id, p.time, at, t).await;
+        }
+        if changed {
+            self.persist(device_id).await;
         }
     }
 

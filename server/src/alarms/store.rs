@@ -220,15 +220,21 @@ pub async fn insert_alarm(db: &Db, a: &NewAlarm) -> Result<AlarmView, DbError> {
         "INSERT INTO alarms (device_id, kind, severity, status, unit_id, count, first_time, last_time, lat, lon, evidence, created_at, updated_at) \
          VALUES ($1, $2, $3, 'open', $4, 1, $5, $5, $6, $7, $8, $9, $9) RETURNING {ALARM_COLS}"
     );
-    let view = on_pool!(db, p => {
+    // The alarm and its "opened" step in one transaction: one commit (one fsync, one turn at
+    // SQLite's write lock) on the way to the patrol units.
+    Ok(on_pool!(db, p => {
+        let mut tx = p.begin().await?;
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(a.device_id).bind(&a.kind).bind(a.severity).bind(a.unit_id).bind(a.time)
             .bind(a.lat).bind(a.lon).bind(&evidence).bind(now)
-            .fetch_one(p).await?;
-        alarm_from_row!(&r)
-    });
-    record_action(db, view.id, "opened", None, view.unit_id, None).await?;
-    Ok(view)
+            .fetch_one(&mut *tx).await?;
+        let view = alarm_from_row!(&r);
+        sqlx::query("INSERT INTO alarm_actions (alarm_id, action, user_id, unit_id, note, time) VALUES ($1, 'opened', NULL, $2, NULL, $3)")
+            .bind(view.id).bind(view.unit_id).bind(now)
+            .execute(&mut *tx).await?;
+        tx.commit().await?;
+        view
+    }))
 }
 
 /// Raises an open alarm again: count + `times`, latest time and position, evidence.

@@ -50,3 +50,56 @@ async fn concurrent_submissions_land_exactly_once(backend: Backend) {
     assert_eq!(app.db.count_positions(dev).await.unwrap(), tasks * per_task);
     app.stop().await;
 }
+
+/// Under steady load the SQLite WAL must start over instead of growing without end. A
+/// passive checkpoint that runs while commits go on never copies every frame, so no commit
+/// finds the log fully copied and rewinds it (here a reader's snapshot holds the checkpoint
+/// back the same way, deterministically). Once the checkpointer has seen a large WAL, the
+/// writer checkpoints on its own connection between two batches, and the next commit starts
+/// the log over.
+#[tokio::test]
+async fn sqlite_wal_starts_over_under_steady_writes() {
+    use sqlx::Connection;
+    use vigil_server::sink::{PositionSink, WAL_RESTART_FRAMES, WalWatch};
+    let tdb = TestDb::new(Backend::Sqlite).await;
+    // The database alone: no application, so no background checkpointer either.
+    let db = vigil_server::db::Db::connect(&crate::helpers::test_settings(&tdb.url))
+        .await
+        .unwrap();
+    let (dev, _) = db.register_device("wal-device", "gt06").await.unwrap();
+    let dev = dev.id;
+    let wal = Arc::new(WalWatch::default());
+    let mut sink = PositionSink::new(&db, wal.clone());
+    let row = |t: i64| PositionRow::from_position(dev, &position(t), Utc::now());
+    for t in 0..60 {
+        assert_eq!(sink.insert(&[row(t)]).await.unwrap(), 1);
+    }
+    // A reader's snapshot, a commit after it, a checkpoint that cannot copy that commit.
+    let vigil_server::db::Db::Sqlite(pool) = &db else {
+        unreachable!()
+    };
+    let mut reader = pool.acquire().await.unwrap();
+    let mut snapshot = reader.begin().await.unwrap();
+    sqlx::query("SELECT count(*) FROM positions")
+        .fetch_one(&mut *snapshot)
+        .await
+        .unwrap();
+    sink.insert(&[row(100)]).await.unwrap();
+    let grown = db.checkpoint().await.unwrap().unwrap();
+    assert!(grown >= 60, "each commit appends frames: {grown}");
+    snapshot.rollback().await.unwrap();
+    drop(reader);
+    // The checkpointer reports a large WAL: the writer checkpoints after its next commit, and
+    // the commit after that starts the log over.
+    wal.observed(WAL_RESTART_FRAMES);
+    sink.insert(&[row(101)]).await.unwrap();
+    sink.insert(&[row(102)]).await.unwrap();
+    let after = db.checkpoint().await.unwrap().unwrap();
+    assert!(
+        after < grown / 4,
+        "the WAL did not start over: {after} frames after, {grown} before"
+    );
+    assert_eq!(db.count_positions(dev).await.unwrap(), 63);
+    sink.close().await;
+    db.close().await;
+}

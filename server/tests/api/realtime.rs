@@ -151,7 +151,21 @@ async fn alarm_reaches_websocket_mqtt_and_webhook(backend: Backend) {
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
     // Unauthenticated upgrade is refused.
     let bare = format!("{}/api/v1/stream", app.http.replace("http://", "ws://"));
-    assert!(tokio_tungstenite::connect_async(bare).await.is_err());
+    assert!(
+        tokio_tungstenite::connect_async(bare.clone())
+            .await
+            .is_err()
+    );
+    // An alarm console: alarms only, no position traffic.
+    let (mut alarms_ws, _) =
+        tokio_tungstenite::connect_async(format!("{bare}?types=alarm&token={token}"))
+            .await
+            .unwrap();
+    match tokio_tungstenite::connect_async(format!("{bare}?types=alarm,gossip&token={token}")).await
+    {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 400),
+        other => panic!("unknown event type accepted: {:?}", other.map(|_| ())),
+    }
 
     // An H02 device presses SOS.
     let id = DeviceId::parse("4210051499").unwrap();
@@ -187,6 +201,20 @@ async fn alarm_reaches_websocket_mqtt_and_webhook(backend: Backend) {
         }
     };
     assert_eq!(pos["unique_id"], "4210051499");
+    // SOS again: the open alarm is counted (`updated`). The alarms-only stream carries the
+    // two alarm events and not the positions sent between them.
+    let mut again = fix(20);
+    again.status.alarms.insert(Alarm::Sos);
+    dev.write_all(&protocol::h02::device::alarm(&id, &again))
+        .await
+        .unwrap();
+    let mut actions = Vec::new();
+    while actions.len() < 2 {
+        let v = next_json(alarms_ws.next().await.unwrap().unwrap()).unwrap_or_default();
+        assert_eq!(v["type"], "alarm", "alarms-only stream carried {v}");
+        actions.push(v["action"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(actions, ["opened", "updated"]);
 
     // MQTT: the unit's alarm topic and its pursuit positions.
     let (mut got_alarm, mut got_pos) = (false, false);
