@@ -46,6 +46,11 @@ pub struct GatewayConfig {
     pub max_pending_acks: usize,
     /// Longest time one write to a device may take.
     pub write_timeout: Duration,
+    /// Connections of one listener that may handle frames before they are identified (a
+    /// login's database work) at the same time; the others wait with just their bytes, not
+    /// with a login in progress each (a reconnect storm would otherwise leave hundreds of
+    /// them queued on the database pool, and their memory in the heap).
+    pub max_concurrent_logins: usize,
 }
 
 impl Default for GatewayConfig {
@@ -56,6 +61,7 @@ impl Default for GatewayConfig {
             unknown_devices: UnknownDevicePolicy::Register,
             max_pending_acks: 64,
             write_timeout: Duration::from_secs(30),
+            max_concurrent_logins: 32,
         }
     }
 }
@@ -197,6 +203,8 @@ struct Sweeper {
     /// The listener shut down: connections stop reading.
     stopping: AtomicBool,
     slots: Mutex<Slots>,
+    /// See [`GatewayConfig::max_concurrent_logins`].
+    logins: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Default)]
@@ -219,6 +227,9 @@ impl Sweeper {
                 .clamp(Duration::from_millis(10), Duration::from_secs(1)),
             stopping: AtomicBool::new(false),
             slots: Mutex::new(Slots::default()),
+            logins: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_logins.max(1),
+            )),
         }
     }
 
@@ -528,10 +539,9 @@ impl<C: GatewayCodec> Connection<C> {
                     if let Err(e) = r {
                         return Close::Io(e);
                     }
-                    // Read straight into the codec buffer; it is released again below
+                    // `buf` holds only bytes not yet decoded; it is released again below
                     // whenever it is empty, so an idle connection holds no buffer.
-                    buf.reserve(2048);
-                    let n = match self.stream.try_read_buf(&mut buf) {
+                    let n = match self.read_into(&mut buf) {
                         Ok(n) => n,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             if buf.is_empty() {
@@ -546,6 +556,13 @@ impl<C: GatewayCodec> Connection<C> {
                     } else {
                         idle_deadline = self.timer.now().saturating_add(idle_ms);
                     }
+                    // Until the device is identified, through the login gate.
+                    let _permit = if self.session.is_none() && !buf.is_empty() {
+                        let logins = self.timer.sweeper.logins.clone();
+                        Box::pin(logins.acquire_owned()).await.ok()
+                    } else {
+                        None
+                    };
                     // Boxed: decoded frames and their handling (database calls included)
                     // are not part of the idle connection's own state.
                     if let Err(c) = Box::pin(self.decode_all(&mut buf, eof)).await {
@@ -564,6 +581,17 @@ impl<C: GatewayCodec> Connection<C> {
                 }
             }
         }
+    }
+
+    /// Reads what the socket has (up to 2 KiB) onto the end of `buf`. Through the stack,
+    /// so that `buf` grows only by what arrived: a login is a few dozen bytes, and the
+    /// hundreds of logins of a reconnect storm that wait for the database should not each
+    /// hold a 2 KiB buffer meanwhile.
+    fn read_into(&self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        let mut chunk = [0u8; 2048];
+        let n = self.stream.try_read(&mut chunk)?;
+        buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
     }
 
     /// Decodes and handles every complete frame in `buf`, and counts what the codec saw.
@@ -982,8 +1010,13 @@ mod tests {
             fn c() -> &'static mut Connection<Gt06Codec> {
                 unreachable!()
             }
+            fn b() -> &'static mut BytesMut {
+                unreachable!()
+            }
             println!(
-                "drive {} codec {} session {} stream {} pending {} peer {} timer {}",
+                "decode_all {} identify {} drive {} codec {} session {} stream {} pending {} peer {} timer {}",
+                size_of_return(&|| c().decode_all(b(), false)),
+                size_of_return(&|| c().identify(DeviceId::parse("1").unwrap())),
                 size_of_return(&|| c().drive()),
                 std::mem::size_of::<Gt06Codec>(),
                 std::mem::size_of::<Option<Session>>(),
