@@ -47,9 +47,10 @@ pub struct GatewayConfig {
     /// Longest time one write to a device may take.
     pub write_timeout: Duration,
     /// Connections of one listener that may handle frames before they are identified (a
-    /// login's database work) at the same time; the others wait with just their bytes, not
-    /// with a login in progress each (a reconnect storm would otherwise leave hundreds of
-    /// them queued on the database pool, and their memory in the heap).
+    /// login's database work), or record their disconnection, at the same time; the others
+    /// wait with just their bytes, not with a login in progress each (a reconnect storm
+    /// would otherwise leave hundreds of them queued on the database pool, and their memory
+    /// in the heap).
     pub max_concurrent_logins: usize,
 }
 
@@ -420,6 +421,7 @@ enum Event {
 impl<C: GatewayCodec> Connection<C> {
     // Not an `async fn`: that would keep its argument twice in the future (the parameter
     // and the local it is moved into); the async block uses the captured one in place.
+    #[allow(clippy::manual_async_fn)]
     fn run(mut self) -> impl Future<Output = ()> + Send {
         async move {
             let _gauge = ConnGauge::new(C::PROTOCOL);
@@ -442,6 +444,10 @@ impl<C: GatewayCodec> Connection<C> {
         }
         if let Some(s) = self.session.take() {
             self.gateway.registry.unregister(&s.device_id, s.ticket.id);
+            // Through the login gate too: when thousands of devices drop at once, their
+            // disconnect records would otherwise all wait on the database pool together,
+            // each with its event and query in memory.
+            let _permit = self.timer.sweeper.logins.clone().acquire_owned().await.ok();
             Box::pin(record_event(
                 &self.gateway.db,
                 C::PROTOCOL,
