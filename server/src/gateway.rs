@@ -10,7 +10,10 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -43,6 +46,12 @@ pub struct GatewayConfig {
     pub max_pending_acks: usize,
     /// Longest time one write to a device may take.
     pub write_timeout: Duration,
+    /// Connections of one listener that may handle frames before they are identified (a
+    /// login's database work), or record their disconnection, at the same time; the others
+    /// wait with just their bytes, not with a login in progress each (a reconnect storm
+    /// would otherwise leave hundreds of them queued on the database pool, and their memory
+    /// in the heap).
+    pub max_concurrent_logins: usize,
 }
 
 impl Default for GatewayConfig {
@@ -53,6 +62,7 @@ impl Default for GatewayConfig {
             unknown_devices: UnknownDevicePolicy::Register,
             max_pending_acks: 64,
             write_timeout: Duration::from_secs(30),
+            max_concurrent_logins: 32,
         }
     }
 }
@@ -106,6 +116,8 @@ pub async fn serve<C, F>(
     F: Fn() -> C + Send + Sync + 'static,
 {
     let protocol = C::PROTOCOL;
+    let sweeper = Arc::new(Sweeper::new(&gateway.config));
+    tracker.spawn(sweeper.clone().run(shutdown.clone()));
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -119,15 +131,19 @@ pub async fn serve<C, F>(
                     peer,
                     codec: make_codec(),
                     gateway: gateway.clone(),
-                    shutdown: shutdown.clone(),
+                    timer: Sweeper::slot(&sweeper),
                     session: None,
                     pending: VecDeque::new(),
-                    out: BytesMut::new(),
-                    last_stats: CodecStats::default(),
-                    last_touch: None,
+                    last_touch: u64::MAX,
                 };
                 let span = tracing::info_span!("conn", protocol = %protocol, %peer, device = tracing::field::Empty);
-                tracker.spawn(conn.run().instrument(span));
+                // Without a span when it is filtered out: it would still take its place in
+                // every connection's future.
+                if span.is_disabled() {
+                    spawn_connection(&tracker, conn.run());
+                } else {
+                    spawn_connection(&tracker, conn.run().instrument(span));
+                }
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -137,6 +153,11 @@ pub async fn serve<C, F>(
         }
     }
     tracing::info!(%protocol, "listener stopped accepting");
+}
+
+fn spawn_connection<F: Future<Output = ()> + Send + 'static>(tracker: &TaskTracker, task: F) {
+    tracing::trace!(bytes = std::mem::size_of_val(&task), "connection task");
+    tracker.spawn(task);
 }
 
 async fn record_event(
@@ -168,8 +189,167 @@ struct Session {
     /// Identifier (= the row's `unique_id`).
     device_id: DeviceId,
     /// JT808 authentication code.
-    auth_code: Option<String>,
+    auth_code: Option<Box<str>>,
     ticket: SessionTicket,
+}
+
+/// Idle and partial-frame deadlines of every connection of one listener, and the listener's
+/// shutdown, served by one task: a connection keeps a slot here (a due time and its task's
+/// waker) instead of a timer and a shutdown future in its own state, which an idle
+/// connection would hold for hours.
+struct Sweeper {
+    epoch: Instant,
+    /// How often due slots are looked for: deadlines fire up to this late.
+    tick: Duration,
+    /// The listener shut down: connections stop reading.
+    stopping: AtomicBool,
+    slots: Mutex<Slots>,
+    /// See [`GatewayConfig::max_concurrent_logins`].
+    logins: Arc<tokio::sync::Semaphore>,
+}
+
+#[derive(Default)]
+struct Slots {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+struct Slot {
+    /// Milliseconds since `epoch` at which to wake the connection (`u64::MAX`: not armed).
+    due: u64,
+    waker: Option<Waker>,
+}
+
+impl Sweeper {
+    fn new(config: &GatewayConfig) -> Self {
+        Sweeper {
+            epoch: Instant::now(),
+            tick: (config.idle_timeout.min(config.frame_timeout) / 8)
+                .clamp(Duration::from_millis(10), Duration::from_secs(1)),
+            stopping: AtomicBool::new(false),
+            slots: Mutex::new(Slots::default()),
+            logins: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_logins.max(1),
+            )),
+        }
+    }
+
+    /// Milliseconds since the epoch.
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// A slot for a new connection.
+    fn slot(this: &Arc<Sweeper>) -> TimerSlot {
+        let idx = match this.slots.lock() {
+            Ok(mut s) => {
+                let fresh = Slot {
+                    due: u64::MAX,
+                    waker: None,
+                };
+                match s.free.pop() {
+                    Some(i) => {
+                        s.slots[i as usize] = fresh;
+                        i
+                    }
+                    None => {
+                        s.slots.push(fresh);
+                        u32::try_from(s.slots.len() - 1).unwrap_or(u32::MAX)
+                    }
+                }
+            }
+            Err(_) => u32::MAX,
+        };
+        TimerSlot {
+            sweeper: this.clone(),
+            idx,
+            armed: u64::MAX,
+        }
+    }
+
+    /// Wakes connections whose slot is due, every tick, until `shutdown`; then tells every
+    /// connection to stop.
+    async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tick = tokio::time::interval(self.tick);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let now = self.now();
+            if let Ok(mut s) = self.slots.lock() {
+                for slot in s.slots.iter_mut().filter(|s| s.due <= now) {
+                    slot.due = u64::MAX;
+                    if let Some(w) = &slot.waker {
+                        w.wake_by_ref();
+                    }
+                }
+            }
+        }
+        // Before the wake-ups: a connection registers its waker, then reads the flag.
+        self.stopping.store(true, Ordering::SeqCst);
+        if let Ok(s) = self.slots.lock() {
+            for w in s.slots.iter().filter_map(|s| s.waker.as_ref()) {
+                w.wake_by_ref();
+            }
+        }
+    }
+}
+
+/// A connection's slot in its [`Sweeper`].
+struct TimerSlot {
+    sweeper: Arc<Sweeper>,
+    idx: u32,
+    /// The due time last written to the slot. The slot is only rewritten when the deadline
+    /// moves earlier or the slot fired: a deadline pushed back by traffic costs nothing until
+    /// the sweeper wakes the connection at the old one.
+    armed: u64,
+}
+
+impl TimerSlot {
+    fn now(&self) -> u64 {
+        self.sweeper.now()
+    }
+
+    /// Ready once `due` (milliseconds on the sweeper's clock) has passed; otherwise makes
+    /// sure the sweeper wakes `cx` by then, and at shutdown.
+    fn poll_due(&mut self, cx: &mut Context<'_>, due: u64) -> Poll<()> {
+        let now = self.now();
+        if due <= now {
+            return Poll::Ready(());
+        }
+        if due < self.armed || self.armed <= now {
+            if let Ok(mut s) = self.sweeper.slots.lock()
+                && let Some(slot) = s.slots.get_mut(self.idx as usize)
+            {
+                slot.due = due;
+                match &mut slot.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    w => *w = Some(cx.waker().clone()),
+                }
+            }
+            self.armed = due;
+        }
+        Poll::Pending
+    }
+
+    /// The listener shut down (read after [`TimerSlot::poll_due`] registered the waker).
+    fn stopping(&self) -> bool {
+        self.sweeper.stopping.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TimerSlot {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.sweeper.slots.lock()
+            && let Some(slot) = s.slots.get_mut(self.idx as usize)
+        {
+            slot.due = u64::MAX;
+            slot.waker = None;
+            s.free.push(self.idx);
+        }
+    }
 }
 
 struct Connection<C: GatewayCodec> {
@@ -177,12 +357,12 @@ struct Connection<C: GatewayCodec> {
     peer: SocketAddr,
     codec: C,
     gateway: Arc<Gateway>,
-    shutdown: CancellationToken,
+    /// Idle/frame deadlines and shutdown.
+    timer: TimerSlot,
     session: Option<Session>,
     pending: VecDeque<(CommitReceipt, Option<C::Outbound>)>,
-    out: BytesMut,
-    last_stats: CodecStats,
-    last_touch: Option<Instant>,
+    /// When `last_seen_at` was last written (sweeper clock; `u64::MAX`: never).
+    last_touch: u64,
 }
 
 /// Why a connection ended.
@@ -228,26 +408,32 @@ impl Drop for ConnGauge {
     }
 }
 
-async fn session_signal(session: &Option<Session>) -> SessionSignal {
-    match session {
-        Some(s) => s.ticket.next().await,
-        None => std::future::pending().await,
-    }
-}
-
-async fn front_commit<A>(pending: &mut VecDeque<(CommitReceipt, Option<A>)>) -> bool {
-    match pending.front_mut() {
-        Some((receipt, _)) => receipt.await.is_ok(),
-        None => std::future::pending().await,
-    }
+/// What woke an idle connection.
+enum Event {
+    Shutdown,
+    /// The front pending ack's batch committed (`false`: the writer stopped without it).
+    Committed(bool),
+    Signal(SessionSignal),
+    Timeout,
+    Readable(std::io::Result<()>),
 }
 
 impl<C: GatewayCodec> Connection<C> {
-    async fn run(mut self) {
-        let _gauge = ConnGauge::new(C::PROTOCOL);
-        tracing::debug!("connected");
-        let close = self.drive().await;
-        self.flush_stats();
+    // Not an `async fn`: that would keep its argument twice in the future (the parameter
+    // and the local it is moved into); the async block uses the captured one in place.
+    #[allow(clippy::manual_async_fn)]
+    fn run(mut self) -> impl Future<Output = ()> + Send {
+        async move {
+            let _gauge = ConnGauge::new(C::PROTOCOL);
+            tracing::debug!("connected");
+            let close = self.drive().await;
+            // Boxed: the closing steps are not part of the state the connection lives in.
+            Box::pin(self.finish(close)).await;
+        }
+    }
+
+    /// Logs why the connection closed, ends its session and closes the socket.
+    async fn finish(mut self, close: Close) {
         match &close {
             Close::Decode(e) => {
                 metrics::counter!("vigil_decode_errors_total", "protocol" => C::PROTOCOL.as_str(), "kind" => e.kind()).increment(1);
@@ -258,6 +444,10 @@ impl<C: GatewayCodec> Connection<C> {
         }
         if let Some(s) = self.session.take() {
             self.gateway.registry.unregister(&s.device_id, s.ticket.id);
+            // Through the login gate too: when thousands of devices drop at once, their
+            // disconnect records would otherwise all wait on the database pool together,
+            // each with its event and query in memory.
+            let _permit = self.timer.sweeper.logins.clone().acquire_owned().await.ok();
             Box::pin(record_event(
                 &self.gateway.db,
                 C::PROTOCOL,
@@ -271,13 +461,52 @@ impl<C: GatewayCodec> Connection<C> {
         let _ = self.stream.shutdown().await;
     }
 
+    /// Waits for the next event, polled by hand rather than with `select!` over futures:
+    /// the state of an idle connection is then this struct and nothing else (no readiness,
+    /// timer, shutdown or inbox futures, which made up most of its size).
+    fn poll_event(
+        &mut self,
+        cx: &mut Context<'_>,
+        stopping: bool,
+        can_read: bool,
+        deadline: u64,
+    ) -> Poll<Event> {
+        let mut timed_out = false;
+        if !stopping {
+            timed_out = self.timer.poll_due(cx, deadline).is_ready();
+            if self.timer.stopping() {
+                return Poll::Ready(Event::Shutdown);
+            }
+        }
+        if let Some((receipt, _)) = self.pending.front_mut()
+            && let Poll::Ready(r) = Pin::new(receipt).poll(cx)
+        {
+            return Poll::Ready(Event::Committed(r.is_ok()));
+        }
+        if let Some(s) = &self.session
+            && let Poll::Ready(sig) = s.ticket.poll_next(cx)
+        {
+            return Poll::Ready(Event::Signal(sig));
+        }
+        if timed_out {
+            return Poll::Ready(Event::Timeout);
+        }
+        if can_read && let Poll::Ready(r) = self.stream.poll_read_ready(cx) {
+            return Poll::Ready(Event::Readable(r));
+        }
+        Poll::Pending
+    }
+
     async fn drive(&mut self) -> Close {
         // The shared settings, not a copy of them in every connection's future.
         let gateway = self.gateway.clone();
         let config = &gateway.config;
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let (idle_ms, frame_ms) = (ms(config.idle_timeout), ms(config.frame_timeout));
         let mut buf = BytesMut::new();
-        let mut idle_deadline = Instant::now() + config.idle_timeout;
-        let mut partial_since: Option<Instant> = None;
+        let mut idle_deadline = self.timer.now().saturating_add(idle_ms);
+        // When the partial frame in `buf` started (sweeper clock; `u64::MAX`: none).
+        let mut partial_since = u64::MAX;
         let mut stopping = false;
         let mut eof = false;
         loop {
@@ -285,64 +514,40 @@ impl<C: GatewayCodec> Connection<C> {
                 return if eof { Close::Eof } else { Close::Shutdown };
             }
             let can_read = !stopping && !eof && self.pending.len() < config.max_pending_acks;
-            let deadline = match partial_since {
-                Some(t) => idle_deadline.min(t + config.frame_timeout),
-                None => idle_deadline,
-            };
-            tokio::select! {
-                () = self.shutdown.cancelled(), if !stopping => { stopping = true; }
-                ok = front_commit(&mut self.pending) => {
-                    let Some((_, ack)) = self.pending.pop_front() else { continue };
+            let deadline = idle_deadline.min(partial_since.saturating_add(frame_ms));
+            let event =
+                std::future::poll_fn(|cx| self.poll_event(cx, stopping, can_read, deadline)).await;
+            match event {
+                Event::Shutdown => stopping = true,
+                Event::Committed(ok) => {
                     if !ok {
                         return Close::WriterGone;
                     }
-                    // Every ack whose batch committed goes out in one write (one commit
-                    // usually releases several of a connection's pipelined positions).
-                    self.out.clear();
-                    if let Some(ack) = ack
-                        && let Err(e) = self.codec.encode(ack, &mut self.out) {
-                        return Close::Decode(e);
-                    }
-                    while let Some((receipt, _)) = self.pending.front_mut() {
-                        match receipt.try_committed() {
-                            // A failed one is handled as the front on the next turn, after
-                            // the acks of what did commit are out.
-                            None | Some(Err(_)) => break,
-                            Some(Ok(())) => {}
-                        }
-                        if let Some((_, Some(ack))) = self.pending.pop_front()
-                            && let Err(e) = self.codec.encode(ack, &mut self.out) {
-                            return Close::Decode(e);
-                        }
-                    }
                     // Boxed: the write (and its timer) is not part of the idle state.
-                    if let Err(c) = Box::pin(self.write_out()).await {
+                    if let Err(c) = Box::pin(self.write_acks()).await {
                         return c;
                     }
                 }
-                sig = session_signal(&self.session) => match sig {
-                    SessionSignal::Replaced => return Close::Replaced,
-                    SessionSignal::Command(cmd) => {
-                        if let Err(c) = Box::pin(self.command(cmd)).await {
-                            return c;
-                        }
+                Event::Signal(SessionSignal::Replaced) => return Close::Replaced,
+                Event::Signal(SessionSignal::Command(cmd)) => {
+                    if let Err(c) = Box::pin(self.command(cmd)).await {
+                        return c;
                     }
-                },
-                () = tokio::time::sleep_until(deadline), if !stopping => {
-                    return if partial_since.is_some_and(|t| t + config.frame_timeout <= Instant::now()) {
+                }
+                Event::Timeout => {
+                    return if partial_since.saturating_add(frame_ms) <= self.timer.now() {
                         Close::SlowFrame
                     } else {
                         Close::Idle
                     };
                 }
-                r = self.stream.readable(), if can_read => {
+                Event::Readable(r) => {
                     if let Err(e) = r {
                         return Close::Io(e);
                     }
-                    // Read straight into the codec buffer; it is released again below
+                    // `buf` holds only bytes not yet decoded; it is released again below
                     // whenever it is empty, so an idle connection holds no buffer.
-                    buf.reserve(2048);
-                    let n = match self.stream.try_read_buf(&mut buf) {
+                    let n = match self.read_into(&mut buf) {
                         Ok(n) => n,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                             if buf.is_empty() {
@@ -355,20 +560,26 @@ impl<C: GatewayCodec> Connection<C> {
                     if n == 0 {
                         eof = true;
                     } else {
-                        idle_deadline = Instant::now() + config.idle_timeout;
+                        idle_deadline = self.timer.now().saturating_add(idle_ms);
                     }
+                    // Until the device is identified, through the login gate.
+                    let _permit = if self.session.is_none() && !buf.is_empty() {
+                        let logins = self.timer.sweeper.logins.clone();
+                        Box::pin(logins.acquire_owned()).await.ok()
+                    } else {
+                        None
+                    };
                     // Boxed: decoded frames and their handling (database calls included)
                     // are not part of the idle connection's own state.
                     if let Err(c) = Box::pin(self.decode_all(&mut buf, eof)).await {
                         return c;
                     }
-                    self.flush_stats();
                     if buf.is_empty() {
                         // Give the memory back while the device is quiet.
                         buf = BytesMut::new();
-                        partial_since = None;
-                    } else if partial_since.is_none() {
-                        partial_since = Some(Instant::now());
+                        partial_since = u64::MAX;
+                    } else if partial_since == u64::MAX {
+                        partial_since = self.timer.now();
                     }
                     if eof {
                         buf.clear();
@@ -378,8 +589,27 @@ impl<C: GatewayCodec> Connection<C> {
         }
     }
 
-    /// Decodes and handles every complete frame in `buf`.
+    /// Reads what the socket has (up to 2 KiB) onto the end of `buf`. Through the stack,
+    /// so that `buf` grows only by what arrived: a login is a few dozen bytes, and the
+    /// hundreds of logins of a reconnect storm that wait for the database should not each
+    /// hold a 2 KiB buffer meanwhile.
+    fn read_into(&self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        let mut chunk = [0u8; 2048];
+        let n = self.stream.try_read(&mut chunk)?;
+        buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// Decodes and handles every complete frame in `buf`, and counts what the codec saw.
     async fn decode_all(&mut self, buf: &mut BytesMut, eof: bool) -> Result<(), Close> {
+        // Counted per read rather than against a copy kept in the connection.
+        let before = self.codec.stats();
+        let r = self.decode_frames(buf, eof).await;
+        self.flush_stats(before);
+        r
+    }
+
+    async fn decode_frames(&mut self, buf: &mut BytesMut, eof: bool) -> Result<(), Close> {
         loop {
             let frame = if eof {
                 self.codec.decode_eof(buf)
@@ -394,9 +624,8 @@ impl<C: GatewayCodec> Connection<C> {
         }
     }
 
-    fn flush_stats(&mut self) {
+    fn flush_stats(&self, last: CodecStats) {
         let now = self.codec.stats();
-        let last = self.last_stats;
         let p = C::PROTOCOL.as_str();
         if now.frames > last.frames {
             metrics::counter!("vigil_frames_total", "protocol" => p)
@@ -417,37 +646,53 @@ impl<C: GatewayCodec> Connection<C> {
                     .increment(a - b);
             }
         }
-        self.last_stats = now;
+    }
+
+    /// Sends the acks of the front pending positions whose batch committed (the front one
+    /// did), in one write: one commit usually releases several pipelined positions.
+    async fn write_acks(&mut self) -> Result<(), Close> {
+        let mut out = BytesMut::new();
+        if let Some((_, ack)) = self.pending.pop_front()
+            && let Some(ack) = ack
+        {
+            self.codec.encode(ack, &mut out).map_err(Close::Decode)?;
+        }
+        while let Some((receipt, _)) = self.pending.front_mut() {
+            match receipt.try_committed() {
+                // A failed one is handled as the front on the next turn, after the acks of
+                // what did commit are out.
+                None | Some(Err(_)) => break,
+                Some(Ok(())) => {}
+            }
+            if let Some((_, Some(ack))) = self.pending.pop_front() {
+                self.codec.encode(ack, &mut out).map_err(Close::Decode)?;
+            }
+        }
+        self.write_out(&out).await
     }
 
     async fn send(&mut self, msg: C::Outbound) -> Result<(), Close> {
-        self.out.clear();
-        self.codec
-            .encode(msg, &mut self.out)
-            .map_err(Close::Decode)?;
-        self.write_out().await
+        let mut out = BytesMut::new();
+        self.codec.encode(msg, &mut out).map_err(Close::Decode)?;
+        self.write_out(&out).await
     }
 
-    /// Writes `out` (encoded frames) to the device.
-    async fn write_out(&mut self) -> Result<(), Close> {
-        if self.out.is_empty() {
+    /// Writes `out` (encoded frames) to the device. The buffer is the caller's and short-lived:
+    /// an idle connection keeps no write buffer.
+    async fn write_out(&mut self, out: &[u8]) -> Result<(), Close> {
+        if out.is_empty() {
             return Ok(());
         }
         match tokio::time::timeout(
             self.gateway.config.write_timeout,
-            self.stream.write_all(&self.out),
+            self.stream.write_all(out),
         )
         .await
         {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(Close::Io(e)),
-            Err(_) => return Err(Close::Io(std::io::ErrorKind::TimedOut.into())),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Close::Io(e)),
+            Err(_) => Err(Close::Io(std::io::ErrorKind::TimedOut.into())),
         }
-        if self.out.capacity() > 4096 || self.pending.is_empty() {
-            // Nothing more to answer soon: an idle connection keeps no write buffer.
-            self.out = BytesMut::new();
-        }
-        Ok(())
     }
 
     async fn command(&mut self, cmd: Box<SessionCommand>) -> Result<(), Close> {
@@ -529,7 +774,7 @@ impl<C: GatewayCodec> Connection<C> {
         let _ = db
             .touch_device(device.id, C::PROTOCOL.as_str(), Utc::now())
             .await;
-        self.last_touch = Some(Instant::now());
+        self.last_touch = self.timer.now();
         record_event(
             &self.gateway.db,
             C::PROTOCOL,
@@ -543,7 +788,7 @@ impl<C: GatewayCodec> Connection<C> {
         self.session = Some(Session {
             db_id: device.id,
             device_id: id,
-            auth_code: device.auth_code,
+            auth_code: device.auth_code.map(String::into_boxed_str),
             ticket,
         });
         Ok(())
@@ -567,14 +812,14 @@ impl<C: GatewayCodec> Connection<C> {
             self.identify(id).await?;
             if let Some(s) = &mut self.session {
                 let code = match &s.auth_code {
-                    Some(c) => c.clone(),
+                    Some(c) => c.to_string(),
                     None => {
                         let c = crate::auth::random_hex(8).unwrap_or_else(|_| id.to_string());
                         if let Err(e) = self.gateway.db.set_auth_code(s.db_id, &c).await {
                             tracing::warn!(error = %e, "cannot store auth code");
                             return Err(Close::Rejected("database unavailable"));
                         }
-                        s.auth_code = Some(c.clone());
+                        s.auth_code = Some(c.as_str().into());
                         c
                     }
                 };
@@ -635,9 +880,10 @@ impl<C: GatewayCodec> Connection<C> {
         if let Some(s) = &self.session
             && self
                 .last_touch
-                .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+                .checked_add(60_000)
+                .is_none_or(|t| t <= self.timer.now())
         {
-            self.last_touch = Some(Instant::now());
+            self.last_touch = self.timer.now();
             let _ = self
                 .gateway
                 .db
@@ -721,5 +967,122 @@ impl<C: GatewayCodec> Connection<C> {
         }
         self.pending.push_back((receipt, ack));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::gt06::Gt06Codec;
+    use protocol::h02::H02Codec;
+    use protocol::jt808::Jt808Codec;
+
+    /// The size of what `f` would return, without calling it.
+    fn size_of_return<F: Fn() -> R, R>(_: &F) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    fn no_connection<C: GatewayCodec>() -> Connection<C> {
+        unreachable!("only its type is used")
+    }
+
+    /// Without the span (the connection's span is filtered out at `warn`).
+    fn task_size<C: GatewayCodec>() -> usize {
+        size_of_return(&|| no_connection::<C>().run())
+    }
+
+    fn sweeper(timeout_ms: u64) -> (Arc<Sweeper>, CancellationToken) {
+        let config = GatewayConfig {
+            idle_timeout: Duration::from_millis(timeout_ms),
+            frame_timeout: Duration::from_millis(timeout_ms),
+            ..GatewayConfig::default()
+        };
+        let sweeper = Arc::new(Sweeper::new(&config));
+        let stop = CancellationToken::new();
+        tokio::spawn(sweeper.clone().run(stop.clone()));
+        (sweeper, stop)
+    }
+
+    /// A due slot wakes its connection; a deadline pushed back while armed wakes it early,
+    /// and waiting goes on until the later deadline.
+    #[tokio::test]
+    async fn sweeper_wakes_due_slots() {
+        let (sweeper, stop) = sweeper(80);
+        let mut slot = Sweeper::slot(&sweeper);
+        let first = slot.now() + 30;
+        std::future::poll_fn(|cx| slot.poll_due(cx, first)).await;
+        assert!(slot.now() >= first);
+        // Armed for 60 ms ahead, then pushed back to 120 ms ahead (traffic): the sweeper
+        // wakes the slot at the first, the slot re-arms for the second.
+        let early = slot.now() + 60;
+        let late = early + 60;
+        let mut polls = 0;
+        std::future::poll_fn(|cx| {
+            polls += 1;
+            slot.poll_due(cx, if polls == 1 { early } else { late })
+        })
+        .await;
+        assert!(slot.now() >= late);
+        assert!(polls >= 3, "{polls}");
+        assert!(!slot.stopping());
+        stop.cancel();
+    }
+
+    /// Shutdown wakes every slot, however far its deadline, and frees no slot twice.
+    #[tokio::test]
+    async fn sweeper_shutdown_wakes_everyone() {
+        let (sweeper, stop) = sweeper(3_600_000);
+        let mut waiting = Vec::new();
+        for _ in 0..3 {
+            let mut slot = Sweeper::slot(&sweeper);
+            waiting.push(tokio::spawn(async move {
+                let due = slot.now() + 3_600_000;
+                std::future::poll_fn(|cx| {
+                    if slot.poll_due(cx, due).is_ready() || slot.stopping() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                })
+                .await;
+                slot.stopping()
+            }));
+        }
+        tokio::task::yield_now().await;
+        stop.cancel();
+        for w in waiting {
+            assert!(w.await.unwrap());
+        }
+        let slots = sweeper.slots.lock().unwrap();
+        assert_eq!(slots.free.len(), 3);
+        assert!(slots.slots.iter().all(|s| s.waker.is_none()));
+    }
+
+    /// An idle connection is its task's future and little else: keep the future small (no
+    /// timer, readiness or notification futures in it).
+    #[test]
+    fn idle_connection_state_is_small() {
+        for (name, conn, task) in [
+            (
+                "gt06",
+                std::mem::size_of::<Connection<Gt06Codec>>(),
+                task_size::<Gt06Codec>(),
+            ),
+            (
+                "jt808",
+                std::mem::size_of::<Connection<Jt808Codec>>(),
+                task_size::<Jt808Codec>(),
+            ),
+            (
+                "h02",
+                std::mem::size_of::<Connection<H02Codec>>(),
+                task_size::<H02Codec>(),
+            ),
+        ] {
+            println!("{name}: Connection {conn} B, task future {task} B");
+            // 1,552 B (GT06, release) with select! over readiness, timer, shutdown and
+            // inbox futures.
+            assert!(task <= 640, "{name}: task future {task} B");
+        }
     }
 }

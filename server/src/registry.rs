@@ -6,9 +6,10 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use protocol::{Command, CommandError, CommandProfile, Correlation, DeviceId, Protocol};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 
 /// A command for the connection of one device.
 #[derive(Debug)]
@@ -35,20 +36,32 @@ pub enum SendCommandError {
     Command(#[from] CommandError),
 }
 
-struct Entry {
+/// A live session as the registry and its connection share it: who it is, and its mailbox
+/// (commands and the "replaced" flag), in one small allocation (an idle device connection
+/// holds it for hours; a channel plus a cancellation token cost several times as much). It
+/// is polled, not awaited, so that the connection's idle state holds no notification future
+/// either: the waker of the connection's task is kept here.
+#[derive(Debug)]
+struct Inbox {
     id: u64,
     protocol: Protocol,
     peer: SocketAddr,
-    inbox: Arc<Inbox>,
+    state: Mutex<InboxState>,
 }
 
-/// A session's mailbox: commands for it and the "replaced" flag, in one small allocation
-/// (an idle device connection holds it for hours; a channel plus a cancellation token cost
-/// several times as much).
-#[derive(Debug, Default)]
-struct Inbox {
-    state: Mutex<InboxState>,
-    notify: Notify,
+impl Inbox {
+    /// Changes the state under the lock, then wakes the session (outside the lock).
+    fn update<R>(&self, f: impl FnOnce(&mut InboxState) -> R) -> Option<R> {
+        let (r, waker) = {
+            let mut st = self.state.lock().ok()?;
+            let r = f(&mut st);
+            (r, st.waker.take())
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Some(r)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +70,8 @@ struct InboxState {
     /// The session ended: nothing reads the inbox any more.
     closed: bool,
     commands: VecDeque<Box<SessionCommand>>,
+    /// Who to wake when a signal arrives.
+    waker: Option<Waker>,
 }
 
 /// Something the registry told a session.
@@ -80,22 +95,25 @@ pub struct SessionTicket {
 impl SessionTicket {
     /// Waits for the next signal: replacement first, then commands in order.
     pub async fn next(&self) -> SessionSignal {
-        loop {
-            let notified = self.inbox.notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if let Ok(mut st) = self.inbox.state.lock() {
-                if st.replaced {
-                    return SessionSignal::Replaced;
-                }
-                if let Some(c) = st.commands.pop_front() {
-                    return SessionSignal::Command(c);
-                }
-            } else {
-                return SessionSignal::Replaced;
-            }
-            notified.await;
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// The next signal if there is one; otherwise `cx` is woken when one arrives.
+    pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<SessionSignal> {
+        let Ok(mut st) = self.inbox.state.lock() else {
+            return Poll::Ready(SessionSignal::Replaced);
+        };
+        if st.replaced {
+            return Poll::Ready(SessionSignal::Replaced);
         }
+        if let Some(c) = st.commands.pop_front() {
+            return Poll::Ready(SessionSignal::Command(c));
+        }
+        match &mut st.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 }
 
@@ -105,6 +123,7 @@ impl Drop for SessionTicket {
         // that the session closed.
         let queued = self.inbox.state.lock().map(|mut st| {
             st.closed = true;
+            st.waker = None;
             std::mem::take(&mut st.commands)
         });
         drop(queued);
@@ -125,7 +144,10 @@ pub struct SessionInfo {
 /// Device id → live session. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct SessionRegistry {
-    inner: Arc<Mutex<HashMap<DeviceId, Entry>>>,
+    // Keyed by the identifier's text, not by the 65-byte inline `DeviceId`, and the session
+    // behind a pointer: the table's slots (~1.7 per session with hashbrown's growth) stay at
+    // 24 bytes.
+    inner: Arc<Mutex<HashMap<Box<str>, Arc<Inbox>>>>,
     next_id: Arc<AtomicU64>,
 }
 
@@ -146,20 +168,19 @@ impl SessionRegistry {
         peer: SocketAddr,
     ) -> SessionTicket {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let inbox = Arc::new(Inbox::default());
-        let entry = Entry {
+        let inbox = Arc::new(Inbox {
             id,
             protocol,
             peer,
-            inbox: inbox.clone(),
-        };
-        if let Ok(mut map) = self.inner.lock()
-            && let Some(old) = map.insert(device, entry)
-        {
-            if let Ok(mut st) = old.inbox.state.lock() {
-                st.replaced = true;
-            }
-            old.inbox.notify.notify_one();
+            state: Mutex::default(),
+        });
+        let old = self
+            .inner
+            .lock()
+            .ok()
+            .and_then(|mut map| map.insert(device.as_str().into(), inbox.clone()));
+        if let Some(old) = old {
+            old.update(|st| st.replaced = true);
         }
         SessionTicket { id, inbox }
     }
@@ -167,15 +188,17 @@ impl SessionRegistry {
     /// Removes the session of `device` if it is still session `id`.
     pub fn unregister(&self, device: &DeviceId, id: u64) {
         if let Ok(mut map) = self.inner.lock()
-            && map.get(device).is_some_and(|e| e.id == id)
+            && map.get(device.as_str()).is_some_and(|e| e.id == id)
         {
-            map.remove(device);
+            map.remove(device.as_str());
         }
     }
 
     /// Whether the device has a live session.
     pub fn is_online(&self, device: &DeviceId) -> bool {
-        self.inner.lock().is_ok_and(|m| m.contains_key(device))
+        self.inner
+            .lock()
+            .is_ok_and(|m| m.contains_key(device.as_str()))
     }
 
     /// Number of live sessions.
@@ -216,24 +239,23 @@ impl SessionRegistry {
             .inner
             .lock()
             .ok()
-            .and_then(|m| m.get(device).map(|e| e.inbox.clone()))
+            .and_then(|m| m.get(device.as_str()).cloned())
             .ok_or_else(|| SendCommandError::Offline(device.to_string()))?;
         let (reply, rx) = oneshot::channel();
-        {
-            let mut st = inbox
-                .state
-                .lock()
-                .map_err(|_| SendCommandError::Closed(device.to_string()))?;
+        let queued = inbox.update(|st| {
             if st.closed || st.replaced {
-                return Err(SendCommandError::Closed(device.to_string()));
+                return false;
             }
             st.commands.push_back(Box::new(SessionCommand {
                 command,
                 profile,
                 reply,
             }));
+            true
+        });
+        if queued != Some(true) {
+            return Err(SendCommandError::Closed(device.to_string()));
         }
-        inbox.notify.notify_one();
         Ok(rx
             .await
             .map_err(|_| SendCommandError::Closed(device.to_string()))??)

@@ -296,3 +296,29 @@ async fn commands_reach_the_session_and_idle_connections_close(backend: Backend)
     }
     app.stop().await;
 }
+
+both_backends!(more_logins_than_the_login_gate_all_succeed);
+
+/// More devices log in at once than the gateway lets handle logins concurrently: the rest
+/// wait for the gate and are identified in turn; all of them disconnecting at once goes
+/// through the same gate and ends every session.
+async fn more_logins_than_the_login_gate_all_succeed(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app_with(test_settings(&db.url)).await;
+    let n = vigil_server::gateway::GatewayConfig::default().max_concurrent_logins * 2 + 5;
+    let mut devs = Vec::new();
+    for i in 0..n {
+        let mut d = Dev::connect(app.line_addr).await;
+        d.send(&format!("LOGIN {}", 7000 + i)).await;
+        devs.push(d);
+    }
+    for d in &mut devs {
+        assert_eq!(d.recv().await.as_deref(), Some("OK LOGIN"));
+    }
+    assert_eq!(app.registry.len(), n);
+    drop(devs);
+    while !app.registry.is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    app.stop().await;
+}
