@@ -77,6 +77,35 @@ impl RunDb {
         }
     }
 
+    /// An existing database named by `url` (`sqlite://…` or `postgres://…/name`), used as is:
+    /// [`RunDb::drop_db`] leaves it in place.
+    pub fn existing(url: &str) -> anyhow::Result<RunDb> {
+        let kind = if url.starts_with("sqlite:") {
+            DbKind::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            DbKind::Postgres
+        } else {
+            bail!("--reuse: a sqlite:// or postgres:// URL, not {url}")
+        };
+        Ok(RunDb {
+            kind,
+            url: url.to_string(),
+            admin_url: None,
+            name: String::new(),
+            _dir: None,
+        })
+    }
+
+    /// Keeps the database after the run (the SQLite directory is not deleted, the PostgreSQL
+    /// database not dropped); returns its URL.
+    pub fn keep(mut self) -> String {
+        if let Some(dir) = self._dir.take() {
+            let _ = dir.keep();
+        }
+        self.admin_url = None;
+        self.url.clone()
+    }
+
     /// Drops a PostgreSQL database (the SQLite directory goes with `self`).
     pub async fn drop_db(self) -> anyhow::Result<()> {
         if let Some(admin) = &self.admin_url {

@@ -50,6 +50,14 @@ pub struct TrajArgs {
     /// Write the figures as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Keep the filled database at the end (its URL is printed, for `--reuse`).
+    #[arg(long)]
+    pub keep: bool,
+    /// Measure an existing database filled by an earlier `--keep` run with the same
+    /// `--devices`, `--days` and `--interval-secs` (`sqlite://…/vigil.db` or
+    /// `postgres://…/name`): no generation, and it is never dropped; `--db` is ignored.
+    #[arg(long)]
+    pub reuse: Option<String>,
 }
 
 const COLS: &str = "device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, alarms, attributes";
@@ -164,6 +172,50 @@ async fn fill(
     Ok((ids, rows, secs))
 }
 
+/// The device ids of a database filled by an earlier run, after checking that the fill
+/// finished (the last device has its whole last day: the fill writes slots in time order).
+async fn filled(c: &mut Conn, a: &TrajArgs, start: DateTime<Utc>) -> anyhow::Result<Vec<i64>> {
+    const IDS: &str = "SELECT id FROM devices WHERE unique_id LIKE 'traj%' ORDER BY id";
+    const DAY: &str =
+        "SELECT COUNT(*) FROM positions WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3";
+    let ids: Vec<i64> = match c {
+        Conn::Lite(c) => sqlx::query_scalar(IDS).fetch_all(c).await?,
+        Conn::Pg(c) => sqlx::query_scalar(IDS).fetch_all(c).await?,
+    };
+    ensure!(
+        ids.len() as u64 == a.devices,
+        "--reuse: the database holds {} generated devices, not --devices {}",
+        ids.len(),
+        a.devices
+    );
+    let last = *ids.last().context("--reuse: no generated devices")?;
+    let from = start + chrono::Duration::days(a.days as i64 - 1);
+    let to = from + chrono::Duration::days(1);
+    let n: i64 = match c {
+        Conn::Lite(c) => {
+            sqlx::query_scalar(DAY)
+                .bind(last)
+                .bind(from)
+                .bind(to)
+                .fetch_one(c)
+                .await?
+        }
+        Conn::Pg(c) => {
+            sqlx::query_scalar(DAY)
+                .bind(last)
+                .bind(from)
+                .bind(to)
+                .fetch_one(c)
+                .await?
+        }
+    };
+    ensure!(
+        n as u64 == 86_400 / a.interval_secs,
+        "--reuse: the fill did not finish (the last device-day holds {n} fixes)"
+    );
+    Ok(ids)
+}
+
 async fn db_size(c: &mut Conn, db: &RunDb) -> Option<u64> {
     match c {
         Conn::Pg(c) => sqlx::query_scalar::<_, i64>("SELECT pg_total_relation_size('positions')")
@@ -179,46 +231,26 @@ async fn db_size(c: &mut Conn, db: &RunDb) -> Option<u64> {
     }
 }
 
-/// The server's trajectory query (`Db::track`): the track columns from the covering index.
-const TRACK_SQL: &str = "SELECT fix_time, lat, lon, speed_kmh, course, altitude_m, valid FROM positions WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 ORDER BY fix_time";
-/// The same on SQLite, where the server names the index.
-const TRACK_SQL_LITE: &str = "SELECT fix_time, lat, lon, speed_kmh, course, altitude_m, valid FROM positions INDEXED BY positions_track WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 ORDER BY fix_time";
 /// Every column, as `GET /positions` reads them.
 const FULL_SQL: &str = "SELECT id, device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes FROM positions WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 ORDER BY fix_time";
 
-/// One device-day from the database alone (one SELECT with the server's WHERE clause),
-/// decoded into typed values like the server does.
-async fn db_day(
+/// One device-day of every column from the database alone (one SELECT with the server's
+/// WHERE clause), rows decoded.
+async fn full_day(
     c: &mut Conn,
-    full: bool,
     id: i64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
-    type Track = (DateTime<Utc>, f64, f64, f64, Option<f64>, Option<f64>, bool);
-    Ok(match (c, full) {
-        (Conn::Lite(c), false) => sqlx::query_as::<_, Track>(TRACK_SQL_LITE)
+    Ok(match c {
+        Conn::Lite(c) => sqlx::query(FULL_SQL)
             .bind(id)
             .bind(from)
             .bind(to)
             .fetch_all(c)
             .await?
             .len(),
-        (Conn::Pg(c), false) => sqlx::query_as::<_, Track>(TRACK_SQL)
-            .bind(id)
-            .bind(from)
-            .bind(to)
-            .fetch_all(c)
-            .await?
-            .len(),
-        (Conn::Lite(c), true) => sqlx::query(FULL_SQL)
-            .bind(id)
-            .bind(from)
-            .bind(to)
-            .fetch_all(c)
-            .await?
-            .len(),
-        (Conn::Pg(c), true) => sqlx::query(FULL_SQL)
+        Conn::Pg(c) => sqlx::query(FULL_SQL)
             .bind(id)
             .bind(from)
             .bind(to)
@@ -228,8 +260,42 @@ async fn db_day(
     })
 }
 
+/// A trajectory page as a typed client reads it (every field parsed and checked).
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // parsed to be checked; only `points` and `next_after` are used
+struct Page {
+    device_id: i64,
+    count: usize,
+    source_count: usize,
+    next_after: Option<DateTime<Utc>>,
+    points: Vec<Point>,
+}
+
+/// One fix of [`Page`].
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct Point {
+    time: DateTime<Utc>,
+    lat: f64,
+    lon: f64,
+    speed_kmh: f64,
+    course: Option<f64>,
+    altitude_m: Option<f64>,
+    valid: bool,
+}
+
+/// Times of one API request, microseconds.
+struct ApiTimes {
+    /// Points received.
+    points: usize,
+    /// Request sent → whole body received.
+    body_us: u64,
+    /// Request sent → body parsed into [`Page`].
+    total_us: u64,
+}
+
 /// One device-day through the API: `GET /api/v1/devices/{id}/trajectory` (JSON), one request
-/// (its page limit is 50,000), body read and parsed.
+/// (its page limit is 50,000), body read and parsed by a typed client.
 async fn api_day(
     http: &reqwest::Client,
     base: &str,
@@ -237,7 +303,8 @@ async fn api_day(
     id: i64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<ApiTimes> {
+    let t0 = Instant::now();
     let r = http
         .get(format!("{base}/api/v1/devices/{id}/trajectory"))
         .bearer_auth(token)
@@ -249,99 +316,191 @@ async fn api_day(
         .send()
         .await?;
     ensure!(r.status().is_success(), "trajectory query: {}", r.status());
-    let v: Value = r.json().await?;
-    ensure!(v["next_after"].is_null(), "a device-day needs one page");
-    Ok(v["points"].as_array().map_or(0, Vec::len))
+    let body = r.bytes().await?;
+    let body_us = t0.elapsed().as_micros() as u64;
+    let page: Page = serde_json::from_slice(&body)?;
+    let total_us = t0.elapsed().as_micros() as u64;
+    ensure!(page.next_after.is_none(), "a device-day needs one page");
+    Ok(ApiTimes {
+        points: page.points.len(),
+        body_us,
+        total_us,
+    })
+}
+
+/// Latency histograms of one run, microseconds.
+struct Hists {
+    api_cold: Histogram<u64>,
+    api_cold_body: Histogram<u64>,
+    api_warm: Histogram<u64>,
+    api_warm_body: Histogram<u64>,
+    track: Histogram<u64>,
+    full: Histogram<u64>,
 }
 
 async fn one(a: &TrajArgs, kind: DbKind) -> anyhow::Result<Value> {
-    let db = RunDb::create(kind, &a.pg, "traj").await?;
+    let db = match &a.reuse {
+        Some(url) => RunDb::existing(url)?,
+        None => RunDb::create(kind, &a.pg, "traj").await?,
+    };
     let target = Target::spawn_vigil(a.vigil_bin.as_ref(), &db, &[])?;
-    let r = async {
-        let mut c = match kind {
-            DbKind::Sqlite => Conn::Lite(sqlx::SqliteConnection::connect(&db.url).await?),
-            DbKind::Postgres => Conn::Pg(sqlx::PgConnection::connect(&db.url).await?),
-        };
-        let start = DateTime::from_timestamp(1_767_225_600, 0).context("start time")?; // 2026-01-01
-        let (ids, rows, fill_secs) = fill(&mut c, a, start).await?;
-        let size = db_size(&mut c, &db).await;
-        eprintln!(
-            "{kind:?}: {rows} rows in {fill_secs:.1} s = {:.0} rows/s",
-            rows as f64 / fill_secs
-        );
-        let http_addr = target.addr("http").context("no HTTP listener")?;
-        let (client, token) = api_login(http_addr).await?;
-        let base = format!("http://{http_addr}");
-        let per_day = (86_400 / a.interval_secs) as usize;
-        let mut rng = Rng::new(42);
-        let mut api = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
-        let mut dbh = api.clone();
-        let mut full = api.clone();
-        let mut wrong = 0;
-        for q in 0..a.queries + 5 {
-            let id = ids[(rng.next_u64() % ids.len() as u64) as usize];
-            let day = (rng.next_u64() % a.days) as i64;
-            let from = start + chrono::Duration::days(day);
-            let to = from + chrono::Duration::days(1);
-            let t0 = Instant::now();
-            let n = api_day(&client, &base, &token, id, from, to).await?;
-            let api_us = t0.elapsed().as_micros() as u64;
-            let t1 = Instant::now();
-            let m = db_day(&mut c, false, id, from, to).await?;
-            let db_us = t1.elapsed().as_micros() as u64;
-            let t2 = Instant::now();
-            let f = db_day(&mut c, true, id, from, to).await?;
-            let full_us = t2.elapsed().as_micros() as u64;
-            if q >= 5 {
-                api.record(api_us.max(1))?;
-                dbh.record(db_us.max(1))?;
-                full.record(full_us.max(1))?;
-            }
-            if n != per_day || m != per_day || f != per_day {
-                wrong += 1;
-            }
-        }
-        println!(
-            "trajectory {kind:?}: {rows} rows ({} devices × {} days, 1 fix / {} s), filled in {fill_secs:.1} s = {:.0} rows/s, table+indexes {:.2} GB",
-            a.devices,
-            a.days,
-            a.interval_secs,
-            rows as f64 / fill_secs,
-            size.unwrap_or(0) as f64 / 1e9
-        );
-        println!("  one device-day ({per_day} points) via GET …/trajectory (one request, JSON parsed): {}", latency_line(&api));
-        println!("  the server's track SELECT straight from the database: {}", latency_line(&dbh));
-        println!("  every column (as GET …/positions reads them), one SELECT: {}", latency_line(&full));
-        if wrong > 0 {
-            println!("  {wrong} queries returned a point count other than {per_day}");
-        }
-        anyhow::Ok(json!({
-            "database": format!("{kind:?}").to_lowercase(),
-            "devices": a.devices,
-            "days": a.days,
-            "interval_secs": a.interval_secs,
-            "rows": rows,
-            "fill_secs": fill_secs,
-            "fill_rows_per_s": rows as f64 / fill_secs,
-            "table_bytes": size,
-            "points_per_day": per_day,
-            "api_device_day": latency_json(&api),
-            "db_device_day": latency_json(&dbh),
-            "db_device_day_all_columns": latency_json(&full),
-            "wrong_counts": wrong,
-        }))
-    }
-    .await;
+    let r = measure(a, kind, &db, &target).await;
     target.stop(Duration::from_secs(20))?;
-    db.drop_db().await?;
+    if a.keep && a.reuse.is_none() {
+        let url = db.keep();
+        println!("  kept: reuse it with --reuse {url}");
+    } else {
+        db.drop_db().await?;
+    }
     r
+}
+
+async fn measure(a: &TrajArgs, kind: DbKind, db: &RunDb, target: &Target) -> anyhow::Result<Value> {
+    let mut c = match kind {
+        DbKind::Sqlite => Conn::Lite(sqlx::SqliteConnection::connect(&db.url).await?),
+        DbKind::Postgres => Conn::Pg(sqlx::PgConnection::connect(&db.url).await?),
+    };
+    let start = DateTime::from_timestamp(1_767_225_600, 0).context("start time")?; // 2026-01-01
+    let per_device = a.days * 86_400 / a.interval_secs;
+    let (ids, rows, fill_secs) = if a.reuse.is_some() {
+        let ids = filled(&mut c, a, start).await?;
+        let rows = ids.len() as u64 * per_device;
+        (ids, rows, None)
+    } else {
+        let (ids, rows, secs) = fill(&mut c, a, start).await?;
+        (ids, rows, Some(secs))
+    };
+    let size = db_size(&mut c, db).await;
+    let fill_text = match fill_secs {
+        Some(s) => format!("filled in {s:.1} s = {:.0} rows/s", rows as f64 / s),
+        None => "reused (not generated by this run)".to_string(),
+    };
+    eprintln!("{kind:?}: {rows} rows, {fill_text}");
+    // The server's own track query and decoding (`Db::track`), on a pool of its own.
+    let track = vigil_server::db::Db::connect(&vigil_server::settings::Settings {
+        database_url: db.url.clone(),
+        database_max_connections: 1,
+        ..Default::default()
+    })
+    .await?;
+    let http_addr = target.addr("http").context("no HTTP listener")?;
+    let (client, token) = api_login(http_addr).await?;
+    let base = format!("http://{http_addr}");
+    let per_day = (86_400 / a.interval_secs) as usize;
+    let mut rng = Rng::new(42);
+    let hist = || Histogram::<u64>::new_with_bounds(1, 600_000_000, 3);
+    let mut h = Hists {
+        api_cold: hist()?,
+        api_cold_body: hist()?,
+        api_warm: hist()?,
+        api_warm_body: hist()?,
+        track: hist()?,
+        full: hist()?,
+    };
+    let mut wrong = 0;
+    // Every query asks for a device-day not asked before in this run, so the first request
+    // finds it in no cache of the server process (it may be in the OS page cache).
+    let mut seen = std::collections::HashSet::new();
+    let (mut q, mut tries) = (0, 0);
+    while q < a.queries + 5 {
+        tries += 1;
+        let id = ids[(rng.next_u64() % ids.len() as u64) as usize];
+        let day = (rng.next_u64() % a.days) as i64;
+        if !seen.insert((id, day)) && tries < 100 * (a.queries + 5) {
+            continue;
+        }
+        let from = start + chrono::Duration::days(day);
+        let to = from + chrono::Duration::days(1);
+        let cold = api_day(&client, &base, &token, id, from, to).await?;
+        let warm = api_day(&client, &base, &token, id, from, to).await?;
+        let t1 = Instant::now();
+        let m = track.track(id, from, to, None, 5000).await?.len();
+        let db_us = t1.elapsed().as_micros() as u64;
+        let t2 = Instant::now();
+        let f = full_day(&mut c, id, from, to).await?;
+        let full_us = t2.elapsed().as_micros() as u64;
+        // The first five warm up the connections and the server's statement caches.
+        if q >= 5 {
+            h.api_cold.record(cold.total_us.max(1))?;
+            h.api_cold_body.record(cold.body_us.max(1))?;
+            h.api_warm.record(warm.total_us.max(1))?;
+            h.api_warm_body.record(warm.body_us.max(1))?;
+            h.track.record(db_us.max(1))?;
+            h.full.record(full_us.max(1))?;
+        }
+        if cold.points != per_day || warm.points != per_day || m != per_day || f != per_day {
+            wrong += 1;
+        }
+        q += 1;
+    }
+    println!(
+        "trajectory {kind:?}: {rows} rows ({} devices × {} days, 1 fix / {} s), {fill_text}, table+indexes {:.2} GB",
+        a.devices,
+        a.days,
+        a.interval_secs,
+        size.unwrap_or(0) as f64 / 1e9
+    );
+    println!(
+        "  one device-day ({per_day} points) via GET …/trajectory, one request, typed client:"
+    );
+    println!(
+        "    cold (first request for that device-day), body parsed: {}",
+        latency_line(&h.api_cold)
+    );
+    println!(
+        "    cold, body received (before the client's parse):       {}",
+        latency_line(&h.api_cold_body)
+    );
+    println!(
+        "    warm (the same request again), body parsed:            {}",
+        latency_line(&h.api_warm)
+    );
+    println!(
+        "    warm, body received (before the client's parse):       {}",
+        latency_line(&h.api_warm_body)
+    );
+    println!(
+        "  the server's track query (`Db::track`, decoded) after the API requests: {}",
+        latency_line(&h.track)
+    );
+    println!(
+        "  every column (as GET …/positions reads them), one SELECT: {}",
+        latency_line(&h.full)
+    );
+    track.close().await;
+    if wrong > 0 {
+        println!("  {wrong} queries returned a point count other than {per_day}");
+    }
+    Ok(json!({
+        "database": format!("{kind:?}").to_lowercase(),
+        "devices": a.devices,
+        "days": a.days,
+        "interval_secs": a.interval_secs,
+        "rows": rows,
+        "reused": a.reuse.is_some(),
+        "fill_secs": fill_secs,
+        "fill_rows_per_s": fill_secs.map(|s| rows as f64 / s),
+        "table_bytes": size,
+        "points_per_day": per_day,
+        "api_device_day_cold": latency_json(&h.api_cold),
+        "api_device_day_cold_body": latency_json(&h.api_cold_body),
+        "api_device_day_warm": latency_json(&h.api_warm),
+        "api_device_day_warm_body": latency_json(&h.api_warm_body),
+        "db_device_day": latency_json(&h.track),
+        "db_device_day_all_columns": latency_json(&h.full),
+        "wrong_counts": wrong,
+    }))
 }
 
 /// `trajectory` on each database.
 pub async fn run(a: TrajArgs) -> anyhow::Result<()> {
+    let kinds = match &a.reuse {
+        Some(url) => vec![RunDb::existing(url)?.kind],
+        None => a.db.clone(),
+    };
     let mut out = Vec::new();
-    for kind in &a.db {
-        out.push(one(&a, *kind).await?);
+    for kind in kinds {
+        out.push(one(&a, kind).await?);
     }
     println!("load average {}", load_average());
     let mut v = header_pub();

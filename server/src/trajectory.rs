@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use geo::{Coord, Distance, Haversine, LineString, Point, SimplifyIdx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -235,6 +235,128 @@ pub fn daily_summary(points: &[StoredPosition]) -> Vec<DaySummary> {
     days
 }
 
+/// The JSON body of a trajectory page, `{count, device_id, next_after, points, source_count}`
+/// with each point `{altitude_m, course, lat, lon, speed_kmh, time, valid}`: byte for byte
+/// what serde_json writes for them (same number and time formats), written straight into one
+/// buffer because a device-day is 2,880 points and this is the hot path of the API.
+pub fn track_json(
+    device_id: i64,
+    points: &[TrackPoint],
+    source_count: usize,
+    next_after: Option<DateTime<Utc>>,
+) -> Vec<u8> {
+    // ~150 bytes a point; one allocation for a device-day.
+    let mut b = Vec::with_capacity(128 + points.len() * 160);
+    let mut int = itoa::Buffer::new();
+    b.extend_from_slice(b"{\"count\":");
+    b.extend_from_slice(int.format(points.len()).as_bytes());
+    b.extend_from_slice(b",\"device_id\":");
+    b.extend_from_slice(int.format(device_id).as_bytes());
+    b.extend_from_slice(b",\"next_after\":");
+    match &next_after {
+        Some(t) => json_time(&mut b, t),
+        None => b.extend_from_slice(b"null"),
+    }
+    b.extend_from_slice(b",\"points\":[");
+    let mut float = zmij::Buffer::new();
+    let mut num = |b: &mut Vec<u8>, v: f64| {
+        // serde_json's rule: non-finite numbers are null.
+        if v.is_finite() {
+            b.extend_from_slice(float.format_finite(v).as_bytes());
+        } else {
+            b.extend_from_slice(b"null");
+        }
+    };
+    for (i, p) in points.iter().enumerate() {
+        if i > 0 {
+            b.push(b',');
+        }
+        b.extend_from_slice(b"{\"altitude_m\":");
+        match p.altitude_m {
+            Some(v) => num(&mut b, v),
+            None => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(b",\"course\":");
+        match p.course {
+            Some(v) => num(&mut b, v),
+            None => b.extend_from_slice(b"null"),
+        }
+        b.extend_from_slice(b",\"lat\":");
+        num(&mut b, p.lat);
+        b.extend_from_slice(b",\"lon\":");
+        num(&mut b, p.lon);
+        b.extend_from_slice(b",\"speed_kmh\":");
+        num(&mut b, p.speed_kmh);
+        b.extend_from_slice(b",\"time\":");
+        json_time(&mut b, &p.fix_time);
+        b.extend_from_slice(if p.valid {
+            b",\"valid\":true}"
+        } else {
+            b",\"valid\":false}"
+        });
+    }
+    b.extend_from_slice(b"],\"source_count\":");
+    b.extend_from_slice(int.format(source_count).as_bytes());
+    b.push(b'}');
+    b
+}
+
+/// A time as chrono serialises it (RFC 3339, `Z`, fraction of 0, 3, 6 or 9 digits), quoted.
+fn json_time(b: &mut Vec<u8>, t: &DateTime<Utc>) {
+    let d = t.date_naive();
+    let year = d.year();
+    if !(0..=9999).contains(&year) {
+        // Signed years: chrono's own writer.
+        let _ = serde_json::to_writer(&mut *b, t);
+        return;
+    }
+    let two = |b: &mut Vec<u8>, v: u32| {
+        b.extend_from_slice(&[b'0' + (v / 10) as u8, b'0' + (v % 10) as u8])
+    };
+    let year = year as u32;
+    b.push(b'"');
+    two(b, year / 100);
+    two(b, year % 100);
+    b.push(b'-');
+    two(b, d.month());
+    b.push(b'-');
+    two(b, d.day());
+    b.push(b'T');
+    let time = t.time();
+    let mut nano = time.nanosecond();
+    let mut sec = time.second();
+    // A leap second is carried in the fraction; chrono writes it as second 60.
+    if nano >= 1_000_000_000 {
+        sec += 1;
+        nano -= 1_000_000_000;
+    }
+    two(b, time.hour());
+    b.push(b':');
+    two(b, time.minute());
+    b.push(b':');
+    two(b, sec);
+    let (frac, digits) = if nano == 0 {
+        (0, 0)
+    } else if nano.is_multiple_of(1_000_000) {
+        (nano / 1_000_000, 3)
+    } else if nano.is_multiple_of(1_000) {
+        (nano / 1_000, 6)
+    } else {
+        (nano, 9)
+    };
+    if digits > 0 {
+        b.push(b'.');
+        let mut buf = [b'0'; 9];
+        let mut v = frac;
+        for i in (0..digits).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        b.extend_from_slice(&buf[..digits]);
+    }
+    b.extend_from_slice(b"Z\"");
+}
+
 /// A GeoJSON FeatureCollection: one LineString of the track, then one Point per fix.
 pub fn geojson(device_id: i64, points: &[StoredPosition]) -> Value {
     let coords: Vec<Value> = points.iter().map(|p| json!([p.lon, p.lat])).collect();
@@ -300,4 +422,146 @@ pub fn gpx(name: &str, points: &[StoredPosition]) -> String {
     }
     out.push_str("</trkseg></trk>\n</gpx>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDateTime, TimeZone};
+
+    /// serde_json's body for the same page (the API's answer before `track_json`).
+    #[derive(Serialize)]
+    struct Body<'a> {
+        count: usize,
+        device_id: i64,
+        next_after: Option<DateTime<Utc>>,
+        points: &'a [TrackPoint],
+        source_count: usize,
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            // xorshift64*
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        fn float(&mut self) -> f64 {
+            const SPECIAL: [f64; 12] = [
+                0.0,
+                -0.0,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NAN,
+                f64::MIN_POSITIVE,
+                5e-324,
+                f64::MAX,
+                1e21,
+                1e-7,
+                0.1 + 0.2,
+                35.0,
+            ];
+            match self.next() % 4 {
+                0 => SPECIAL[(self.next() % SPECIAL.len() as u64) as usize],
+                1 => f64::from_bits(self.next()),
+                2 => (self.next() % 2_000_000) as f64 / 1e5 - 10.0,
+                _ => 22.5 + (self.next() % 1_000_000) as f64 / 1_800_000.0 / 60.0,
+            }
+        }
+        fn time(&mut self) -> DateTime<Utc> {
+            let secs = match self.next() % 8 {
+                // Years before 0 and after 9999 (chrono writes them signed).
+                0 => -70_000_000_000 + (self.next() % 400_000_000_000) as i64,
+                _ => (self.next() % 4_000_000_000) as i64,
+            };
+            let nanos = match self.next() % 5 {
+                0 => 0,
+                1 => (self.next() % 1000) as u32 * 1_000_000,
+                2 => (self.next() % 1_000_000) as u32 * 1000,
+                3 => (self.next() % 1_000_000_000) as u32,
+                _ => 7,
+            };
+            DateTime::from_timestamp(secs, nanos).unwrap_or_default()
+        }
+    }
+
+    fn serde_body(
+        id: i64,
+        points: &[TrackPoint],
+        source: usize,
+        next: Option<DateTime<Utc>>,
+    ) -> String {
+        serde_json::to_string(&Body {
+            count: points.len(),
+            device_id: id,
+            next_after: next,
+            points,
+            source_count: source,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn track_json_is_what_serde_json_writes() {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for round in 0..200 {
+            let n = (rng.next() % 60) as usize;
+            let points: Vec<TrackPoint> = (0..n)
+                .map(|_| TrackPoint {
+                    altitude_m: (!rng.next().is_multiple_of(3)).then(|| rng.float()),
+                    course: (!rng.next().is_multiple_of(3)).then(|| rng.float()),
+                    lat: rng.float(),
+                    lon: rng.float(),
+                    speed_kmh: rng.float(),
+                    fix_time: rng.time(),
+                    valid: rng.next().is_multiple_of(2),
+                })
+                .collect();
+            let next = (round % 2 == 0).then(|| rng.time());
+            let id = rng.next() as i64;
+            let source = (rng.next() % 100_000) as usize;
+            let ours = track_json(id, &points, source, next);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_body(id, &points, source, next)
+            );
+        }
+    }
+
+    #[test]
+    fn track_json_times_like_chrono() {
+        // A leap second, the edges of the four-digit years, every fraction length.
+        let leap = NaiveDateTime::parse_from_str("2016-12-31 23:59:59", "%F %T")
+            .unwrap()
+            .with_nanosecond(1_250_000_000)
+            .unwrap();
+        let times = [
+            Utc.from_utc_datetime(&leap),
+            "0000-01-01T00:00:00Z".parse().unwrap(),
+            "9999-12-31T23:59:59.999999999Z".parse().unwrap(),
+            "2026-01-01T00:00:00.5Z".parse().unwrap(),
+            "2026-01-01T00:00:00.000001Z".parse().unwrap(),
+            "2026-01-01T00:00:00.000000001Z".parse().unwrap(),
+        ];
+        let p = TrackPoint {
+            altitude_m: None,
+            course: None,
+            lat: 1.0,
+            lon: 2.0,
+            speed_kmh: 3.0,
+            fix_time: times[0],
+            valid: true,
+        };
+        let points: Vec<TrackPoint> = times
+            .iter()
+            .map(|t| TrackPoint { fix_time: *t, ..p })
+            .collect();
+        let ours = track_json(1, &points, 6, Some(times[1]));
+        assert_eq!(
+            String::from_utf8(ours).unwrap(),
+            serde_body(1, &points, 6, Some(times[1]))
+        );
+    }
 }

@@ -183,18 +183,8 @@ pub async fn get(
     })
 }
 
-/// The JSON body of a trajectory page; keys in the order the API has always sent them.
-#[derive(Serialize)]
-struct TrackBody<'a> {
-    count: usize,
-    device_id: i64,
-    next_after: Option<DateTime<Utc>>,
-    points: &'a [TrackPoint],
-    source_count: usize,
-}
-
-/// `format=json`: only the track columns, read from the covering index and serialised
-/// straight from the rows (the hot path of "show me this vehicle's day").
+/// `format=json`: only the track columns, read from the covering index and written as JSON
+/// straight into the body (the hot path of "show me this vehicle's day").
 async fn json_track(
     state: &AppState,
     device: &Device,
@@ -222,13 +212,14 @@ async fn json_track(
             n.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         ));
     }
-    Ok(resp.json(TrackBody {
-        count: points.len(),
-        device_id: device.id,
-        next_after: next,
-        points: &points,
-        source_count,
-    }))
+    Ok(resp
+        .content_type("application/json")
+        .body(trajectory::track_json(
+            device.id,
+            &points,
+            source_count,
+            next,
+        )))
 }
 
 /// Every fix of `[from, to)` (bounded by [`MAX_RANGE_POINTS`]).

@@ -14,7 +14,8 @@ use crate::helpers::{Backend, TestApp, TestDb, spawn_app};
 
 both_backends!(
     formats_paging_and_simplification,
-    trips_and_stops_of_a_scripted_drive
+    trips_and_stops_of_a_scripted_drive,
+    track_json_is_the_stored_values
 );
 
 const LAT0: f64 = 22.5;
@@ -182,6 +183,184 @@ async fn formats_paging_and_simplification(backend: Backend) {
         let (s, v) = app.get(&format!("{base}{q}"), &token).await;
         assert_eq!(s, 400, "{q}: {v}");
     }
+    app.stop().await;
+}
+
+/// Doubles that are awkward to carry: every bit pattern but NaN (a database stores NaN as
+/// NULL or refuses it), infinities, subnormals, values too small or too large for a scaled
+/// integer, and ordinary coordinates with full 52-bit mantissas.
+struct Awkward(u64);
+
+impl Awkward {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn float(&mut self) -> f64 {
+        const SPECIAL: [f64; 14] = [
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            5e-324,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            -f64::MAX,
+            1e-7,
+            0.1,
+            359.99999999999994,
+            8848.86,
+            -0.000123456789,
+            1024.0,
+        ];
+        match self.next() % 4 {
+            0 => SPECIAL[(self.next() % SPECIAL.len() as u64) as usize],
+            1 => {
+                let f = f64::from_bits(self.next());
+                if f.is_nan() { 1.5 } else { f }
+            }
+            2 => (self.next() % 360_000_000) as f64 / 1e6 - 180.0,
+            _ => 22.5 + (self.next() % 1_000_000_000) as f64 / 1_800_000.0 / 60.0,
+        }
+    }
+}
+
+/// The JSON track carries exactly what the database holds: the same doubles (compared with
+/// the every-column read, which decodes each value on its own) and byte for byte the JSON
+/// serde_json writes for them, on every page.
+async fn track_json_is_the_stored_values(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = spawn_app(&db).await;
+    let token = app.login().await;
+    let device = app.create_device("359710040000098").await;
+    let t0 = at("2024-03-01T00:00:00Z", 0);
+    let mut rng = Awkward(0x9E37_79B9_7F4A_7C15);
+    let rows: Vec<PositionRow> = (0..700)
+        .map(|i| {
+            let mut r = PositionRow::from_position(device, &fix(t0, 0.0, 0.0, 0.0), t0);
+            // Microseconds: what both databases keep.
+            let micros = match i % 3 {
+                0 => 0,
+                1 => (rng.next() % 1000) as i64 * 1000,
+                _ => (rng.next() % 1_000_000) as i64,
+            };
+            r.fix_time =
+                t0 + chrono::Duration::seconds(i * 30) + chrono::Duration::microseconds(micros);
+            r.lat = rng.float();
+            r.lon = rng.float();
+            r.speed_kmh = rng.float();
+            r.course = (!rng.next().is_multiple_of(4)).then(|| rng.float());
+            r.altitude_m = (!rng.next().is_multiple_of(4)).then(|| rng.float());
+            r.valid = rng.next().is_multiple_of(2);
+            r
+        })
+        .collect();
+    app.db.insert_positions(&rows).await.unwrap();
+    let from = t0;
+    let to = t0 + chrono::Duration::days(1);
+    let stored = app
+        .db
+        .positions(device, from, to, None, 50_000)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 700);
+    let track = app.db.track(device, from, to, None, 50_000).await.unwrap();
+    assert_eq!(track.len(), 700);
+    let bits = |v: Option<f64>| v.map(f64::to_bits);
+    for (p, t) in stored.iter().zip(&track) {
+        assert_eq!(p.fix_time, t.fix_time);
+        assert_eq!(
+            p.lat.to_bits(),
+            t.lat.to_bits(),
+            "lat {} vs {}",
+            p.lat,
+            t.lat
+        );
+        assert_eq!(
+            p.lon.to_bits(),
+            t.lon.to_bits(),
+            "lon {} vs {}",
+            p.lon,
+            t.lon
+        );
+        assert_eq!(
+            p.speed_kmh.to_bits(),
+            t.speed_kmh.to_bits(),
+            "speed {} vs {}",
+            p.speed_kmh,
+            t.speed_kmh
+        );
+        assert_eq!(
+            bits(p.course),
+            bits(t.course),
+            "course {:?} vs {:?}",
+            p.course,
+            t.course
+        );
+        assert_eq!(
+            bits(p.altitude_m),
+            bits(t.altitude_m),
+            "altitude {:?} vs {:?}",
+            p.altitude_m,
+            t.altitude_m
+        );
+        assert_eq!(p.valid, t.valid);
+    }
+
+    // Pages of 300, 300 and 100 through the API: the body is what serde_json writes.
+    let base = format!(
+        "/api/v1/devices/{device}/trajectory?from=2024-03-01T00:00:00Z&to=2024-03-02T00:00:00Z&limit=300"
+    );
+    let mut after: Option<String> = None;
+    let mut seen = 0;
+    loop {
+        let url = match &after {
+            Some(a) => format!("{base}&after={a}"),
+            None => base.clone(),
+        };
+        let r = app
+            .client
+            .get(app.url(&url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let body = r.text().await.unwrap();
+        let page = &stored[seen..(seen + 300).min(stored.len())];
+        let next = (page.len() == 300).then(|| page[page.len() - 1].fix_time);
+        // Keys in alphabetical order, as the API has always sent them.
+        let expected = serde_json::json!({
+            "count": page.len(),
+            "device_id": device,
+            "next_after": next,
+            "points": page.iter().map(|p| serde_json::json!({
+                "altitude_m": p.altitude_m,
+                "course": p.course,
+                "lat": p.lat,
+                "lon": p.lon,
+                "speed_kmh": p.speed_kmh,
+                "time": p.fix_time,
+                "valid": p.valid,
+            })).collect::<Vec<_>>(),
+            "source_count": page.len(),
+        });
+        assert_eq!(body, serde_json::to_string(&expected).unwrap());
+        seen += page.len();
+        match next {
+            Some(n) => {
+                after = Some(
+                    n.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                        .replace('+', "%2B"),
+                )
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, 700);
     app.stop().await;
 }
 
