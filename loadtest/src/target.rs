@@ -173,7 +173,9 @@ impl Target {
             .env(
                 "RUST_LOG",
                 std::env::var("VIGIL_LOG").unwrap_or("warn".into()),
-            );
+            )
+            // The server reads every VIGIL_* variable as a setting; this one is ours.
+            .env_remove("VIGIL_LOG");
         for (k, v) in env {
             cmd.env(k, v);
         }
