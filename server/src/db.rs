@@ -464,15 +464,9 @@ fn track_from_text(n: usize, text: &str) -> Result<Option<Vec<TrackPoint>>, DbEr
             .parse::<i64>()
             .map_err(|_| track_decode_error("valid", valid))?
             != 0;
-        out.push(TrackPoint {
-            altitude_m,
-            course,
-            lat,
-            lon,
-            speed_kmh,
-            fix_time,
-            valid,
-        });
+        out.push(TrackPoint::from_tuple((
+            fix_time, lat, lon, speed_kmh, course, altitude_m, valid,
+        )));
     }
     if out.len() != n {
         return Err(track_decode_error(
