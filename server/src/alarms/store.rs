@@ -229,8 +229,8 @@ pub async fn insert_alarm(db: &Db, a: &NewAlarm) -> Result<AlarmView, DbError> {
             .bind(a.lat).bind(a.lon).bind(&evidence).bind(now)
             .fetch_one(&mut *tx).await?;
         let view = alarm_from_row!(&r);
-        sqlx::query("INSERT INTO alarm_actions (alarm_id, action, user_id, unit_id, note, time) VALUES ($1, 'opened', NULL, $2, NULL, $3)")
-            .bind(view.id).bind(view.unit_id).bind(now)
+        sqlx::query(ACTION_INSERT)
+            .bind(view.id).bind("opened").bind(None::<i64>).bind(view.unit_id).bind(None::<&str>).bind(now)
             .execute(&mut *tx).await?;
         tx.commit().await?;
         view
@@ -371,35 +371,28 @@ pub async fn transition(
         "UPDATE alarms SET status = $2, unit_id = COALESCE($3, unit_id), outcome = COALESCE($4, outcome), updated_at = $5 \
          WHERE id = $1 AND status <> 'resolved' RETURNING {ALARM_COLS}"
     );
-    let view = on_pool!(db, p => {
+    let now = Utc::now();
+    // The change and its step in one transaction, as an alarm and its `opened` step.
+    Ok(on_pool!(db, p => {
+        let mut tx = p.begin().await?;
         match sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id).bind(status).bind(unit_id).bind(outcome).bind(Utc::now())
-            .fetch_optional(p).await? {
-            Some(r) => Some(alarm_from_row!(&r)),
+            .bind(id).bind(status).bind(unit_id).bind(outcome).bind(now)
+            .fetch_optional(&mut *tx).await? {
+            Some(r) => {
+                let view = alarm_from_row!(&r);
+                sqlx::query(ACTION_INSERT)
+                    .bind(id).bind(status).bind(user_id).bind(unit_id).bind(outcome).bind(now)
+                    .execute(&mut *tx).await?;
+                tx.commit().await?;
+                Some(view)
+            }
             None => None,
         }
-    });
-    if view.is_some() {
-        record_action(db, id, status, user_id, unit_id, outcome).await?;
-    }
-    Ok(view)
+    }))
 }
 
-async fn record_action(
-    db: &Db,
-    alarm_id: i64,
-    action: &str,
-    user_id: Option<i64>,
-    unit_id: Option<i64>,
-    note: Option<&str>,
-) -> Result<(), DbError> {
-    on_pool!(db, p => {
-        sqlx::query("INSERT INTO alarm_actions (alarm_id, action, user_id, unit_id, note, time) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(alarm_id).bind(action).bind(user_id).bind(unit_id).bind(note).bind(Utc::now())
-            .execute(p).await?;
-    });
-    Ok(())
-}
+/// One step of an alarm's lifecycle: alarm, action, user, unit, note, time.
+const ACTION_INSERT: &str = "INSERT INTO alarm_actions (alarm_id, action, user_id, unit_id, note, time) VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// The lifecycle steps of an alarm, oldest first.
 pub async fn actions(db: &Db, alarm_id: i64) -> Result<Vec<AlarmActionRow>, DbError> {
