@@ -313,6 +313,14 @@ impl TrackPoint {
     }
 }
 
+/// The exclusive lower bound of a page of positions from `from`: the keyset cursor `after`,
+/// or just before `from` on the first page (so one `fix_time > $4` serves both).
+fn page_after(from: DateTime<Utc>, after: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    after
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        .max(from - chrono::Duration::microseconds(1))
+}
+
 /// The PostgreSQL track query: the page as ONE row of seven arrays (binary, so the values
 /// are the stored ones), because sqlx spends more on each of 2,880 rows (a message, a row
 /// object, seven typed look-ups) than the database does; read from the covering index
@@ -355,14 +363,10 @@ fn track_from_columns(cols: PgTrackColumns) -> Result<Vec<TrackPoint>, DbError> 
         return Err(track_decode_error("arrays", "of different lengths"));
     }
     let mut out: Vec<TrackPoint> = (0..n)
-        .map(|i| TrackPoint {
-            altitude_m: alt[i],
-            course: course[i],
-            lat: lat[i],
-            lon: lon[i],
-            speed_kmh: speed[i],
-            fix_time: time[i],
-            valid: valid[i],
+        .map(|i| {
+            TrackPoint::from_tuple((
+                time[i], lat[i], lon[i], speed[i], course[i], alt[i], valid[i],
+            ))
         })
         .collect();
     // An aggregate over an ordered subquery sees its rows in order; should a plan not keep
@@ -1392,9 +1396,7 @@ impl Db {
         let sql = format!(
             "SELECT {POSITION_COLS} FROM positions WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 AND fix_time > $4 ORDER BY fix_time LIMIT $5"
         );
-        let after = after
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
-            .max(from - chrono::Duration::microseconds(1));
+        let after = page_after(from, after);
         on_pool!(self, p => {
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(device_id).bind(from).bind(to).bind(after).bind(limit).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
@@ -1415,9 +1417,7 @@ impl Db {
         after: Option<DateTime<Utc>>,
         limit: i64,
     ) -> Result<Vec<TrackPoint>, DbError> {
-        let after = after
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
-            .max(from - chrono::Duration::microseconds(1));
+        let after = page_after(from, after);
         match self {
             Db::Sqlite(p) => {
                 let (n, text): (i64, Option<String>) = sqlx::query_as(SQLITE_TRACK_SQL.as_str())
