@@ -23,6 +23,8 @@ pub struct Fleet {
     tasks: JoinSet<()>,
     /// The configuration.
     pub cfg: Arc<SimConfig>,
+    /// Longest wait for every device to log in: the ramp and a minute.
+    connect_limit: Duration,
 }
 
 /// What one measured phase saw.
@@ -124,8 +126,12 @@ fn bar(len: u64, prefix: String) -> ProgressBar {
 }
 
 impl Fleet {
-    /// Starts every device (each waits its turn in the ramp).
-    pub fn start(cfg: SimConfig, interval: Duration, drain: Duration) -> Fleet {
+    /// Starts every device (each waits its turn in the ramp), one report per
+    /// `sim.interval_secs`, each draining its acks for `sim.drain_secs` at the stop.
+    pub fn start(cfg: SimConfig, sim: &crate::SimArgs) -> Fleet {
+        let interval = Duration::from_secs_f64(sim.interval_secs);
+        let drain = Duration::from_secs_f64(sim.drain_secs);
+        let connect_limit = Duration::from_secs_f64(sim.ramp_secs + 60.0);
         let cfg = Arc::new(cfg);
         let stats = Arc::new(Stats::default());
         let interval_us = Arc::new(AtomicU64::new(interval.as_micros().max(1) as u64));
@@ -147,6 +153,7 @@ impl Fleet {
             stop,
             tasks,
             cfg,
+            connect_limit,
         }
     }
 
@@ -174,8 +181,10 @@ impl Fleet {
         self.interval_us.store(us as u64, Relaxed);
     }
 
-    /// Waits until every device has logged in or failed (progress bar), at most `limit`.
-    pub async fn wait_connected(&self, limit: Duration) -> Counters {
+    /// Waits until every device has logged in or failed (progress bar), at most the ramp
+    /// and a minute.
+    pub async fn wait_connected(&self) -> Counters {
+        let limit = self.connect_limit;
         let n = self.cfg.devices as u64;
         let pb = bar(n, "connecting".into());
         let t0 = Instant::now();

@@ -296,14 +296,10 @@ pub async fn alarm_latency(mut sim: SimArgs, t: TargetArgs, a: AlarmArgs) -> any
         }
         // Background fleet at the given rate.
         let cfg = crate::scenarios::sim_config(&sim, live.addrs, 7)?;
-        let fleet = crate::fleet::Fleet::start(
-            cfg,
-            Duration::from_secs_f64(sim.interval_secs),
-            Duration::from_secs_f64(sim.drain_secs),
-        );
+        let fleet = crate::fleet::Fleet::start(cfg, &sim);
         fleet.set_rate(a.rate);
         let _ = fleet
-            .wait_connected(Duration::from_secs_f64(sim.ramp_secs + 60.0))
+            .wait_connected()
             .await;
         let secs = (a.probes as f64 / a.probe_rate).ceil() as u64 + 2;
         let label = format!("{} {:.0}/s", live.label, a.rate);

@@ -404,14 +404,8 @@ pub async fn run(
         settle().await;
         let rss_idle = live.pid.and_then(rss_bytes);
         let cfg = sim_config(&sim, live.addrs, id_base() * 10 + k as u64)?;
-        let fleet = Fleet::start(
-            cfg,
-            Duration::from_secs_f64(sim.interval_secs),
-            Duration::from_secs_f64(sim.drain_secs),
-        );
-        let connected = fleet
-            .wait_connected(Duration::from_secs_f64(sim.ramp_secs + 60.0))
-            .await;
+        let fleet = Fleet::start(cfg, &sim);
+        let connected = fleet.wait_connected().await;
         let rss_connected = live.pid.and_then(rss_bytes);
         let phase = fleet.measure(secs, live.pid, &live.label).await;
         let total = fleet.stop().await;
@@ -505,16 +499,9 @@ impl Search {
 /// Steps one started target up to its limit.
 pub async fn search_one(sim: &SimArgs, live: &Live, k: u64, s: Steps) -> anyhow::Result<Search> {
     let cfg = sim_config(sim, live.addrs, id_base() * 10 + k)?;
-    let fleet = Fleet::start(
-        cfg,
-        Duration::from_secs_f64(sim.interval_secs),
-        Duration::from_secs_f64(sim.drain_secs),
-    );
+    let fleet = Fleet::start(cfg, sim);
     fleet.set_rate(s.start_rate);
-    let connected = fleet
-        .wait_connected(Duration::from_secs_f64(sim.ramp_secs + 60.0))
-        .await
-        .peak_connected;
+    let connected = fleet.wait_connected().await.peak_connected;
     // Warm-up at the first rate (caches, page cache, pool connections).
     let _ = fleet
         .measure(2, live.pid, &format!("{} warm-up", live.label))
