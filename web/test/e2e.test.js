@@ -179,6 +179,8 @@ for (const [locale, words] of [
     await owner.page.waitForSelector('[data-testid=history-count]');
     const count = Number(await owner.page.getAttribute('[data-testid=history-count]', 'data-count'));
     assert.ok(count >= 7, `history shows ${count} fixes`);
+    // The count renders with the page; the map draws the track in an effect right after it.
+    await owner.page.waitForSelector('.leaflet-overlay-pane path', { timeout: 5000 }).catch(() => {});
     assert.ok((await owner.page.locator('.leaflet-overlay-pane path').count()) > 0, 'track drawn on the map');
     await owner.page.click('[data-testid=play]');
     await sleep(600);
