@@ -6,6 +6,7 @@
 
 mod conns;
 mod fleet;
+mod logins;
 mod pending;
 mod route;
 mod scenarios;
@@ -179,6 +180,9 @@ enum Cmd {
         #[command(flatten)]
         alarm: pending::AlarmArgs,
     },
+    /// Rounds of concurrent password logins: server RSS per round and after idling, and the
+    /// time a known and an unknown login take to be refused.
+    Logins(logins::LoginArgs),
     /// The baseline sink alone (decode + immediate ack), prints its listeners.
     Sink,
     /// Runs the Vigil server in this process (`vigil serve` equivalent, for when no `vigil`
@@ -229,6 +233,7 @@ fn main() {
         }),
         Cmd::Connections(a) => runtime().and_then(|rt| rt.block_on(conns::run(a))),
         Cmd::Trajectory(a) => runtime().and_then(|rt| rt.block_on(traj::run(a))),
+        Cmd::Logins(a) => runtime().and_then(|rt| rt.block_on(logins::run(a))),
         Cmd::Fences {
             sim,
             target,

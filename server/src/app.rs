@@ -56,8 +56,8 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Db(#[from] DbError),
-    /// The first administrator could not be created.
-    #[error("first administrator: {0}")]
+    /// The password hashing threads or the first administrator could not be created.
+    #[error("passwords: {0}")]
     Auth(#[from] AuthError),
     /// The MQTT broker could not start.
     #[error("mqtt: {0}")]
@@ -220,6 +220,17 @@ impl Application {
             },
         });
 
+        // One throttle for every password and token login (HTTP and MQTT), so a client slowed
+        // down on one is slowed down on the other.
+        let login_throttle = crate::access::LoginThrottle::default();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let passwords = crate::auth::Passwords::start(
+            match settings.password_workers {
+                0 => cores,
+                n => n,
+            },
+            settings.password_queue,
+        )?;
         let mut addrs = BTreeMap::new();
         let http = match http_listener {
             Some(l) => {
@@ -231,7 +242,8 @@ impl Application {
                     batcher: batcher.clone(),
                     settings: settings.clone(),
                     metrics: metrics_handle(),
-                    login_limiter: Default::default(),
+                    login_throttle: login_throttle.clone(),
+                    passwords: passwords.clone(),
                     commands: commands.clone(),
                     bus: bus.clone(),
                     alarms: alarm_engine.clone(),
@@ -267,7 +279,10 @@ impl Application {
         let mqtt = match mqtt_addr {
             Some(addr) => {
                 addrs.insert("mqtt", addr);
-                Some(crate::mqtt::MqttBroker::new(addr, db.clone()).map_err(StartError::Mqtt)?)
+                Some(
+                    crate::mqtt::MqttBroker::new(addr, db.clone(), login_throttle.clone())
+                        .map_err(StartError::Mqtt)?,
+                )
             }
             None => None,
         };

@@ -58,7 +58,11 @@ impl std::fmt::Debug for MqttBroker {
 
 impl MqttBroker {
     /// Starts the router thread and prepares the listener on `addr` with per-device auth.
-    pub fn new(addr: SocketAddr, db: Db) -> Result<MqttBroker, MqttError> {
+    pub fn new(
+        addr: SocketAddr,
+        db: Db,
+        throttle: crate::access::LoginThrottle,
+    ) -> Result<MqttBroker, MqttError> {
         let router = rumqttd::Router::new(
             0,
             RouterConfig {
@@ -86,7 +90,11 @@ impl MqttBroker {
         connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
             let db = db.clone();
             let acls = auth_acls.clone();
-            async move { acls.authenticate(&db, client_id, user, pass).await }
+            let throttle = throttle.clone();
+            async move {
+                acls.authenticate(&db, &throttle, client_id, user, pass)
+                    .await
+            }
         });
         let settings = ServerSettings {
             name: "vigil-mqtt".into(),

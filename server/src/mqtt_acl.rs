@@ -23,13 +23,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use protocol::DeviceId;
 use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{Error, Packet, Protocol};
 
-use crate::access::{self, Actor};
+use crate::access::{self, Actor, Client, LoginThrottle, Scope};
 use crate::db::{Db, DbError};
 use crate::mqtt_alarms::{
     device_alarms_topic, device_live_topic, unit_alarms_topic, unit_positions_topic,
@@ -120,20 +121,35 @@ impl Acls {
     }
 
     /// The broker's authentication handler: a device with its MQTT token, or a user with a
-    /// session token or API key; records the connection's rights on success.
+    /// session token or API key; records the connection's rights on success. Attempts go
+    /// through the login throttle like password logins, keyed by the client id (the broker
+    /// does not tell its handler the source address): a client that keeps failing waits longer
+    /// and longer, others are not affected.
     pub async fn authenticate(
         &self,
         db: &Db,
+        throttle: &LoginThrottle,
         client_id: String,
         user: String,
         pass: String,
     ) -> bool {
+        let Ok(attempt) =
+            throttle.begin(&user, Client::MqttClient(client_id.clone()), Instant::now())
+        else {
+            tracing::info!(client_id, user, "mqtt login throttled");
+            return false;
+        };
         match rights(db, &client_id, &user, &pass).await {
             Ok(Some(acl)) => {
+                attempt.succeeded(Instant::now());
                 self.set(client_id, acl);
                 true
             }
-            Ok(None) => false,
+            Ok(None) => {
+                attempt.failed(Instant::now());
+                false
+            }
+            // Not the caller's fault: the attempt is released uncounted.
             Err(e) => {
                 tracing::warn!(error = %e, "mqtt authentication failed on the database");
                 false
@@ -152,7 +168,7 @@ async fn rights(db: &Db, client_id: &str, user: &str, pass: &str) -> Result<Opti
     {
         return Ok(d
             .mqtt_token
-            .is_some_and(|t| !t.is_empty() && t == pass)
+            .is_some_and(|t| !t.is_empty() && constant_time_eq(t.as_bytes(), pass.as_bytes()))
             .then(|| Acl::Device {
                 topic: crate::mqtt::position_topic(user),
             }));
@@ -172,10 +188,16 @@ async fn rights(db: &Db, client_id: &str, user: &str, pass: &str) -> Result<Opti
     Ok(Some(user_acl(db, &actor).await?))
 }
 
+/// Equality that takes as long for every pair of equal-length inputs (a token compared with
+/// `==` stops at the first differing byte).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// The topics a user may read (see the module documentation).
 pub async fn user_acl(db: &Db, actor: &Actor) -> Result<Acl, DbError> {
-    let alarms = actor.require_scope("alarms:read").is_ok();
-    let positions = actor.require_scope("positions:read").is_ok();
+    let alarms = actor.has_scope(Scope::AlarmsRead);
+    let positions = actor.has_scope(Scope::PositionsRead);
     let mut topics = HashSet::new();
     if !actor.sees_everything() {
         for u in access::officer_units(db, actor).await? {

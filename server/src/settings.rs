@@ -69,6 +69,10 @@ pub struct Settings {
     pub admin_password: Option<String>,
     /// HTTP worker threads (0 = one per core).
     pub http_workers: usize,
+    /// Password hashes computed at once, each on its own thread with 19 MiB (0 = one per core).
+    pub password_workers: usize,
+    /// Password checks waiting for a hashing thread before logins answer 503 (1..=10000).
+    pub password_queue: usize,
     /// `cut_power` interlock: the last fix must show at most this speed, km/h.
     pub cut_power_max_speed_kmh: f64,
     /// `cut_power` above the speed limit: `refuse` it, or `hold` it until the vehicle is slow.
@@ -129,6 +133,8 @@ impl Default for Settings {
             admin_email: None,
             admin_password: None,
             http_workers: 0,
+            password_workers: 0,
+            password_queue: 256,
             cut_power_max_speed_kmh: 20.0,
             cut_power_when_moving: "refuse".into(),
             command_ttl_secs: 3600,
@@ -239,6 +245,7 @@ impl Settings {
             ("frame_timeout_secs", self.frame_timeout_secs),
             ("session_ttl_hours", self.session_ttl_hours),
             ("command_ttl_secs", self.command_ttl_secs),
+            ("password_queue", self.password_queue as u64),
             (
                 "database_max_connections",
                 self.database_max_connections as u64,
@@ -248,6 +255,15 @@ impl Settings {
             if v == 0 {
                 return Err(invalid(key, "must be greater than 0"));
             }
+        }
+        if self.password_queue > 10_000 {
+            return Err(invalid("password_queue", "at most 10000"));
+        }
+        if self.password_workers > 64 {
+            return Err(invalid(
+                "password_workers",
+                "at most 64 (each holds 19 MiB while it hashes)",
+            ));
         }
         if self.cut_power_max_speed_kmh.is_nan() || self.cut_power_max_speed_kmh < 0.0 {
             return Err(invalid("cut_power_max_speed_kmh", "must be 0 or more"));

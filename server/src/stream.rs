@@ -25,7 +25,7 @@ use actix_ws::{CloseCode, CloseReason, Message};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::access::{self, Actor};
+use crate::access::{self, Actor, Scope};
 use crate::api::{ApiError, AppState};
 use crate::bus::BusEvent;
 use crate::db::{Db, DbError};
@@ -140,12 +140,11 @@ pub struct Rights {
 impl Rights {
     /// Reads the caller's rights.
     pub async fn load(db: &Db, actor: &Actor) -> Result<Rights, DbError> {
-        let scope = |s| actor.require_scope(s).is_ok();
         let mut r = Rights {
             all: actor.sees_everything(),
-            positions: scope("positions:read"),
-            alarms: scope("alarms:read"),
-            commands: scope("devices:read"),
+            positions: actor.has_scope(Scope::PositionsRead),
+            alarms: actor.has_scope(Scope::AlarmsRead),
+            commands: actor.has_scope(Scope::DevicesRead),
             ..Rights::default()
         };
         if r.all {
@@ -197,21 +196,31 @@ impl Rights {
     }
 }
 
-/// `GET /api/v1/stream?device_id&unit_id&token` (WebSocket upgrade).
+/// `GET /api/v1/stream?device_id&unit_id&token` (WebSocket upgrade). The route guard has
+/// authenticated the caller; a `device_id` or `unit_id` the caller may not see answers 404
+/// before the upgrade, as the REST routes do.
 pub async fn stream(
     req: HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
+    actor: Actor,
     q: web::Query<StreamQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let filter = q.into_inner();
     let types = Types::parse(filter.types.as_deref())?;
+    if let Some(id) = filter.device_id {
+        access::visible_device(&state.db, &actor, id).await?;
+    }
+    if let Some(u) = filter.unit_id
+        && !actor.sees_everything()
+        && !access::officer_units(&state.db, &actor).await?.contains(&u)
+    {
+        return Err(ApiError::not_found(format!("unit {u} not found")));
+    }
+    // The credential is re-checked every REFRESH: a logout or revocation ends the stream.
     let token = access::bearer(&req)
         .or_else(|| filter.token.clone())
-        .ok_or_else(|| {
-            ApiError::unauthorized("missing Authorization: Bearer <token> header or ?token=")
-        })?;
-    let actor = access::authenticate(&state.db, &token).await?;
+        .unwrap_or_default();
     let mut rights = Rights::load(&state.db, &actor).await?;
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;

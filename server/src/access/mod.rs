@@ -2,38 +2,28 @@
 //! key) and the checks every list and object route uses. What a caller may not see answers
 //! 404, so ids cannot be probed.
 
+pub mod scope;
 pub mod store;
+pub mod throttle;
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+pub use scope::{KeyRule, Scope};
+pub use throttle::{Client, LoginThrottle, Throttled};
+
+use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::Utc;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType};
 
-use crate::api::{ApiError, AppState};
+use crate::api::ApiError;
 use crate::auth::token_hash;
 use crate::db::{Db, DbError, Device, Role, User};
 use crate::settings::DatabaseKind;
 
 /// Prefix that marks an API key in `Authorization: Bearer` (session tokens are plain hex).
 pub const API_KEY_PREFIX: &str = "vk_";
-
-/// Scopes an API key can grant.
-pub const SCOPES: &[&str] = &[
-    "devices:read",
-    "devices:write",
-    "positions:read",
-    "events:read",
-    "commands:write",
-    "alarms:read",
-    "alarms:write",
-];
 
 /// The 0003 migration for this engine (SQLite's runs outside a transaction: table rebuild).
 pub fn migration(kind: DatabaseKind) -> Migration {
@@ -81,7 +71,7 @@ pub enum Credential {
         /// Key row id.
         id: i64,
         /// Granted scopes.
-        scopes: Vec<String>,
+        scopes: Vec<Scope>,
     },
 }
 
@@ -113,26 +103,26 @@ impl Actor {
         }
     }
 
-    /// 403 unless an administrator.
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("administrators only"))
+    /// Whether the caller holds `scope` (a login session holds every scope; its role still
+    /// decides what it may do).
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        match &self.credential {
+            Credential::ApiKey { scopes, .. } => scopes.contains(&scope),
+            Credential::Session(_) => true,
         }
     }
 
-    /// 403 when an API key without `scope` is used (sessions carry every scope of the role).
-    pub fn require_scope(&self, scope: &str) -> Result<(), ApiError> {
+    /// 403 when an API key does not pass `rule` (sessions always pass).
+    pub fn require_key_rule(&self, rule: KeyRule) -> Result<(), ApiError> {
         match &self.credential {
-            Credential::ApiKey { scopes, .. } if !scopes.iter().any(|s| s == scope) => Err(
-                ApiError::forbidden(format!("this API key lacks the scope {scope}")),
-            ),
+            Credential::ApiKey { scopes, .. } if !rule.admits(scopes) => Err(ApiError::forbidden(
+                format!("this API key lacks what the route needs: {rule}"),
+            )),
             _ => Ok(()),
         }
     }
 
-    /// 403 for API keys (account management needs a login session).
+    /// The hash of the session token (logout); 403 for API keys.
     pub fn require_session(&self) -> Result<&str, ApiError> {
         match &self.credential {
             Credential::Session(h) => Ok(h),
@@ -177,20 +167,16 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Actor, ApiError> {
     }
 }
 
+/// Handlers take the caller the route guard ([`crate::api::table`]) authenticated and admitted;
+/// a handler on a route without a guard fails loudly rather than running unauthenticated.
 impl FromRequest for Actor {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Actor, ApiError>>>>;
+    type Future = Ready<Result<Actor, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("state missing"))?;
-            let token = token.ok_or_else(|| {
-                ApiError::unauthorized("missing Authorization: Bearer <token> header")
-            })?;
-            authenticate(&state.db, &token).await
-        })
+        ready(req.extensions().get::<Actor>().cloned().ok_or_else(|| {
+            ApiError::internal("a handler asked for a caller on an unguarded route")
+        }))
     }
 }
 
@@ -301,65 +287,6 @@ pub async fn visible_device_ids(db: &Db, actor: &Actor) -> Result<Option<Vec<i64
     ids.sort_unstable();
     ids.dedup();
     Ok(Some(ids))
-}
-
-/// Failed-login limiter: after `max_failures` failures for one login name within `window`,
-/// further attempts are refused (429) until the window has passed. In memory, per process.
-#[derive(Debug, Clone)]
-pub struct LoginLimiter {
-    inner: Arc<Mutex<HashMap<String, (u32, Instant)>>>,
-    max_failures: u32,
-    window: Duration,
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter {
-            inner: Arc::default(),
-            max_failures: 5,
-            window: Duration::from_secs(300),
-        }
-    }
-}
-
-impl LoginLimiter {
-    /// 429 when the name is locked out now.
-    pub fn check(&self, login: &str) -> Result<(), ApiError> {
-        let key = login.to_lowercase();
-        let mut map = self
-            .inner
-            .lock()
-            .map_err(|_| ApiError::internal("limiter"))?;
-        if let Some((n, since)) = map.get(&key).copied() {
-            if since.elapsed() >= self.window {
-                map.remove(&key);
-            } else if n >= self.max_failures {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_attempts",
-                    "too many failed logins, try again later",
-                ));
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts a failure.
-    pub fn failed(&self, login: &str) {
-        if let Ok(mut map) = self.inner.lock() {
-            let e = map
-                .entry(login.to_lowercase())
-                .or_insert((0, Instant::now()));
-            e.0 += 1;
-        }
-    }
-
-    /// Clears the count after a success.
-    pub fn succeeded(&self, login: &str) {
-        if let Ok(mut map) = self.inner.lock() {
-            map.remove(&login.to_lowercase());
-        }
-    }
 }
 
 /// Creates a random API key: `(key shown once, its SHA-256 hex, a display prefix)`.

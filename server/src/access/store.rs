@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
+use super::Scope;
 use crate::db::{Db, DbError, Role, User};
 
 /// Runs `$body` with `$p` bound to the concrete pool (compiled once per driver).
@@ -28,8 +29,8 @@ pub struct ApiKey {
     pub name: String,
     /// First characters of the key, to recognise it.
     pub prefix: String,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
+    /// Granted scopes (a stored name that is no longer a scope is left out).
+    pub scopes: Vec<Scope>,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Revocation time, if revoked.
@@ -46,7 +47,10 @@ macro_rules! key_from_row {
                 user_id: r.try_get("user_id")?,
                 name: r.try_get("name")?,
                 prefix: r.try_get("prefix")?,
-                scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+                scopes: scopes
+                    .split_whitespace()
+                    .filter_map(|s| s.parse().ok())
+                    .collect(),
                 created_at: r.try_get("created_at")?,
                 revoked_at: r.try_get("revoked_at")?,
             })
@@ -237,8 +241,9 @@ pub async fn create_key(
     name: &str,
     prefix: &str,
     key_hash: &str,
-    scopes: &[String],
+    scopes: &[Scope],
 ) -> Result<ApiKey, DbError> {
+    let scopes: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
     let sql = format!(
         "INSERT INTO api_keys (user_id, name, prefix, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLS}"
     );

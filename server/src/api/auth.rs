@@ -1,13 +1,17 @@
 //! `POST /api/v1/session` (log in) and `DELETE /api/v1/session` (log out). Callers are
 //! authenticated by the [`crate::access::Actor`] extractor.
 
-use actix_web::{HttpResponse, web};
+use std::time::Instant;
+
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::users::UserView;
 use super::{ApiError, AppState};
-use crate::auth::{new_token, token_hash, verify_password};
+use crate::access::{Client, Throttled};
+use crate::auth::{new_token, token_hash};
+use crate::db::User;
 
 /// Login request.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -35,6 +39,7 @@ pub struct LoginResponse {
 
 /// `POST /api/v1/session`: returns `{token, expires_at, user}`.
 pub async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -45,17 +50,7 @@ pub async fn login(
             "email and password are required",
         ));
     }
-    state.login_limiter.check(&email)?;
-    let creds = state.db.user_credentials(&email).await?;
-    let Some((user, hash)) = creds else {
-        state.login_limiter.failed(&email);
-        return Err(ApiError::unauthorized("wrong email or password"));
-    };
-    if !verify_password(password, hash).await? {
-        state.login_limiter.failed(&email);
-        return Err(ApiError::unauthorized("wrong email or password"));
-    }
-    state.login_limiter.succeeded(&email);
+    let user = check_password(&state, &email, password, client_of(&req)).await?;
     let token = new_token()?;
     let expires_at = Utc::now() + chrono::Duration::hours(state.settings.session_ttl_hours as i64);
     state
@@ -68,6 +63,51 @@ pub async fn login(
         expires_at,
         user: super::users::load_user_view(&state, &user).await?,
     }))
+}
+
+/// The throttling client of a request: its peer address.
+pub(crate) fn client_of(req: &HttpRequest) -> Client {
+    Client::address(
+        req.peer_addr()
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip()),
+    )
+}
+
+/// Checks a login name and password as every password login does (the API's session, and any
+/// HTTP Basic surface): the attempt is reserved with the throttle before anything is looked
+/// up (429 with `Retry-After` when the client must wait), an unknown login costs the same
+/// argon2 check as a known one, and the password check queues for the bounded hashing threads
+/// (503 with `Retry-After` when they are saturated). 401 for a wrong login or password alike.
+pub(crate) async fn check_password(
+    state: &AppState,
+    login: &str,
+    password: String,
+    client: Client,
+) -> Result<User, ApiError> {
+    let attempt = state
+        .login_throttle
+        .begin(login, client, Instant::now())
+        .map_err(throttled)?;
+    let (user, hash) = state.db.user_credentials(login).await?.unzip();
+    // A database error or a busy hasher drops the attempt unsettled: it does not count.
+    if state.passwords.verify(password, hash).await?
+        && let Some(user) = user
+    {
+        attempt.succeeded(Instant::now());
+        Ok(user)
+    } else {
+        attempt.failed(Instant::now());
+        Err(ApiError::unauthorized("wrong email or password"))
+    }
+}
+
+fn throttled(t: Throttled) -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        "too many failed logins from here, try again later",
+    )
+    .retry_after(t.retry_after.as_secs_f64().ceil() as u64)
 }
 
 /// `DELETE /api/v1/session`: revokes the token used (API keys: 403, revoke them instead).

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Explanation.
     pub message: String,
+    /// Seconds after which a retry may succeed (sent as `Retry-After`: 429, 503).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -25,7 +27,13 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+    /// The same error with a `Retry-After` of `secs` (at least 1).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
     /// 400 with code `code`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -59,8 +67,11 @@ impl ResponseError for ApiError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
-            .json(json!({ "error": { "code": self.code, "message": self.message } }))
+        let mut r = HttpResponse::build(self.status);
+        if let Some(s) = self.retry_after {
+            r.insert_header((actix_web::http::header::RETRY_AFTER, s.to_string()));
+        }
+        r.json(json!({ "error": { "code": self.code, "message": self.message } }))
     }
 }
 
@@ -109,6 +120,12 @@ impl From<crate::auth::AuthError> for ApiError {
     fn from(e: crate::auth::AuthError) -> Self {
         match e {
             crate::auth::AuthError::Db(d) => d.into(),
+            crate::auth::AuthError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many password checks at once, retry shortly",
+            )
+            .retry_after(1),
             other => ApiError::internal(other),
         }
     }

@@ -36,7 +36,6 @@ pub async fn list(
     auth: Actor,
     q: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require_scope("events:read")?;
     match q.device_id {
         Some(id) => {
             access::visible_device(&state.db, &auth, id).await?;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::access::store::ApiKey;
-use crate::access::{self, Actor, store};
+use crate::access::{self, Actor, Scope, store};
 
 /// Answer of `GET /api/v1/keys`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -26,7 +26,6 @@ pub struct NewKey {
 
 /// `GET /api/v1/keys`: `{keys}` of the caller, newest first.
 pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
-    auth.require_session()?;
     let keys = store::keys_of(&state.db, auth.user.id).await?;
     Ok(HttpResponse::Ok().json(KeyList { keys }))
 }
@@ -38,7 +37,7 @@ pub struct CreateKey {
     /// Label (1..=200 bytes).
     #[schema(min_length = 1, max_length = 200)]
     pub name: String,
-    /// Scopes (see [`access::SCOPES`]).
+    /// Scopes ([`Scope`]); `admin:…` scopes only for administrators.
     pub scopes: Vec<String>,
 }
 
@@ -48,7 +47,6 @@ pub async fn create(
     auth: Actor,
     body: web::Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require_session()?;
     let body = body.into_inner();
     if body.name.trim().is_empty() || body.name.len() > 200 {
         return Err(ApiError::bad_request(
@@ -56,18 +54,23 @@ pub async fn create(
             "name: 1 to 200 characters",
         ));
     }
-    let mut scopes = body.scopes;
+    let mut scopes = Vec::with_capacity(body.scopes.len());
+    for name in &body.scopes {
+        let scope: Scope = name.parse().map_err(|_| {
+            ApiError::bad_request("invalid_scopes", format!("scopes: unknown scope {name:?}"))
+        })?;
+        // A key is never more than its user; an administrative scope on a key of a user who
+        // is not an administrator would grant nothing and mislead whoever reads the key list.
+        if scope.is_administrative() && !auth.is_admin() {
+            return Err(ApiError::bad_request(
+                "invalid_scopes",
+                format!("scopes: {scope} is for administrators' keys only"),
+            ));
+        }
+        scopes.push(scope);
+    }
     scopes.sort();
     scopes.dedup();
-    if let Some(bad) = scopes
-        .iter()
-        .find(|s| !access::SCOPES.contains(&s.as_str()))
-    {
-        return Err(ApiError::bad_request(
-            "invalid_scopes",
-            format!("scopes: unknown scope {bad:?}"),
-        ));
-    }
     let (key, hash, prefix) = access::new_api_key()?;
     let api_key = store::create_key(
         &state.db,
@@ -87,7 +90,6 @@ pub async fn revoke(
     auth: Actor,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require_session()?;
     let id = id.into_inner();
     match store::key(&state.db, id).await? {
         Some(k) if k.user_id == auth.user.id || auth.is_admin() => {

@@ -47,8 +47,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
-    /// Failed-login limiter.
-    pub login_limiter: crate::access::LoginLimiter,
+    /// Login throttle (shared with the MQTT broker's authentication).
+    pub login_throttle: crate::access::LoginThrottle,
+    /// Bounded password hashing.
+    pub passwords: crate::auth::Passwords,
     /// Device commands.
     pub commands: crate::commands::CommandQueue,
     /// Internal event bus.

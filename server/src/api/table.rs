@@ -1,7 +1,20 @@
 //! The route table: one list that the router registers and the permission-matrix test walks,
-//! so a route cannot be added without saying who may call it.
+//! so a route cannot be added without saying who may call it and what an API key needs.
+//!
+//! [`register`] wraps every route in [`guard`]: it authenticates the caller, enforces the
+//! route's [`Access`] class that needs no object (public, session, administrator) and its
+//! [`KeyRule`], and hands the admitted [`Actor`] to the handler. A handler cannot forget the
+//! check: the [`Actor`] extractor only takes what the guard admitted. Object-level rights
+//! (may this caller see device `{id}`, handle alarm `{alarm_id}`) are decided where the object
+//! is loaded ([`crate::access::visible_device`] and friends), so an invisible object answers 404.
 
-use actix_web::{Route, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{HttpMessage, Route, web};
+
+use super::{ApiError, AppState};
+use crate::access::{self, Actor, KeyRule, Scope};
 
 use super::{alarms, auth, commands, devices, events, fences, keys, trajectory, units, users};
 use crate::{stream, webhooks};
@@ -31,7 +44,8 @@ impl Method {
     }
 }
 
-/// Who may call a route (the handler enforces it through [`crate::access`]).
+/// Who may call a route ([`guard`] enforces the classes that need no object; the handler
+/// the others, through [`crate::access`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, no token.
@@ -68,20 +82,29 @@ pub struct RouteSpec {
     pub path: &'static str,
     /// Who may call it.
     pub access: Access,
-    /// API-key scope it needs (sessions have every scope their role allows).
-    pub scope: Option<&'static str>,
+    /// What an API key needs (sessions have every right of their role).
+    pub scope: KeyRule,
+    /// Whether the credential may come as `?token=` (a browser's WebSocket cannot set headers).
+    pub token_in_query: bool,
     /// Builds the actix route.
     pub route: fn() -> Route,
 }
 
 macro_rules! spec {
     ($name:literal, $m:ident, $path:literal, $access:ident, $scope:expr, $handler:path) => {
+        spec!($name, $m, $path, $access, $scope, $handler, false)
+    };
+    ($name:literal, $m:ident, $path:literal, $access:ident, $scope:expr, $handler:path, $query_token:literal) => {
         RouteSpec {
             name: $name,
             method: Method::$m,
             path: $path,
             access: Access::$access,
-            scope: $scope,
+            scope: {
+                use KeyRule::*;
+                $scope
+            },
+            token_in_query: $query_token,
             route: || match Method::$m {
                 Method::Get => web::get().to($handler),
                 Method::Post => web::post().to($handler),
@@ -94,42 +117,70 @@ macro_rules! spec {
 
 /// Every `/api/v1` route. Literal paths come before patterns that would shadow them.
 pub const ROUTES: &[RouteSpec] = &[
-    spec!("session.login", Post, "/session", Public, None, auth::login),
+    spec!(
+        "session.login",
+        Post,
+        "/session",
+        Public,
+        AnyKey,
+        auth::login
+    ),
     spec!(
         "session.logout",
         Delete,
         "/session",
         Session,
-        None,
+        NoKey,
         auth::logout
     ),
-    spec!("users.me", Get, "/users/me", Authenticated, None, users::me),
+    spec!(
+        "users.me",
+        Get,
+        "/users/me",
+        Authenticated,
+        AnyKey,
+        users::me
+    ),
     spec!(
         "users.update_me",
         Put,
         "/users/me",
         Session,
-        None,
+        NoKey,
         users::update_me
     ),
-    spec!("users.list", Get, "/users", Admin, None, users::list),
-    spec!("users.create", Post, "/users", Admin, None, users::create),
+    spec!(
+        "users.list",
+        Get,
+        "/users",
+        Admin,
+        Needs(Scope::AdminUsers),
+        users::list
+    ),
+    spec!(
+        "users.create",
+        Post,
+        "/users",
+        Admin,
+        Needs(Scope::AdminUsers),
+        users::create
+    ),
     spec!(
         "users.units",
         Put,
         "/users/{id}/units",
         Admin,
-        None,
+        Needs(Scope::AdminUsers),
         users::set_units
     ),
-    spec!("keys.list", Get, "/keys", Session, None, keys::list),
-    spec!("keys.create", Post, "/keys", Session, None, keys::create),
+    spec!("keys.list", Get, "/keys", Session, NoKey, keys::list),
+    spec!("keys.create", Post, "/keys", Session, NoKey, keys::create),
     spec!(
         "keys.revoke",
         Delete,
         "/keys/{key_id}",
         Session,
-        None,
+        NoKey,
         keys::revoke
     ),
     spec!(
@@ -137,7 +188,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/devices",
         Authenticated,
-        Some("devices:read"),
+        Needs(Scope::DevicesRead),
         devices::list
     ),
     spec!(
@@ -145,7 +196,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/devices",
         Admin,
-        Some("devices:write"),
+        Needs(Scope::DevicesWrite),
         devices::create
     ),
     spec!(
@@ -153,7 +204,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/devices/{id}",
         DeviceRead,
-        Some("devices:read"),
+        Needs(Scope::DevicesRead),
         devices::get
     ),
     spec!(
@@ -161,7 +212,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Put,
         "/devices/{id}/owner",
         Admin,
-        Some("devices:write"),
+        Needs(Scope::DevicesWrite),
         devices::set_owner
     ),
     spec!(
@@ -169,7 +220,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/devices/{id}/mqtt-token",
         DeviceManage,
-        Some("devices:write"),
+        Needs(Scope::DevicesWrite),
         devices::new_mqtt_token
     ),
     spec!(
@@ -177,7 +228,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/devices/{id}/shares",
         DeviceManage,
-        Some("devices:read"),
+        Needs(Scope::DevicesRead),
         devices::shares
     ),
     spec!(
@@ -185,7 +236,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/devices/{id}/shares",
         DeviceManage,
-        Some("devices:write"),
+        Needs(Scope::DevicesWrite),
         devices::share
     ),
     spec!(
@@ -193,7 +244,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Delete,
         "/devices/{id}/shares/{user_id}",
         DeviceManage,
-        Some("devices:write"),
+        Needs(Scope::DevicesWrite),
         devices::unshare
     ),
     spec!(
@@ -201,7 +252,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/devices/{id}/positions/latest",
         DeviceRead,
-        Some("positions:read"),
+        Needs(Scope::PositionsRead),
         devices::latest_position
     ),
     spec!(
@@ -209,7 +260,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/devices/{id}/positions",
         DeviceRead,
-        Some("positions:read"),
+        Needs(Scope::PositionsRead),
         devices::positions
     ),
     spec!(
@@ -217,7 +268,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/positions/latest",
         Authenticated,
-        Some("positions:read"),
+        Needs(Scope::PositionsRead),
         devices::live
     ),
     spec!(
@@ -225,7 +276,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/devices/{id}/commands",
         DeviceCommand,
-        Some("commands:write"),
+        Needs(Scope::CommandsWrite),
         commands::create
     ),
     spec!(
@@ -233,7 +284,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/devices/{id}/commands",
         DeviceRead,
-        Some("devices:read"),
+        Needs(Scope::DevicesRead),
         commands::list
     ),
     spec!(
@@ -241,7 +292,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/commands/{command_id}",
         DeviceRead,
-        Some("devices:read"),
+        Needs(Scope::DevicesRead),
         commands::get
     ),
     spec!(
@@ -249,16 +300,23 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/devices/{id}/audit",
         DeviceManage,
-        Some("devices:read"),
+        Needs(Scope::DevicesRead),
         commands::device_audit
     ),
-    spec!("audit.list", Get, "/audit", Admin, None, commands::audit),
+    spec!(
+        "audit.list",
+        Get,
+        "/audit",
+        Admin,
+        Needs(Scope::AdminAudit),
+        commands::audit
+    ),
     spec!(
         "trajectory.get",
         Get,
         "/devices/{id}/trajectory",
         DeviceRead,
-        Some("positions:read"),
+        Needs(Scope::PositionsRead),
         trajectory::get
     ),
     spec!(
@@ -266,7 +324,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/devices/{id}/trips",
         DeviceRead,
-        Some("positions:read"),
+        Needs(Scope::PositionsRead),
         trajectory::trips
     ),
     spec!(
@@ -274,7 +332,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/devices/{id}/summary",
         DeviceRead,
-        Some("positions:read"),
+        Needs(Scope::PositionsRead),
         trajectory::summary
     ),
     spec!(
@@ -282,7 +340,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/events",
         DeviceRead,
-        Some("events:read"),
+        Needs(Scope::EventsRead),
         events::list
     ),
     spec!(
@@ -290,7 +348,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/alarms",
         Authenticated,
-        Some("alarms:read"),
+        Needs(Scope::AlarmsRead),
         alarms::list
     ),
     spec!(
@@ -298,7 +356,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/alarms/{alarm_id}",
         AlarmRead,
-        Some("alarms:read"),
+        Needs(Scope::AlarmsRead),
         alarms::get
     ),
     spec!(
@@ -306,7 +364,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/alarms/{alarm_id}/ack",
         AlarmHandle,
-        Some("alarms:write"),
+        Needs(Scope::AlarmsWrite),
         alarms::ack
     ),
     spec!(
@@ -314,7 +372,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/alarms/{alarm_id}/assign",
         AlarmHandle,
-        Some("alarms:write"),
+        Needs(Scope::AlarmsWrite),
         alarms::assign
     ),
     spec!(
@@ -322,7 +380,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/alarms/{alarm_id}/resolve",
         AlarmHandle,
-        Some("alarms:write"),
+        Needs(Scope::AlarmsWrite),
         alarms::resolve
     ),
     spec!(
@@ -330,7 +388,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/devices/{id}/arm",
         DeviceManage,
-        Some("devices:write"),
+        Needs(Scope::DevicesWrite),
         alarms::arm
     ),
     spec!(
@@ -338,7 +396,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/devices/{id}/disarm",
         DeviceManage,
-        Some("devices:write"),
+        Needs(Scope::DevicesWrite),
         alarms::disarm
     ),
     spec!(
@@ -346,7 +404,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/devices/{id}/guard",
         DeviceRead,
-        Some("devices:read"),
+        Needs(Scope::DevicesRead),
         alarms::guard
     ),
     spec!(
@@ -354,7 +412,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Put,
         "/devices/{id}/speed-limit",
         DeviceManage,
-        Some("devices:write"),
+        Needs(Scope::DevicesWrite),
         alarms::speed_limit
     ),
     spec!(
@@ -362,16 +420,23 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/units",
         Authenticated,
-        None,
+        Needs(Scope::UnitsRead),
         units::list
     ),
-    spec!("units.create", Post, "/units", Admin, None, units::create),
+    spec!(
+        "units.create",
+        Post,
+        "/units",
+        Admin,
+        Needs(Scope::AdminConfig),
+        units::create
+    ),
     spec!(
         "units.update",
         Put,
         "/units/{unit_id}",
         Admin,
-        None,
+        Needs(Scope::AdminConfig),
         units::update
     ),
     spec!(
@@ -379,7 +444,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Delete,
         "/units/{unit_id}",
         Admin,
-        None,
+        Needs(Scope::AdminConfig),
         units::delete
     ),
     spec!(
@@ -387,7 +452,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/fences",
         Authenticated,
-        None,
+        Needs(Scope::FencesRead),
         fences::list
     ),
     spec!(
@@ -395,7 +460,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/fences",
         Admin,
-        None,
+        Needs(Scope::AdminConfig),
         fences::create
     ),
     spec!(
@@ -403,7 +468,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Put,
         "/fences/{fence_id}",
         Admin,
-        None,
+        Needs(Scope::AdminConfig),
         fences::update
     ),
     spec!(
@@ -411,7 +476,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Delete,
         "/fences/{fence_id}",
         Admin,
-        None,
+        Needs(Scope::AdminConfig),
         fences::delete
     ),
     spec!(
@@ -419,7 +484,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/devices/{id}/fences",
         Admin,
-        None,
+        Needs(Scope::AdminConfig),
         fences::assign
     ),
     spec!(
@@ -427,7 +492,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/webhooks",
         Admin,
-        None,
+        Needs(Scope::AdminConfig),
         webhooks::list
     ),
     spec!(
@@ -435,7 +500,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Post,
         "/webhooks",
         Admin,
-        None,
+        Needs(Scope::AdminConfig),
         webhooks::create
     ),
     spec!(
@@ -443,7 +508,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Delete,
         "/webhooks/{webhook_id}",
         Admin,
-        None,
+        Needs(Scope::AdminConfig),
         webhooks::delete
     ),
     spec!(
@@ -451,7 +516,7 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/webhooks/{webhook_id}/deliveries",
         Admin,
-        None,
+        Needs(Scope::AdminConfig),
         webhooks::list_deliveries
     ),
     // A WebSocket upgrade; `?token=` is accepted besides the header. Events are filtered per
@@ -461,8 +526,9 @@ pub const ROUTES: &[RouteSpec] = &[
         Get,
         "/stream",
         Authenticated,
-        None,
-        stream::stream
+        AnyOf(&[Scope::PositionsRead, Scope::AlarmsRead, Scope::DevicesRead]),
+        stream::stream,
+        true
     ),
 ];
 
@@ -478,10 +544,71 @@ pub fn register(mut scope: actix_web::Scope) -> actix_web::Scope {
     for path in paths {
         let mut resource = web::resource(path);
         for r in ROUTES.iter().filter(|r| r.path == path) {
-            resource = resource.route((r.route)());
+            resource =
+                resource.route((r.route)().wrap(from_fn(move |req, next| guard(r, req, next))));
         }
         // A known path with an unsupported method is a 405 JSON error, not a 404.
         scope = scope.service(resource.default_service(web::to(super::method_not_allowed)));
     }
     scope
+}
+
+/// Admits a request to the route `spec` (see the module documentation): 401 without a valid
+/// credential, 403 when the route's class or key rule refuses the caller.
+pub async fn guard(
+    spec: &'static RouteSpec,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    if spec.access != Access::Public {
+        let actor = admit(spec, &req).await?;
+        req.extensions_mut().insert(actor);
+    }
+    next.call(req).await
+}
+
+async fn admit(spec: &RouteSpec, req: &ServiceRequest) -> Result<Actor, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("state missing"))?;
+    let token = access::bearer(req.request())
+        .or_else(|| {
+            spec.token_in_query
+                .then(|| query_token(req.query_string()))
+                .flatten()
+        })
+        .ok_or_else(|| {
+            ApiError::unauthorized(if spec.token_in_query {
+                "missing Authorization: Bearer <token> header or ?token="
+            } else {
+                "missing Authorization: Bearer <token> header"
+            })
+        })?;
+    let actor = access::authenticate(&state.db, &token).await?;
+    match spec.access {
+        Access::Session if actor.api_key_id().is_some() => {
+            return Err(ApiError::forbidden(
+                "this route needs a login session, not an API key",
+            ));
+        }
+        Access::Admin if !actor.is_admin() => {
+            return Err(ApiError::forbidden("administrators only"));
+        }
+        _ => {}
+    }
+    actor.require_key_rule(spec.scope)?;
+    Ok(actor)
+}
+
+/// The `token` parameter of a query string.
+fn query_token(query: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Whether a key with `scopes` (of an administrator) passes the route's key rule; for tests
+/// and the documentation of each route.
+pub fn key_admits(spec: &RouteSpec, scopes: &[Scope]) -> bool {
+    spec.access != Access::Session && spec.scope.admits(scopes)
 }

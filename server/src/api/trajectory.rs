@@ -118,7 +118,6 @@ fn range(
 }
 
 async fn device(state: &AppState, auth: &Actor, id: i64) -> Result<Device, ApiError> {
-    auth.require_scope("positions:read")?;
     access::visible_device(&state.db, auth, id).await
 }
 

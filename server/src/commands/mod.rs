@@ -23,7 +23,7 @@ use sqlx::types::Json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::access::{self, Actor, CommandKind};
+use crate::access::{self, Actor, CommandKind, KeyRule, Scope};
 use crate::api::ApiError;
 use crate::bus::{Bus, BusEvent};
 use crate::db::{Db, DbError, Device};
@@ -320,7 +320,7 @@ impl CommandQueue {
             );
             return Err(self.refuse(who, device, &req, e).await);
         };
-        if let Err(e) = actor.require_scope("commands:write") {
+        if let Err(e) = actor.require_key_rule(KeyRule::Needs(Scope::CommandsWrite)) {
             return Err(self.refuse(who, device, &req, e).await);
         }
         if !access::can_command(&self.db, actor, device, kind).await? {

@@ -11,6 +11,7 @@ mod commands;
 mod deploy;
 mod gateway;
 mod lifecycle;
+mod logins;
 mod mqtt;
 mod openapi;
 mod outage;

@@ -148,7 +148,7 @@ async fn stream_is_filtered_per_caller(backend: Backend) {
         "alarms only",
         &prefix,
         &hash,
-        &["alarms:read".to_owned()],
+        &[vigil_server::access::Scope::AlarmsRead],
     )
     .await
     .unwrap();
@@ -582,7 +582,7 @@ async fn mqtt_topics_follow_the_same_rights(backend: Backend) {
         "k",
         &prefix,
         &hash,
-        &["alarms:read".to_owned()],
+        &[vigil_server::access::Scope::AlarmsRead],
     )
     .await
     .unwrap();

@@ -6,7 +6,7 @@ import { MapView } from '../map.jsx';
 import { Link, useLoad, useRoute, ErrorText, Pill } from '../ui.jsx';
 
 const ROLES = ['owner', 'officer', 'dispatcher', 'admin', 'integrator'];
-const SCOPES = ['devices:read', 'devices:write', 'positions:read', 'events:read', 'alarms:read', 'alarms:write', 'commands:write'];
+const SCOPES = ['devices:read', 'devices:write', 'positions:read', 'events:read', 'alarms:read', 'alarms:write', 'commands:write', 'units:read', 'fences:read', 'admin:users', 'admin:config', 'admin:audit'];
 const FENCE_KINDS = ['keep_in', 'keep_out', 'watch', 'jurisdiction'];
 
 function AdminTabs() {
