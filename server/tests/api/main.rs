@@ -20,5 +20,6 @@ mod real_codecs;
 mod realtime;
 mod rights;
 mod rules;
+mod schema;
 mod trajectory;
 mod web;
