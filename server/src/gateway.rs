@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use chrono::Utc;
-use protocol::{CodecStats, Decoded, DeviceCodec, DeviceId, DeviceMessage, Protocol};
+use protocol::{
+    CodecStats, Decoded, DeviceCodec, DeviceId, DeviceMessage, FixTimeWindow, Protocol,
+};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -52,6 +54,8 @@ pub struct GatewayConfig {
     /// would otherwise leave hundreds of them queued on the database pool, and their memory
     /// in the heap).
     pub max_concurrent_logins: usize,
+    /// Fixes dated outside this window are acknowledged but not stored (see [`crate::ingest`]).
+    pub fix_window: FixTimeWindow,
 }
 
 impl Default for GatewayConfig {
@@ -63,6 +67,7 @@ impl Default for GatewayConfig {
             max_pending_acks: 64,
             write_timeout: Duration::from_secs(30),
             max_concurrent_logins: 32,
+            fix_window: FixTimeWindow::default(),
         }
     }
 }
@@ -890,7 +895,7 @@ impl<C: GatewayCodec> Connection<C> {
                 .touch_device(s.db_id, C::PROTOCOL.as_str(), Utc::now())
                 .await;
         }
-        let positions = match message {
+        let mut positions = match message {
             DeviceMessage::Position(p) => vec![p],
             DeviceMessage::Batch(ps) => ps,
             DeviceMessage::CommandReply(reply) => {
@@ -938,7 +943,7 @@ impl<C: GatewayCodec> Connection<C> {
                 return Ok(());
             }
         };
-        let Some(session) = &self.session else {
+        let Some((db_id, device_id)) = self.session.as_ref().map(|s| (s.db_id, s.device_id)) else {
             // A fix before the device said who it is: nothing to file it under.
             metrics::counter!("vigil_decode_errors_total", "protocol" => C::PROTOCOL.as_str(), "kind" => "unidentified").increment(1);
             return Ok(());
@@ -950,9 +955,27 @@ impl<C: GatewayCodec> Connection<C> {
             return Ok(());
         }
         let now = Utc::now();
+        let rejected = crate::ingest::screen(&self.gateway.config.fix_window, &mut positions, now);
+        if !rejected.is_empty() {
+            crate::ingest::record_rejected(
+                &self.gateway.db,
+                C::PROTOCOL,
+                (db_id, device_id.as_str()),
+                Some(self.peer.to_string()),
+                now,
+                &rejected,
+            )
+            .await;
+            if positions.is_empty() {
+                // Acknowledged all the same, or the device would resend it forever; in its
+                // place among the acks still waiting for their commit.
+                self.pending.push_back((CommitReceipt::ready(), ack));
+                return Ok(());
+            }
+        }
         let rows = positions
             .iter()
-            .map(|p| PositionRow::from_position(session.db_id, p, now))
+            .map(|p| PositionRow::from_position(db_id, p, now))
             .collect();
         let receipt = self
             .gateway
@@ -961,9 +984,7 @@ impl<C: GatewayCodec> Connection<C> {
             .await
             .map_err(|_| Close::WriterGone)?;
         if let Some(alarms) = &self.gateway.alarms {
-            alarms
-                .observe(session.db_id, session.device_id.as_str(), positions)
-                .await;
+            alarms.observe(db_id, device_id.as_str(), positions).await;
         }
         self.pending.push_back((receipt, ack));
         Ok(())
