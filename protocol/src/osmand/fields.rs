@@ -385,6 +385,20 @@ mod tests {
     }
 
     #[test]
+    fn json_numbers_follow_the_same_rule() {
+        let e = |v: f64| epoch(v, &v.to_string()).map(|t| t.to_rfc3339());
+        assert_eq!(e(4102444800.0).unwrap(), "2100-01-01T00:00:00+00:00");
+        assert_eq!(e(1442068686579.0).unwrap(), "2015-09-12T14:38:06.579+00:00");
+        assert_eq!(e(1377177267.25).unwrap(), "2013-08-22T13:14:27.250+00:00");
+        for bad in [-1.0, -0.001, f64::NAN, f64::INFINITY, 1.0e17] {
+            assert!(
+                matches!(e(bad), Err(OsmandError::InvalidTimestamp { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn attribute_values_are_typed() {
         assert_eq!(attr_value("933"), AttrValue::Int(933));
         assert_eq!(attr_value("1.5"), AttrValue::Float(1.5));
