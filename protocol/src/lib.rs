@@ -12,9 +12,11 @@ pub mod h02;
 pub mod jt808;
 pub mod model;
 pub mod osmand;
+pub mod plausible;
 pub mod read;
 
 pub use model::*;
+pub use plausible::{FixTimeError, FixTimeWindow, fix_time_floor};
 
 use tokio_util::codec::{Decoder, Encoder};
 

@@ -216,6 +216,7 @@ impl Application {
                 frame_timeout: Duration::from_secs(settings.frame_timeout_secs),
                 unknown_devices: settings.unknown_devices,
                 max_pending_acks: settings.max_pending_acks,
+                fix_window: settings.fix_time_window(),
                 ..GatewayConfig::default()
             },
         });
@@ -268,6 +269,7 @@ impl Application {
                     alarms: Some(alarm_engine.clone()),
                     unknown_devices: settings.unknown_devices,
                     config: protocol::osmand::OsmandConfig::default(),
+                    fix_window: settings.fix_time_window(),
                 };
                 Some(
                     crate::osmand::server(l, state, settings.http_workers)
@@ -454,6 +456,7 @@ impl Application {
                 self.db.clone(),
                 self.batcher.clone(),
                 Some(self.alarm_engine.clone()),
+                self.settings.fix_time_window(),
             );
             self.spawn_worker("mqtt", listener);
             self.spawn_worker("mqtt_consumer", consumer);

@@ -64,6 +64,14 @@ impl Future for CommitReceipt {
 }
 
 impl CommitReceipt {
+    /// A receipt that is already resolved: for an ack that must keep its place among the
+    /// pending ones although nothing of its frame was submitted (all its fixes refused).
+    pub fn ready() -> CommitReceipt {
+        let (tx, rx) = oneshot::channel();
+        let _ = tx.send(());
+        CommitReceipt(rx)
+    }
+
     /// Without waiting: `Some(Ok)` once committed, `Some(Err)` if the writer stopped without
     /// committing, `None` while the commit is still to come.
     pub fn try_committed(&mut self) -> Option<Result<(), BatcherClosed>> {

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use chrono::Utc;
-use protocol::{CodecStats, Decoded, DeviceCodec, DeviceId, DeviceMessage, Protocol};
+use protocol::{
+    CodecStats, Decoded, DeviceCodec, DeviceId, DeviceMessage, FixTimeWindow, Protocol,
+};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -52,6 +54,8 @@ pub struct GatewayConfig {
     /// would otherwise leave hundreds of them queued on the database pool, and their memory
     /// in the heap).
     pub max_concurrent_logins: usize,
+    /// Fixes dated outside this window are acknowledged but not stored (see [`crate::ingest`]).
+    pub fix_window: FixTimeWindow,
 }
 
 impl Default for GatewayConfig {
@@ -63,6 +67,7 @@ impl Default for GatewayConfig {
             max_pending_acks: 64,
             write_timeout: Duration::from_secs(30),
             max_concurrent_logins: 32,
+            fix_window: FixTimeWindow::default(),
         }
     }
 }
@@ -82,17 +87,66 @@ pub struct Gateway {
     pub alarms: Option<crate::alarms::AlarmEngine>,
 }
 
+/// Where a frame stands in a protocol's authentication handshake (see
+/// [`GatewayCodec::AUTHENTICATES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// A registration (JT808 0x0100): identifies the session and hands out the code.
+    Register,
+    /// An authentication with the code (JT808 0x0102).
+    Authenticate,
+    /// A heartbeat (JT808 0x0002): answered before authentication too, so that the terminal
+    /// keeps its link, but it identifies nobody: no device is created or touched by it.
+    Heartbeat,
+    /// Anything else: refused until the session authenticated.
+    None,
+}
+
+/// Why a frame was refused before it reached storage
+/// (`vigil_ingest_refused_total{protocol,reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The identifier is not of the protocol's form (the connection is closed).
+    InvalidDeviceId,
+    /// A protocol that authenticates, before the session did.
+    Unauthenticated,
+    /// A protocol that authenticates: another identifier than the session's.
+    OtherDevice,
+}
+
+impl Refusal {
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::InvalidDeviceId => "invalid_device_id",
+            Refusal::Unauthenticated => "unauthenticated",
+            Refusal::OtherDevice => "other_device",
+        }
+    }
+}
+
 /// Server-side hooks a codec can specialise; the defaults fit protocols without
 /// registration (GT06, H02).
 pub trait GatewayCodec: DeviceCodec + Send + 'static {
+    /// Sessions must authenticate ([`Handshake::Authenticate`] with the code the server
+    /// issued) before anything but the handshake is accepted, and keep the identifier they
+    /// first gave for the connection's life: a frame of another device is refused. JT808:
+    /// its frames all carry a phone number, and anyone can send anyone's.
+    const AUTHENTICATES: bool = false;
+
+    /// Where `frame` stands in the handshake (asked only when [`Self::AUTHENTICATES`]).
+    fn handshake(&self, _frame: &Decoded<Self::Outbound>) -> Handshake {
+        Handshake::None
+    }
+
     /// Puts the authentication code the server issued into a registration ack (JT808 0x8100).
     fn registration_ack(&mut self, ack: Self::Outbound, _auth_code: &str) -> Self::Outbound {
         ack
     }
 
-    /// Turns the ack of an authentication into a refusal (wrong code), if the protocol has
-    /// one; it is sent before the connection is closed.
-    fn auth_failed_ack(&mut self, _ack: Self::Outbound) -> Option<Self::Outbound> {
+    /// Turns the ack of a frame into its refusal (a wrong authentication code, a frame before
+    /// authentication or of another device), if the protocol has one (JT808: 0x8001 with
+    /// result 1); `None` sends nothing.
+    fn refusal_ack(&mut self, _ack: Self::Outbound) -> Option<Self::Outbound> {
         None
     }
 
@@ -135,6 +189,7 @@ pub async fn serve<C, F>(
                     session: None,
                     pending: VecDeque::new(),
                     last_touch: u64::MAX,
+                    refusals: 0,
                 };
                 let span = tracing::info_span!("conn", protocol = %protocol, %peer, device = tracing::field::Empty);
                 // Without a span when it is filtered out: it would still take its place in
@@ -190,6 +245,9 @@ struct Session {
     device_id: DeviceId,
     /// JT808 authentication code.
     auth_code: Option<Box<str>>,
+    /// The session authenticated with its code (only asked of protocols that
+    /// [authenticate](GatewayCodec::AUTHENTICATES)).
+    authenticated: bool,
     ticket: SessionTicket,
 }
 
@@ -363,6 +421,8 @@ struct Connection<C: GatewayCodec> {
     pending: VecDeque<(CommitReceipt, Option<C::Outbound>)>,
     /// When `last_seen_at` was last written (sweeper clock; `u64::MAX`: never).
     last_touch: u64,
+    /// Frames refused so far (only the first is logged at warn).
+    refusals: u32,
 }
 
 /// Why a connection ended.
@@ -789,12 +849,40 @@ impl<C: GatewayCodec> Connection<C> {
             db_id: device.id,
             device_id: id,
             auth_code: device.auth_code.map(String::into_boxed_str),
+            authenticated: false,
             ticket,
         });
         Ok(())
     }
 
+    /// Counts a refused frame and logs it: the connection's first at warn, the rest at debug
+    /// (random bytes or a confused device bring them by the thousand).
+    fn refused(&mut self, why: Refusal, claimed: Option<&DeviceId>) {
+        metrics::counter!("vigil_ingest_refused_total", "protocol" => C::PROTOCOL.as_str(), "reason" => why.as_str()).increment(1);
+        self.refusals = self.refusals.saturating_add(1);
+        let claimed = claimed.map_or("-", |d| d.as_str());
+        let session = self.session.as_ref().map_or("-", |s| s.device_id.as_str());
+        if self.refusals == 1 {
+            tracing::warn!(protocol = %C::PROTOCOL, peer = %self.peer, reason = why.as_str(), claimed, session, "frame refused");
+        } else {
+            tracing::debug!(protocol = %C::PROTOCOL, peer = %self.peer, reason = why.as_str(), claimed, session, refused = self.refusals, "frame refused");
+        }
+    }
+
+    /// Answers a refused frame with the protocol's refusal, if it has one.
+    async fn refuse(&mut self, ack: Option<C::Outbound>) -> Result<(), Close> {
+        if let Some(r) = ack.and_then(|a| self.codec.refusal_ack(a)) {
+            self.send(r).await?;
+        }
+        Ok(())
+    }
+
     async fn handle(&mut self, frame: Decoded<C::Outbound>) -> Result<(), Close> {
+        let handshake = if C::AUTHENTICATES {
+            self.codec.handshake(&frame)
+        } else {
+            Handshake::None
+        };
         let Decoded {
             device,
             message,
@@ -804,6 +892,37 @@ impl<C: GatewayCodec> Connection<C> {
             (DeviceMessage::Login { device, .. }, _) => Some(*device),
             (_, d) => d,
         };
+        if let Some(id) = &claimed {
+            // Before anything is looked up or created: a GT06 login of FF bytes once
+            // registered device `fffffffffffffff`.
+            if !C::PROTOCOL.valid_device_id(id) {
+                self.refused(Refusal::InvalidDeviceId, Some(id));
+                let _ = self.refuse(ack).await;
+                return Err(Close::Rejected("invalid device id"));
+            }
+            if C::AUTHENTICATES
+                && let Some(s) = &self.session
+                && s.device_id != *id
+            {
+                self.refused(Refusal::OtherDevice, Some(id));
+                return self.refuse(ack).await;
+            }
+        }
+        if C::AUTHENTICATES && !self.session.as_ref().is_some_and(|s| s.authenticated) {
+            match handshake {
+                Handshake::Register | Handshake::Authenticate => {}
+                Handshake::Heartbeat => {
+                    if let Some(a) = ack {
+                        self.send(a).await?;
+                    }
+                    return Ok(());
+                }
+                Handshake::None => {
+                    self.refused(Refusal::Unauthenticated, claimed.as_ref());
+                    return self.refuse(ack).await;
+                }
+            }
+        }
         // JT808 registration: issue (and persist) an authentication code.
         if let DeviceMessage::Register(_) = &message {
             let Some(id) = claimed else {
@@ -832,49 +951,50 @@ impl<C: GatewayCodec> Connection<C> {
         }
         // Check an authentication code before the session is registered, so that a wrong
         // code cannot displace the device's genuine session.
-        if let (
+        let auth_code = match &message {
             DeviceMessage::Login {
                 auth_code: Some(code),
                 ..
-            },
-            Some(id),
-        ) = (&message, claimed)
-        {
+            } => Some(code.as_str()),
+            _ => None,
+        };
+        if let (Some(code), Some(id)) = (auth_code, claimed) {
             let known = self
                 .gateway
                 .db
                 .device_by_unique_id(id.as_str())
                 .await
                 .map_err(|_| Close::Rejected("database unavailable"))?;
-            if let Some(device) = known {
-                match &device.auth_code {
-                    Some(expected) if expected != code => {
-                        if let Some(refusal) =
-                            ack.take().and_then(|a| self.codec.auth_failed_ack(a))
-                        {
-                            let _ = self.send(refusal).await;
-                        }
-                        record_event(
-                            &self.gateway.db,
-                            C::PROTOCOL,
-                            self.peer,
-                            "auth_failed",
-                            Some((device.id, device.unique_id.as_str())),
-                            serde_json::Value::Null,
-                        )
-                        .await;
-                        return Err(Close::Rejected("wrong authentication code"));
-                    }
-                    Some(_) => {}
-                    None => {
-                        // A device registered elsewhere before: adopt its code.
-                        let _ = self.gateway.db.set_auth_code(device.id, code).await;
-                    }
+            if let Some(device) = known
+                && let Some(expected) = &device.auth_code
+                && expected != code
+            {
+                if let Some(refusal) = ack.take().and_then(|a| self.codec.refusal_ack(a)) {
+                    let _ = self.send(refusal).await;
                 }
+                record_event(
+                    &self.gateway.db,
+                    C::PROTOCOL,
+                    self.peer,
+                    "auth_failed",
+                    Some((device.id, device.unique_id.as_str())),
+                    serde_json::Value::Null,
+                )
+                .await;
+                return Err(Close::Rejected("wrong authentication code"));
             }
         }
         if let Some(id) = claimed {
             self.identify(id).await?;
+        }
+        if let (Some(code), Some(s)) = (auth_code, &mut self.session) {
+            if s.auth_code.is_none() {
+                // A device that registered elsewhere before (or that this authentication just
+                // created): its code is the one from now on.
+                let _ = self.gateway.db.set_auth_code(s.db_id, code).await;
+                s.auth_code = Some(code.into());
+            }
+            s.authenticated = true;
         }
         // `last_seen_at`, at most once a minute per connection.
         if let Some(s) = &self.session
@@ -890,7 +1010,7 @@ impl<C: GatewayCodec> Connection<C> {
                 .touch_device(s.db_id, C::PROTOCOL.as_str(), Utc::now())
                 .await;
         }
-        let positions = match message {
+        let mut positions = match message {
             DeviceMessage::Position(p) => vec![p],
             DeviceMessage::Batch(ps) => ps,
             DeviceMessage::CommandReply(reply) => {
@@ -938,7 +1058,7 @@ impl<C: GatewayCodec> Connection<C> {
                 return Ok(());
             }
         };
-        let Some(session) = &self.session else {
+        let Some((db_id, device_id)) = self.session.as_ref().map(|s| (s.db_id, s.device_id)) else {
             // A fix before the device said who it is: nothing to file it under.
             metrics::counter!("vigil_decode_errors_total", "protocol" => C::PROTOCOL.as_str(), "kind" => "unidentified").increment(1);
             return Ok(());
@@ -950,9 +1070,27 @@ impl<C: GatewayCodec> Connection<C> {
             return Ok(());
         }
         let now = Utc::now();
+        let rejected = crate::ingest::screen(&self.gateway.config.fix_window, &mut positions, now);
+        if !rejected.is_empty() {
+            crate::ingest::record_rejected(
+                &self.gateway.db,
+                C::PROTOCOL,
+                (db_id, device_id.as_str()),
+                Some(self.peer.to_string()),
+                now,
+                &rejected,
+            )
+            .await;
+            if positions.is_empty() {
+                // Acknowledged all the same, or the device would resend it forever; in its
+                // place among the acks still waiting for their commit.
+                self.pending.push_back((CommitReceipt::ready(), ack));
+                return Ok(());
+            }
+        }
         let rows = positions
             .iter()
-            .map(|p| PositionRow::from_position(session.db_id, p, now))
+            .map(|p| PositionRow::from_position(db_id, p, now))
             .collect();
         let receipt = self
             .gateway
@@ -961,9 +1099,7 @@ impl<C: GatewayCodec> Connection<C> {
             .await
             .map_err(|_| Close::WriterGone)?;
         if let Some(alarms) = &self.gateway.alarms {
-            alarms
-                .observe(session.db_id, session.device_id.as_str(), positions)
-                .await;
+            alarms.observe(db_id, device_id.as_str(), positions).await;
         }
         self.pending.push_back((receipt, ack));
         Ok(())

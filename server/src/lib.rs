@@ -15,6 +15,7 @@ pub mod commands;
 pub mod db;
 pub mod fences;
 pub mod gateway;
+pub mod ingest;
 pub mod mqtt;
 pub mod mqtt_acl;
 pub mod mqtt_alarms;

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 
 use chrono::Utc;
 use protocol::osmand::{OsmandConfig, parse_json};
-use protocol::{DeviceId, DeviceMessage};
+use protocol::{DeviceId, DeviceMessage, FixTimeWindow, Protocol};
 use rumqttd::local::{LinkBuilder, LinkRx, LinkTx};
 use rumqttd::{ConnectionSettings, LinkType, Notification, RouterConfig, Server, ServerSettings};
 
@@ -134,6 +134,7 @@ impl MqttBroker {
         db: Db,
         batcher: PositionBatcher,
         alarms: Option<crate::alarms::AlarmEngine>,
+        fix_window: FixTimeWindow,
     ) -> (
         impl Future<Output = Result<(), String>> + Send + 'static,
         impl Future<Output = Result<(), String>> + Send + 'static,
@@ -146,7 +147,7 @@ impl MqttBroker {
                 .map_err(|e| e.to_string())
         };
         let (tx, rx) = self.link;
-        (listener, consume(tx, rx, db, batcher, alarms))
+        (listener, consume(tx, rx, db, batcher, alarms, fix_window))
     }
 }
 
@@ -156,6 +157,7 @@ async fn consume(
     db: Db,
     batcher: PositionBatcher,
     alarms: Option<crate::alarms::AlarmEngine>,
+    fix_window: FixTimeWindow,
 ) -> Result<(), String> {
     tx.subscribe(POSITION_FILTER).map_err(|e| e.to_string())?;
     let config = OsmandConfig::default();
@@ -167,6 +169,7 @@ async fn consume(
                     batcher: &batcher,
                     alarms: alarms.as_ref(),
                     config: &config,
+                    fix_window: &fix_window,
                 };
                 store(&f.publish.topic, &f.publish.payload, &ingest).await;
             }
@@ -186,6 +189,7 @@ struct Ingest<'a> {
     batcher: &'a PositionBatcher,
     alarms: Option<&'a crate::alarms::AlarmEngine>,
     config: &'a OsmandConfig,
+    fix_window: &'a FixTimeWindow,
 }
 
 async fn store(topic: &[u8], payload: &[u8], ingest: &Ingest<'_>) {
@@ -194,6 +198,7 @@ async fn store(topic: &[u8], payload: &[u8], ingest: &Ingest<'_>) {
         batcher,
         alarms,
         config,
+        fix_window,
     } = *ingest;
     let topic_device = std::str::from_utf8(topic)
         .ok()
@@ -221,12 +226,24 @@ async fn store(topic: &[u8], payload: &[u8], ingest: &Ingest<'_>) {
     let Ok(Some(dev)) = db.device_by_unique_id(device.as_str()).await else {
         return;
     };
-    let positions = match report.message {
+    let mut positions = match report.message {
         DeviceMessage::Position(p) => vec![p],
         DeviceMessage::Batch(ps) => ps,
         _ => Vec::new(),
     };
     let _ = db.touch_device(dev.id, "mqtt", now).await;
+    let rejected = crate::ingest::screen(fix_window, &mut positions, now);
+    if !rejected.is_empty() {
+        crate::ingest::record_rejected(
+            db,
+            Protocol::Mqtt,
+            (dev.id, dev.unique_id.as_str()),
+            None,
+            now,
+            &rejected,
+        )
+        .await;
+    }
     if positions.is_empty() {
         return;
     }

@@ -3,8 +3,8 @@
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::Utc;
-use protocol::DeviceMessage;
 use protocol::osmand::{OsmandConfig, parse_request};
+use protocol::{DeviceMessage, FixTimeWindow, Protocol};
 use serde_json::json;
 
 use crate::batcher::PositionBatcher;
@@ -24,6 +24,8 @@ pub struct OsmandState {
     pub unknown_devices: UnknownDevicePolicy,
     /// Parser limits.
     pub config: OsmandConfig,
+    /// Fixes dated outside it are answered 200 but not stored (see [`crate::ingest`]).
+    pub fix_window: FixTimeWindow,
 }
 
 const P: &str = "osmand";
@@ -97,12 +99,25 @@ async fn report(state: web::Data<OsmandState>, req: HttpRequest, body: web::Byte
             return HttpResponse::ServiceUnavailable().body("database unavailable");
         }
     };
-    let positions = match report.message {
+    let mut positions = match report.message {
         DeviceMessage::Position(p) => vec![p],
         DeviceMessage::Batch(ps) => ps,
         _ => Vec::new(),
     };
     let _ = state.db.touch_device(device.id, P, now).await;
+    let rejected = crate::ingest::screen(&state.fix_window, &mut positions, now);
+    if !rejected.is_empty() {
+        // Still a 200 below: an app that got an error would retry the same report forever.
+        crate::ingest::record_rejected(
+            &state.db,
+            Protocol::Osmand,
+            (device.id, device.unique_id.as_str()),
+            req.peer_addr().map(|a| a.to_string()),
+            now,
+            &rejected,
+        )
+        .await;
+    }
     if !positions.is_empty() {
         let rows = positions
             .iter()

@@ -107,6 +107,10 @@ pub struct Settings {
     pub offline_grace_secs: u64,
     /// How often the offline sweep checks armed devices, milliseconds.
     pub offline_sweep_ms: u64,
+    /// Fixes dated more than this many seconds ahead of the server clock are not stored (they
+    /// are acknowledged, counted and recorded as `fix_time_rejected` events); neither are
+    /// fixes before 2000-01-01.
+    pub max_future_secs: u64,
 }
 
 impl Default for Settings {
@@ -151,6 +155,7 @@ impl Default for Settings {
             offline_expected_secs: 600,
             offline_grace_secs: 300,
             offline_sweep_ms: 30_000,
+            max_future_secs: 600,
         }
     }
 }
@@ -291,6 +296,14 @@ impl Settings {
         {
             return Err(invalid("admin_password", "must be at least 8 characters"));
         }
+        if self.max_future_secs > MAX_FUTURE_SECS_LIMIT {
+            return Err(invalid(
+                "max_future_secs",
+                format!(
+                    "must be at most {MAX_FUTURE_SECS_LIMIT} (a year); a wider window lets a broken device clock pin the latest position"
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -330,6 +343,11 @@ impl Settings {
             .unwrap_or("")
     }
 
+    /// The window of fix times stored (see [`protocol::FixTimeWindow`]).
+    pub fn fix_time_window(&self) -> protocol::FixTimeWindow {
+        protocol::FixTimeWindow::new(Duration::from_secs(self.max_future_secs))
+    }
+
     /// Idle timeout of device connections.
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs)
@@ -352,6 +370,9 @@ impl Settings {
         }
     }
 }
+
+/// Upper bound of `max_future_secs`: 366 days.
+const MAX_FUTURE_SECS_LIMIT: u64 = 366 * 86_400;
 
 /// The environment variable that sets `key`.
 pub fn env_name(key: &str) -> String {
@@ -388,6 +409,7 @@ mod tests {
     fn defaults_validate_and_listen_where_traccar_does() {
         let s = Settings::default();
         s.validate().unwrap();
+        assert_eq!(s.max_future_secs, 600);
         assert_eq!(s.database_kind().unwrap(), DatabaseKind::Sqlite);
         assert_eq!(
             parse_listen("gt06_listen", &s.gt06_listen).unwrap(),
@@ -409,6 +431,17 @@ mod tests {
             let s = Settings::load(Some(Path::new("vigil.toml"))).unwrap();
             assert_eq!(s.gt06_listen, "127.0.0.1:6000");
             assert_eq!(s.batch_max_size, 20);
+            jail.set_env("VIGIL_MAX_FUTURE_SECS", "120");
+            let s = Settings::load(None).unwrap();
+            assert_eq!(s.max_future_secs, 120);
+            assert_eq!(
+                s.fix_time_window().max_future,
+                chrono::TimeDelta::seconds(120)
+            );
+            jail.set_env("VIGIL_MAX_FUTURE_SECS", "99999999");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("VIGIL_MAX_FUTURE_SECS"), "{err}");
+            jail.set_env("VIGIL_MAX_FUTURE_SECS", "600");
             jail.set_env("VIGIL_H02_LISTEN", "nonsense");
             let err = Settings::load(None).unwrap_err().to_string();
             assert!(err.contains("VIGIL_H02_LISTEN"), "{err}");

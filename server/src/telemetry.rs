@@ -62,6 +62,14 @@ fn describe() {
         "vigil_batch_retries_total",
         "Failed batch writes that were retried"
     );
+    describe_counter!(
+        "vigil_ingest_refused_total",
+        "Device frames refused per protocol and reason (invalid_device_id, unauthenticated, other_device)"
+    );
+    describe_counter!(
+        "vigil_fix_time_rejected_total",
+        "Fixes not stored because of their time, per protocol and reason (future, before_floor)"
+    );
 }
 
 /// Overall health as reported by `GET /health`.

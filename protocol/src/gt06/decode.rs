@@ -1779,8 +1779,15 @@ fn decode_modular(r: &mut Reader<'_>, acc: &mut Acc) -> Result<(), ProtocolError
                 if flags & (1 << 11) != 0 {
                     lon = -lon;
                 }
-                let time = DateTime::from_timestamp(i64::from(ts), 0);
-                acc.time = time;
+                // A module of zeros (time 0 = 1970, at 0,0) is a receiver without a fix, not a
+                // fix: the frame stays a status report with its other modules.
+                let time = match ts {
+                    0 => None,
+                    ts => DateTime::from_timestamp(i64::from(ts), 0),
+                };
+                if time.is_some() {
+                    acc.time = time;
+                }
                 if let (Some(time), Ok(location)) = (time, LatLon::new(lat, lon)) {
                     acc.fix = Some(Fix {
                         time,

@@ -75,6 +75,11 @@ impl Terminal {
 
     /// The device id: the BCD digits when the bytes are BCD (leading zeros dropped), else the
     /// first six bytes as a 48-bit IMEI without its check digit, with the Luhn digit appended.
+    ///
+    /// The binary form is Traccar's rule for devices that put their IMEI there (several real
+    /// captures do); it is taken only when the number has at most the 14 digits of an IMEI
+    /// body. Anything else is not an identifier (most random bytes are neither BCD nor such a
+    /// number), and the frame is malformed.
     pub fn device_id(&self) -> Result<DeviceId, ProtocolError> {
         if let Ok(id) = DeviceId::from_bcd(self.raw()) {
             return Ok(id);
@@ -84,6 +89,12 @@ impl Terminal {
         for &b in raw.iter().take(6) {
             value = (value << 8) | b as u64;
         }
+        if value >= IMEI_BODY_LIMIT {
+            return Err(ProtocolError::malformed(
+                "jt808 terminal id",
+                "neither BCD digits nor a binary IMEI",
+            ));
+        }
         let mut text = [0u8; 24];
         let digits = write_decimal(value, &mut text);
         let luhn = luhn_digit(&text[..digits]);
@@ -92,6 +103,9 @@ impl Terminal {
         DeviceId::parse(s).map_err(|e| ProtocolError::malformed("jt808 terminal id", e.to_string()))
     }
 }
+
+/// Binary terminal ids at or above this are not an IMEI body (14 digits).
+const IMEI_BODY_LIMIT: u64 = 100_000_000_000_000;
 
 fn write_decimal(mut value: u64, out: &mut [u8; 24]) -> usize {
     let mut tmp = [0u8; 20];
@@ -219,5 +233,19 @@ mod tests {
         let t19 = Terminal::for_device(&DeviceId::parse("13511221122").unwrap(), Some(1));
         assert_eq!(t19.raw().len(), 10);
         assert_eq!(t19.device_id().unwrap().as_str(), "13511221122");
+    }
+
+    #[test]
+    fn random_bytes_are_no_terminal_id() {
+        // Real captures: binary IMEIs 86… (vectors 0x0704, 0x0200, 0x0900).
+        let t = Terminal::from_raw(None, &[0x4E, 0xB6, 0xFB, 0x4A, 0xFD, 0x9E]);
+        assert_eq!(t.device_id().unwrap().as_str().len(), 15);
+        // Above 14 digits (not an IMEI body), and not BCD either.
+        for raw in [[0xFF; 6], [0x5A, 0xF3, 0x10, 0x7A, 0x40, 0x00]] {
+            assert!(
+                Terminal::from_raw(None, &raw).device_id().is_err(),
+                "{raw:02x?}"
+            );
+        }
     }
 }

@@ -11,14 +11,14 @@ use crate::model::{Alarm, AttrValue, DeviceId, Position};
 /// The classic OsmAnd URL query (without `?`):
 /// `id=…&timestamp=…&lat=…&lon=…&speed=<knots>&bearing=…&altitude=…&accuracy=…&batt=…`, followed
 /// by the device state and the attributes. The timestamp is Unix seconds, or milliseconds when
-/// the time has a fraction of a second or is past 2038-01-19 (ISO-8601 before 1970-01-25, where
-/// milliseconds would read as seconds).
+/// the time has a fraction of a second (ISO-8601 before 1973-03-03, where milliseconds would
+/// read as seconds, and before 1970).
 pub fn query(device: &DeviceId, position: &Position) -> String {
     let mut q = form_urlencoded::Serializer::new(String::with_capacity(128));
     q.append_pair("id", device.as_str());
     let t = position.time;
-    // The parser reads integers below 2^31-1 as seconds and the rest as milliseconds.
-    let limit = i64::from(i32::MAX);
+    // The parser reads integers below 10^11 as seconds and the rest as milliseconds.
+    let limit = super::fields::SECONDS_LIMIT;
     let stamp = if t.nanosecond() == 0 && t.timestamp() < limit && t.timestamp() >= 0 {
         t.timestamp().to_string()
     } else if t.timestamp_millis() >= limit {

@@ -42,18 +42,28 @@ pub(super) fn boolean(value: &str) -> Option<bool> {
     }
 }
 
-/// Below this a numeric timestamp is seconds, from it on milliseconds (Traccar's heuristic).
-const SECONDS_LIMIT: i64 = i32::MAX as i64;
+/// Below this a numeric timestamp is Unix seconds, from it on milliseconds: 10^11, i.e. a value
+/// of at most 11 digits is seconds.
+///
+/// Traccar switches at 2^31 − 1, which reads a seconds value past 2038-01-19 (4102444800,
+/// 2100-01-01) as milliseconds in January 1970. The two readings only meet between 1973-03-03
+/// (10^11 ms) and year 5138 (10^11 s): no sender has sent milliseconds of the 1970s or seconds
+/// of the 52nd century, so the switch sits there. Negative values are refused (a clock that
+/// was never set, not a time).
+pub(super) const SECONDS_LIMIT: i64 = 100_000_000_000;
 
-/// Unix seconds or milliseconds → UTC.
+/// Unix seconds or milliseconds (see [`SECONDS_LIMIT`]), fractions allowed → UTC.
 pub(super) fn epoch(value: f64, original: &str) -> Result<DateTime<Utc>, OsmandError> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(bad_time(original));
+    }
     let ms = if value < SECONDS_LIMIT as f64 {
         value * 1000.0
     } else {
         value
     };
-    // Beyond ±2^53 ms the f64 is no longer exact, and chrono stops far earlier anyway.
-    if !ms.is_finite() || ms.abs() > 9.0e15 {
+    // Beyond 2^53 ms the f64 is no longer exact, and chrono stops far earlier anyway.
+    if ms > 9.0e15 {
         return Err(bad_time(original));
     }
     DateTime::from_timestamp_millis(ms.round() as i64).ok_or_else(|| bad_time(original))
@@ -69,6 +79,9 @@ fn bad_time(value: &str) -> OsmandError {
 pub(super) fn timestamp(value: &str, zone: FixedOffset) -> Result<DateTime<Utc>, OsmandError> {
     let v = value.trim();
     if let Ok(n) = v.parse::<i64>() {
+        if n < 0 {
+            return Err(bad_time(value));
+        }
         let ms = if n < SECONDS_LIMIT {
             n.checked_mul(1000).ok_or_else(|| bad_time(value))?
         } else {
@@ -331,6 +344,21 @@ mod tests {
             "2014-06-04T09:10:11+00:00"
         );
         assert_eq!(t("1377177267.5").unwrap(), "2013-08-22T13:14:27.500+00:00");
+        // Seconds up to 11 digits, milliseconds from 12 on: 2100 in seconds stays 2100 (the
+        // server then refuses it as future), 14 digits are milliseconds (year 5138).
+        assert_eq!(t("4102444800").unwrap(), "2100-01-01T00:00:00+00:00");
+        assert_eq!(t("99999999999").unwrap(), "5138-11-16T09:46:39+00:00");
+        assert_eq!(t("100000000000").unwrap(), "1973-03-03T09:46:40+00:00");
+        assert_eq!(
+            t("99999999999999").unwrap(),
+            "5138-11-16T09:46:39.999+00:00"
+        );
+        assert_eq!(t("4102444800.25").unwrap(), "2100-01-01T00:00:00.250+00:00");
+        assert_eq!(
+            t("1442068686579.0").unwrap(),
+            "2015-09-12T14:38:06.579+00:00"
+        );
+        assert_eq!(t("0").unwrap(), "1970-01-01T00:00:00+00:00");
         let plus2 = FixedOffset::east_opt(7200).unwrap_or_else(|| unreachable!());
         assert_eq!(
             timestamp("2014-06-04 09:10:11", plus2)
@@ -344,10 +372,27 @@ mod tests {
             "2014-13-04 09:10:11",
             "NaN",
             "inf",
+            "-1",
+            "-1377177267",
+            "-0.5",
             "9".repeat(30).as_str(),
         ] {
             assert!(
                 matches!(t(bad), Err(OsmandError::InvalidTimestamp { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_numbers_follow_the_same_rule() {
+        let e = |v: f64| epoch(v, &v.to_string()).map(|t| t.to_rfc3339());
+        assert_eq!(e(4102444800.0).unwrap(), "2100-01-01T00:00:00+00:00");
+        assert_eq!(e(1442068686579.0).unwrap(), "2015-09-12T14:38:06.579+00:00");
+        assert_eq!(e(1377177267.25).unwrap(), "2013-08-22T13:14:27.250+00:00");
+        for bad in [-1.0, -0.001, f64::NAN, f64::INFINITY, 1.0e17] {
+            assert!(
+                matches!(e(bad), Err(OsmandError::InvalidTimestamp { .. })),
                 "{bad}"
             );
         }

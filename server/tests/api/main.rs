@@ -10,6 +10,7 @@ mod batcher;
 mod commands;
 mod deploy;
 mod gateway;
+mod ingest_guard;
 mod lifecycle;
 mod logins;
 mod mqtt;
