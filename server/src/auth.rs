@@ -54,14 +54,17 @@ fn verify_now(password: &str, hash: &str) -> bool {
 
 /// Password hashing for request paths, on a few dedicated threads.
 ///
-/// Each argon2 hash (the crate's defaults: 19 MiB, 2 passes) allocates its own 19 MiB. On the
-/// tokio blocking pool, 100 concurrent logins ran 100 hashes on up to 100 threads; glibc gives
-/// busy threads their own arenas and keeps freed 19 MiB chunks in them, so RSS went from 241 MB
-/// to 9.2 GB over five rounds and stayed at 4–5 GB. Here at most `workers` hashes run at once
-/// (one per core: more would not finish sooner), each on its own long-lived thread whose arena
-/// holds one chunk, and at most `queue` more wait; past that a request is refused at once with
-/// [`AuthError::Busy`] (the API answers 503 with `Retry-After`) instead of queueing without
-/// bound.
+/// Each argon2 hash (the crate's defaults: 19 MiB, 2 passes) needs 19 MiB of working memory.
+/// On the tokio blocking pool, 100 concurrent logins ran 100 hashes on up to 100 threads, each
+/// allocating its own 19 MiB, and glibc kept the freed chunks: RSS went from 46 MiB to 9.0 GB
+/// over five rounds and stayed at 6.9 GB after idling (`vigil-loadtest logins`). On dedicated
+/// threads that still allocated per hash, it plateaued at 410 MiB (each hash took a fresh
+/// 19 MiB chunk until ~18 were held). Here at most `workers` hashes run at once (one per core:
+/// more would not finish sooner), each on its own long-lived thread that owns one reusable
+/// block buffer ([`Argon2::hash_password_into_with_memory`]), so password checks hold
+/// `workers` × 19 MiB and allocate nothing more; at most `queue` more wait; past that a
+/// request is refused at once with [`AuthError::Busy`] (the API answers 503 with
+/// `Retry-After`) instead of queueing without bound.
 ///
 /// [`Passwords::verify`] of an unknown login checks the password against a hash of a random
 /// password made at start-up, so an unknown and a known login cost the same (no enumeration
@@ -87,6 +90,7 @@ impl Passwords {
             std::thread::Builder::new()
                 .name(format!("vigil-passwords-{i}"))
                 .spawn(move || {
+                    let mut memory = Memory::default();
                     loop {
                         // The lock is held only while taking a job; the channel closes when
                         // the last `Passwords` is dropped.
@@ -96,10 +100,10 @@ impl Passwords {
                         };
                         match job {
                             Ok(Job::Hash(p, reply)) => {
-                                let _ = reply.send(hash_now(&p));
+                                let _ = reply.send(memory.hash(&p));
                             }
                             Ok(Job::Verify(p, h, reply)) => {
-                                let _ = reply.send(verify_now(&p, &h));
+                                let _ = reply.send(memory.verify(&p, &h));
                             }
                             Err(_) => return,
                         }
@@ -141,6 +145,84 @@ impl Passwords {
         let ok = rx.await.map_err(|_| AuthError::Stopped)?;
         Ok(ok && known)
     }
+}
+
+/// One hashing thread's argon2 working memory, kept between hashes (grown to the largest
+/// parameters it has met: a stored hash made with other parameters still verifies).
+#[derive(Default)]
+struct Memory {
+    blocks: Vec<argon2::Block>,
+}
+
+impl Memory {
+    fn compute(
+        &mut self,
+        argon: &Argon2<'_>,
+        password: &[u8],
+        salt: &[u8],
+        out: &mut [u8],
+    ) -> Result<(), argon2::Error> {
+        let n = argon.params().block_count();
+        if self.blocks.len() < n {
+            self.blocks.resize(n, argon2::Block::default());
+        }
+        argon.hash_password_into_with_memory(password, salt, out, &mut self.blocks[..n])
+    }
+
+    /// A PHC string exactly as `Argon2::default().hash_password` makes it.
+    fn hash(&mut self, password: &str) -> Result<String, AuthError> {
+        use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
+        let hash_err = |e: &dyn std::fmt::Display| AuthError::Hash(e.to_string());
+        let mut salt = [0u8; argon2::RECOMMENDED_SALT_LEN];
+        getrandom::fill(&mut salt).map_err(|e| AuthError::Random(e.to_string()))?;
+        let argon = Argon2::default();
+        let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+        self.compute(&argon, password.as_bytes(), &salt, &mut out)
+            .map_err(|e| hash_err(&e))?;
+        let phc = PasswordHash {
+            algorithm: argon2::Algorithm::default().ident(),
+            version: Some(argon2::Version::default().into()),
+            params: ParamsString::try_from(argon.params()).map_err(|e| hash_err(&e))?,
+            salt: Some(Salt::new(&salt).map_err(|e| hash_err(&e))?),
+            hash: Some(Output::new(&out).map_err(|e| hash_err(&e))?),
+        };
+        Ok(phc.to_string())
+    }
+
+    /// Whether `password` matches the PHC string `hash` (any argon2 variant and parameters).
+    fn verify(&mut self, password: &str, hash: &str) -> bool {
+        use argon2::password_hash::phc::PasswordHash;
+        let Ok(h) = PasswordHash::new(hash) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (&h.salt, &h.hash) else {
+            return false;
+        };
+        let Ok(algorithm) = argon2::Algorithm::try_from(h.algorithm.as_str()) else {
+            return false;
+        };
+        let Ok(version) = h
+            .version
+            .map(argon2::Version::try_from)
+            .transpose()
+            .map(Option::unwrap_or_default)
+        else {
+            return false;
+        };
+        let Ok(params) = argon2::Params::try_from(&h) else {
+            return false;
+        };
+        let argon = Argon2::new(algorithm, version, params);
+        let mut out = vec![0u8; expected.len()];
+        self.compute(&argon, password.as_bytes(), salt, &mut out)
+            .is_ok()
+            && constant_time_eq(&out, expected.as_bytes())
+    }
+}
+
+/// Equality that takes as long for every pair of equal-length inputs.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `n` random bytes as lower-case hex.
@@ -236,6 +318,39 @@ mod tests {
             }
         }
         assert!(busy >= 1, "{busy}");
+    }
+
+    #[test]
+    fn reused_memory_hashes_exactly_as_argon2_does() {
+        let mut m = Memory::default();
+        // Ours verifies with the crate's verifier and the crate's with ours, repeatedly on the
+        // same memory; wrong passwords and garbage never verify.
+        for i in 0..3 {
+            let pw = format!("password {i}");
+            let ours = m.hash(&pw).unwrap();
+            assert!(
+                ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+                "{ours}"
+            );
+            assert!(verify_now(&pw, &ours));
+            let theirs = hash_now(&pw).unwrap();
+            assert!(m.verify(&pw, &theirs));
+            assert!(m.verify(&pw, &ours));
+            assert!(!m.verify("wrong", &theirs));
+        }
+        assert!(!m.verify("x", "not a hash"));
+        assert!(!m.verify("x", ""));
+        // A hash made with other parameters (smaller memory, argon2i) still verifies.
+        let other = Argon2::new(
+            argon2::Algorithm::Argon2i,
+            argon2::Version::V0x13,
+            argon2::Params::new(8192, 3, 1, None).unwrap(),
+        )
+        .hash_password(b"old password")
+        .unwrap()
+        .to_string();
+        assert!(m.verify("old password", &other));
+        assert!(!m.verify("old passwore", &other));
     }
 
     #[tokio::test]

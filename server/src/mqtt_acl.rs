@@ -168,7 +168,9 @@ async fn rights(db: &Db, client_id: &str, user: &str, pass: &str) -> Result<Opti
     {
         return Ok(d
             .mqtt_token
-            .is_some_and(|t| !t.is_empty() && constant_time_eq(t.as_bytes(), pass.as_bytes()))
+            .is_some_and(|t| {
+                !t.is_empty() && crate::auth::constant_time_eq(t.as_bytes(), pass.as_bytes())
+            })
             .then(|| Acl::Device {
                 topic: crate::mqtt::position_topic(user),
             }));
@@ -186,12 +188,6 @@ async fn rights(db: &Db, client_id: &str, user: &str, pass: &str) -> Result<Opti
         _ => return Ok(None),
     };
     Ok(Some(user_acl(db, &actor).await?))
-}
-
-/// Equality that takes as long for every pair of equal-length inputs (a token compared with
-/// `==` stops at the first differing byte).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The topics a user may read (see the module documentation).
