@@ -6,6 +6,7 @@
 
 mod conns;
 mod fleet;
+mod mqtt_churn;
 mod pending;
 mod route;
 mod scenarios;
@@ -179,6 +180,9 @@ enum Cmd {
         #[command(flatten)]
         alarm: pending::AlarmArgs,
     },
+    /// MQTT connect → subscribe/publish → close cycles (users with a fresh client id each,
+    /// devices with their token): the server's RSS along the way and after idling.
+    MqttChurn(mqtt_churn::ChurnArgs),
     /// The baseline sink alone (decode + immediate ack), prints its listeners.
     Sink,
     /// Runs the Vigil server in this process (`vigil serve` equivalent, for when no `vigil`
@@ -228,6 +232,7 @@ fn main() {
             ))
         }),
         Cmd::Connections(a) => runtime().and_then(|rt| rt.block_on(conns::run(a))),
+        Cmd::MqttChurn(a) => runtime().and_then(|rt| rt.block_on(mqtt_churn::run(a))),
         Cmd::Trajectory(a) => runtime().and_then(|rt| rt.block_on(traj::run(a))),
         Cmd::Fences {
             sim,
