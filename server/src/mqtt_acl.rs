@@ -24,7 +24,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use protocol::DeviceId;
 use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{Error, Packet, Protocol};
@@ -243,9 +243,15 @@ impl Protocol for GuardedV4 {
                 // No last wills: they would be published on a topic nobody checked.
                 Ok(Packet::Connect(connect, props, None, None, login))
             }
-            Packet::Publish(publish, props) => {
+            Packet::Publish(mut publish, props) => {
                 let topic = std::str::from_utf8(&publish.topic).unwrap_or("");
                 if self.acl().is_some_and(|a| a.may_publish(topic)) {
+                    // The topic and payload are slices of the connection's read buffer (10 KiB
+                    // at least), and rumqttd keeps publishes in its commit log (up to
+                    // `max_segment_count` × `max_segment_size` per filter): each one kept would
+                    // keep that whole buffer alive after the connection ended. Own copies.
+                    publish.topic = Bytes::copy_from_slice(&publish.topic);
+                    publish.payload = Bytes::copy_from_slice(&publish.payload);
                     Ok(Packet::Publish(publish, props))
                 } else {
                     metrics::counter!("vigil_mqtt_denied_total", "what" => "publish").increment(1);
@@ -279,6 +285,63 @@ impl Protocol for GuardedV4 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An MQTT 3.1.1 CONNECT with client id = username = `id` and a password.
+    fn connect_bytes(id: &str) -> Vec<u8> {
+        let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0xC2, 0, 60];
+        for field in [id, id, "pw"] {
+            body.extend_from_slice(&(field.len() as u16).to_be_bytes());
+            body.extend_from_slice(field.as_bytes());
+        }
+        let mut p = vec![0x10, body.len() as u8];
+        p.extend(body);
+        p
+    }
+
+    /// A QoS 0 PUBLISH.
+    fn publish_bytes(topic: &str, payload: &[u8]) -> Vec<u8> {
+        let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+        body.extend_from_slice(topic.as_bytes());
+        body.extend_from_slice(payload);
+        let mut p = vec![0x30, body.len() as u8];
+        p.extend(body);
+        p
+    }
+
+    #[test]
+    fn a_publish_does_not_keep_the_read_buffer_alive() {
+        let acls = Acls::default();
+        let mut codec = GuardedV4::new(acls.clone());
+        let mut stream = BytesMut::with_capacity(10 * 1024);
+        stream.extend_from_slice(&connect_bytes("42"));
+        assert!(matches!(
+            codec.read_mut(&mut stream, 1 << 16),
+            Ok(Packet::Connect(..))
+        ));
+        acls.set(
+            "42".into(),
+            Acl::Device {
+                topic: "vigil/42/position".into(),
+            },
+        );
+        // The rest of the connection's read buffer (no reallocation: it has room).
+        let start = stream.as_ptr() as usize;
+        let end = start + stream.capacity();
+        stream.extend_from_slice(&publish_bytes("vigil/42/position", b"{\"x\":1}"));
+        assert_eq!(stream.as_ptr() as usize, start);
+        let Ok(Packet::Publish(p, _)) = codec.read_mut(&mut stream, 1 << 16) else {
+            panic!("the publish is allowed");
+        };
+        assert_eq!(&p.topic[..], b"vigil/42/position");
+        assert_eq!(&p.payload[..], b"{\"x\":1}");
+        for b in [&p.topic, &p.payload] {
+            let at = b.as_ptr() as usize;
+            assert!(
+                !(start..end).contains(&at),
+                "a kept publish would pin the connection's whole read buffer"
+            );
+        }
+    }
 
     fn user(all: bool, topics: &[&str]) -> Acl {
         Acl::User {
