@@ -7,6 +7,7 @@
 mod conns;
 mod fleet;
 mod logins;
+mod mqtt_churn;
 mod pending;
 mod route;
 mod scenarios;
@@ -183,6 +184,9 @@ enum Cmd {
     /// Rounds of concurrent password logins: server RSS per round and after idling, and the
     /// time a known and an unknown login take to be refused.
     Logins(logins::LoginArgs),
+    /// MQTT connect → subscribe/publish → close cycles (users with a fresh client id each,
+    /// devices with their token): the server's RSS along the way and after idling.
+    MqttChurn(mqtt_churn::ChurnArgs),
     /// The baseline sink alone (decode + immediate ack), prints its listeners.
     Sink,
     /// Runs the Vigil server in this process (`vigil serve` equivalent, for when no `vigil`
@@ -232,6 +236,7 @@ fn main() {
             ))
         }),
         Cmd::Connections(a) => runtime().and_then(|rt| rt.block_on(conns::run(a))),
+        Cmd::MqttChurn(a) => runtime().and_then(|rt| rt.block_on(mqtt_churn::run(a))),
         Cmd::Trajectory(a) => runtime().and_then(|rt| rt.block_on(traj::run(a))),
         Cmd::Logins(a) => runtime().and_then(|rt| rt.block_on(logins::run(a))),
         Cmd::Fences {

@@ -37,6 +37,8 @@ pub struct Live {
     pub pid: Option<u32>,
     /// HTTP API.
     pub http: Option<SocketAddr>,
+    /// MQTT broker (when started with `VIGIL_MQTT_LISTEN`).
+    pub mqtt: Option<SocketAddr>,
     target: Option<Target>,
     db: Option<RunDb>,
     db_url: Option<String>,
@@ -87,6 +89,7 @@ impl Live {
                     addrs: addrs_of(&tg),
                     pid: Some(tg.pid()),
                     http: None,
+                    mqtt: None,
                     target: Some(tg),
                     db: None,
                     db_url: None,
@@ -101,6 +104,7 @@ impl Live {
                     addrs: addrs_of(&tg),
                     pid: Some(tg.pid()),
                     http: tg.addr("http"),
+                    mqtt: tg.addr("mqtt"),
                     db_url: Some(db.url.clone()),
                     target: Some(tg),
                     db: Some(db),
@@ -112,6 +116,7 @@ impl Live {
                 addrs: [t.gt06, t.jt808, t.h02],
                 pid: t.server_pid,
                 http: None,
+                mqtt: None,
                 target: None,
                 db: None,
                 db_url: t.database_url.clone(),

@@ -127,7 +127,7 @@ pub struct Target {
     /// What it is (`vigil (sqlite)`, `baseline` …).
     pub label: String,
     child: Child,
-    /// Its listeners by name (`gt06`, `jt808`, `h02`, `http`).
+    /// Its listeners by name (`gt06`, `jt808`, `h02`, `http`, `mqtt` when on).
     pub addrs: BTreeMap<String, SocketAddr>,
 }
 
@@ -183,11 +183,15 @@ impl Target {
             DbKind::Sqlite => "sqlite",
             DbKind::Postgres => "postgres",
         };
-        let mut t = Target::start(
-            cmd,
-            format!("vigil ({kind})"),
-            &["gt06", "jt808", "h02", "http"],
-        )?;
+        // The MQTT broker is off unless a setting turns it on; then wait for its listener too.
+        let mqtt_on = env
+            .iter()
+            .any(|(k, v)| *k == "VIGIL_MQTT_LISTEN" && v != "off");
+        let mut want = vec!["gt06", "jt808", "h02", "http"];
+        if mqtt_on {
+            want.push("mqtt");
+        }
+        let mut t = Target::start(cmd, format!("vigil ({kind})"), &want)?;
         t.label = format!("vigil ({kind})");
         eprintln!("started {how} (pid {}) on {kind}", t.pid());
         Ok(t)

@@ -370,6 +370,12 @@ impl Application {
         &self.bus
     }
 
+    /// The MQTT broker's rights table (one entry per client id with an open connection), when
+    /// the broker is on and not yet running.
+    pub fn mqtt_acls(&self) -> Option<crate::mqtt_acl::Acls> {
+        self.mqtt.as_ref().map(|m| m.acls().clone())
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> &Settings {
         &self.settings

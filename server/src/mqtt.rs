@@ -46,6 +46,7 @@ pub fn position_topic(device: &str) -> String {
 /// A started broker: [`MqttBroker::into_tasks`] gives the listener and consumer tasks to run.
 pub struct MqttBroker {
     server: Server<GuardedV4>,
+    acls: Acls,
     link: (LinkTx, LinkRx),
     publish_link: Option<(LinkTx, LinkRx)>,
 }
@@ -112,10 +113,16 @@ impl MqttBroker {
             .map(|(tx, rx, _)| (tx, rx))
             .map_err(|e| MqttError::Link(e.to_string()))?;
         Ok(MqttBroker {
-            server: Server::new(settings, router_tx, GuardedV4::new(acls)),
+            server: Server::new(settings, router_tx, GuardedV4::new(acls.clone())),
+            acls,
             link,
             publish_link: Some(publish_link),
         })
+    }
+
+    /// The rights of the open connections.
+    pub fn acls(&self) -> &Acls {
+        &self.acls
     }
 
     /// The task publishing alarms and pursuit positions (see [`crate::mqtt_alarms`]); once.

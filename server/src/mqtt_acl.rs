@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use protocol::DeviceId;
 use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{Error, Packet, Protocol};
@@ -100,9 +100,23 @@ impl Acl {
 }
 
 /// The rights of the authenticated connections, by client id (written by the broker's
-/// authentication handler, read by each connection's [`GuardedV4`]).
+/// authentication handler, read by each connection's [`GuardedV4`]). An entry lives while a
+/// connection carrying its client id is open: a connection's [`GuardedV4`] registers the id
+/// when it reads the CONNECT (before rumqttd calls the authentication handler) and releases
+/// it when the connection ends, so clients that use a fresh client id per connection
+/// (`<login>:<random>`) leave nothing behind.
 #[derive(Debug, Clone, Default)]
-pub struct Acls(Arc<RwLock<HashMap<String, Acl>>>);
+pub struct Acls(Arc<RwLock<HashMap<String, Entry>>>);
+
+/// One client id's rights and the open connections carrying it.
+#[derive(Debug, Default)]
+struct Entry {
+    /// The rights of the last successful authentication with this client id.
+    acl: Option<Acl>,
+    /// Connections whose CONNECT named this client id and that have not ended (more than one
+    /// while a reconnect takes over the old connection, which rumqttd then closes).
+    connections: usize,
+}
 
 impl Acls {
     fn get(&self, client_id: &str) -> Option<Acl> {
@@ -110,14 +124,62 @@ impl Acls {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(client_id)
-            .cloned()
+            .and_then(|e| e.acl.clone())
     }
 
+    /// Records the rights of a connection that has registered its client id (there is always
+    /// one in the broker: the CONNECT is read before the authentication handler runs).
     fn set(&self, client_id: String, acl: Acl) {
+        if let Some(e) = self
+            .0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&client_id)
+        {
+            e.acl = Some(acl);
+        }
+    }
+
+    /// A connection's CONNECT named `client_id`.
+    fn register(&self, client_id: &str) {
         self.0
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(client_id, acl);
+            .entry(client_id.to_owned())
+            .or_default()
+            .connections += 1;
+    }
+
+    /// A connection registered with `client_id` ended: the entry goes with the last one.
+    fn release(&self, client_id: &str) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = map.get_mut(client_id) {
+            e.connections = e.connections.saturating_sub(1);
+            if e.connections == 0 {
+                map.remove(client_id);
+            }
+        }
+    }
+
+    /// Client ids with an open connection (what the table holds).
+    pub fn len(&self) -> usize {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no connection is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Open connections (a client id may be carried by two for a moment while a reconnect
+    /// takes over).
+    pub fn connections(&self) -> usize {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|e| e.connections)
+            .sum()
     }
 
     /// The broker's authentication handler: a device with its MQTT token, or a user with a
@@ -223,11 +285,27 @@ pub async fn user_acl(db: &Db, actor: &Actor) -> Result<Acl, DbError> {
 }
 
 /// rumqttd's MQTT 3.1.1 codec with Vigil's per-connection topic checks (see the module
-/// documentation). One clone per connection.
-#[derive(Debug, Clone)]
+/// documentation). One clone per connection: rumqttd clones the codec it was given for each
+/// accepted connection, and a clone starts fresh (no client yet). Dropping it, which rumqttd
+/// does when the connection ends, releases the connection's entry in [`Acls`].
+#[derive(Debug)]
 pub struct GuardedV4 {
     acls: Acls,
     client: Option<(String, String)>,
+}
+
+impl Clone for GuardedV4 {
+    fn clone(&self) -> GuardedV4 {
+        GuardedV4::new(self.acls.clone())
+    }
+}
+
+impl Drop for GuardedV4 {
+    fn drop(&mut self) {
+        if let Some((client_id, _)) = self.client.take() {
+            self.acls.release(&client_id);
+        }
+    }
 }
 
 impl GuardedV4 {
@@ -253,17 +331,32 @@ impl Protocol for GuardedV4 {
         let packet = V4.read_mut(stream, max_size)?;
         match packet {
             Packet::Connect(connect, props, _will, _will_props, login) => {
+                if self.client.is_some() {
+                    // A second CONNECT is a protocol violation (MQTT 3.1.1 §3.1). rumqttd's
+                    // router ignores it, but it would give this codec another client id and
+                    // username to check against: close instead.
+                    metrics::counter!("vigil_mqtt_denied_total", "what" => "connect").increment(1);
+                    tracing::info!(client = ?self.client, "second mqtt connect; closing");
+                    return Err(Error::InvalidProtocol);
+                }
                 let username = login
                     .as_ref()
                     .map(|l| l.username.clone())
                     .unwrap_or_default();
+                self.acls.register(&connect.client_id);
                 self.client = Some((connect.client_id.clone(), username));
                 // No last wills: they would be published on a topic nobody checked.
                 Ok(Packet::Connect(connect, props, None, None, login))
             }
-            Packet::Publish(publish, props) => {
+            Packet::Publish(mut publish, props) => {
                 let topic = std::str::from_utf8(&publish.topic).unwrap_or("");
                 if self.acl().is_some_and(|a| a.may_publish(topic)) {
+                    // The topic and payload are slices of the connection's read buffer (10 KiB
+                    // at least), and rumqttd keeps publishes in its commit log (up to
+                    // `max_segment_count` × `max_segment_size` per filter): each one kept would
+                    // keep that whole buffer alive after the connection ended. Own copies.
+                    publish.topic = Bytes::copy_from_slice(&publish.topic);
+                    publish.payload = Bytes::copy_from_slice(&publish.payload);
                     Ok(Packet::Publish(publish, props))
                 } else {
                     metrics::counter!("vigil_mqtt_denied_total", "what" => "publish").increment(1);
@@ -297,6 +390,98 @@ impl Protocol for GuardedV4 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An MQTT 3.1.1 CONNECT with client id = username = `id` and a password.
+    fn connect_bytes(id: &str) -> Vec<u8> {
+        let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0xC2, 0, 60];
+        for field in [id, id, "pw"] {
+            body.extend_from_slice(&(field.len() as u16).to_be_bytes());
+            body.extend_from_slice(field.as_bytes());
+        }
+        let mut p = vec![0x10, body.len() as u8];
+        p.extend(body);
+        p
+    }
+
+    /// A QoS 0 PUBLISH.
+    fn publish_bytes(topic: &str, payload: &[u8]) -> Vec<u8> {
+        let mut body = (topic.len() as u16).to_be_bytes().to_vec();
+        body.extend_from_slice(topic.as_bytes());
+        body.extend_from_slice(payload);
+        let mut p = vec![0x30, body.len() as u8];
+        p.extend(body);
+        p
+    }
+
+    #[test]
+    fn a_publish_does_not_keep_the_read_buffer_alive() {
+        let acls = Acls::default();
+        let mut codec = GuardedV4::new(acls.clone());
+        let mut stream = BytesMut::with_capacity(10 * 1024);
+        stream.extend_from_slice(&connect_bytes("42"));
+        assert!(matches!(
+            codec.read_mut(&mut stream, 1 << 16),
+            Ok(Packet::Connect(..))
+        ));
+        acls.set(
+            "42".into(),
+            Acl::Device {
+                topic: "vigil/42/position".into(),
+            },
+        );
+        // The rest of the connection's read buffer (no reallocation: it has room).
+        let start = stream.as_ptr() as usize;
+        let end = start + stream.capacity();
+        stream.extend_from_slice(&publish_bytes("vigil/42/position", b"{\"x\":1}"));
+        assert_eq!(stream.as_ptr() as usize, start);
+        let Ok(Packet::Publish(p, _)) = codec.read_mut(&mut stream, 1 << 16) else {
+            panic!("the publish is allowed");
+        };
+        assert_eq!(&p.topic[..], b"vigil/42/position");
+        assert_eq!(&p.payload[..], b"{\"x\":1}");
+        for b in [&p.topic, &p.payload] {
+            let at = b.as_ptr() as usize;
+            assert!(
+                !(start..end).contains(&at),
+                "a kept publish would pin the connection's whole read buffer"
+            );
+        }
+    }
+
+    #[test]
+    fn rights_live_as_long_as_a_connection_carries_the_client_id() {
+        let acls = Acls::default();
+        let acl = Acl::Device {
+            topic: "vigil/42/position".into(),
+        };
+        // Authentication without a registered connection keeps nothing.
+        acls.set("42".into(), acl.clone());
+        assert!(acls.is_empty());
+        let mut old = GuardedV4::new(acls.clone());
+        let mut stream = BytesMut::from(&connect_bytes("42")[..]);
+        old.read_mut(&mut stream, 1 << 16).unwrap();
+        acls.set("42".into(), acl.clone());
+        // A reconnect with the same client id, then the old connection ends.
+        let mut new = old.clone();
+        assert!(
+            new.client.is_none(),
+            "a clone is a fresh connection's codec"
+        );
+        let mut stream = BytesMut::from(&connect_bytes("42")[..]);
+        new.read_mut(&mut stream, 1 << 16).unwrap();
+        acls.set("42".into(), acl.clone());
+        assert_eq!((acls.len(), acls.connections()), (1, 2));
+        drop(old);
+        assert_eq!(new.acl(), Some(acl));
+        // A second CONNECT on the same connection closes it.
+        let mut stream = BytesMut::from(&connect_bytes("43")[..]);
+        assert!(new.read_mut(&mut stream, 1 << 16).is_err());
+        drop(new);
+        assert!(acls.is_empty());
+        // A codec that never read a CONNECT releases nothing.
+        drop(GuardedV4::new(acls.clone()));
+        assert!(acls.is_empty());
+    }
 
     fn user(all: bool, topics: &[&str]) -> Acl {
         Acl::User {

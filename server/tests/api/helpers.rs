@@ -124,6 +124,8 @@ pub struct TestApp {
     pub db: Db,
     pub batcher: vigil_server::batcher::PositionBatcher,
     pub registry: vigil_server::registry::SessionRegistry,
+    /// The MQTT broker's rights table, when the broker is on.
+    pub mqtt_acls: Option<vigil_server::mqtt_acl::Acls>,
     pub shutdown: CancellationToken,
     pub handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -156,6 +158,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let db = app.db().clone();
     let batcher = app.batcher().clone();
     let registry = app.registry().clone();
+    let mqtt_acls = app.mqtt_acls();
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(async move {
         app.run().await.expect("app runs");
@@ -168,6 +171,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         db,
         batcher,
         registry,
+        mqtt_acls,
         shutdown,
         handle: Some(handle),
     }

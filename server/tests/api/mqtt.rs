@@ -84,3 +84,200 @@ async fn mqtt_publish_with_device_token(backend: Backend) {
     }
     app.stop().await;
 }
+
+both_backends!(
+    mqtt_rights_go_with_their_connections,
+    mqtt_second_connect_closes
+);
+
+/// One MQTT 3.1.1 connection driven packet by packet (rumqttc's codec over a plain socket).
+struct Raw {
+    stream: tokio::net::TcpStream,
+    buf: bytes::BytesMut,
+}
+
+impl Raw {
+    /// Connects with a clean session and returns after a successful CONNACK.
+    async fn connect(addr: std::net::SocketAddr, client_id: &str, user: &str, pass: &str) -> Raw {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut raw = Raw {
+            stream,
+            buf: bytes::BytesMut::new(),
+        };
+        let mut connect = rumqttc::Connect::new(client_id);
+        connect.keep_alive = 30;
+        connect.set_login(user, pass);
+        raw.send(Packet::Connect(connect)).await.unwrap();
+        match raw.recv().await {
+            Some(Packet::ConnAck(a)) => {
+                assert_eq!(a.code, rumqttc::ConnectReturnCode::Success, "{client_id}")
+            }
+            other => panic!("{client_id}: no CONNACK but {other:?}"),
+        }
+        raw
+    }
+
+    async fn send(&mut self, p: Packet) -> std::io::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut b = bytes::BytesMut::new();
+        p.write(&mut b, 1 << 20).unwrap();
+        self.stream.write_all(&b).await
+    }
+
+    /// The next packet, `None` once the broker closed the connection.
+    async fn recv(&mut self) -> Option<Packet> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            match Packet::read(&mut self.buf, 1 << 20) {
+                Ok(p) => return Some(p),
+                Err(rumqttc::Error::InsufficientBytes(_)) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Subscribes; whether the broker granted it (it closes the connection otherwise).
+    async fn subscribe(&mut self, filter: &str) -> bool {
+        let mut s = rumqttc::Subscribe::new(filter, QoS::AtMostOnce);
+        s.pkid = 1;
+        // The broker may have closed the connection already (then the write may fail).
+        let _ = self.send(Packet::Subscribe(s)).await;
+        matches!(self.recv().await, Some(Packet::SubAck(a))
+            if a.return_codes.iter().all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_))))
+    }
+
+    /// DISCONNECT, then waits until the broker closed the connection.
+    async fn disconnect(mut self) {
+        self.send(Packet::Disconnect).await.unwrap();
+        while self.recv().await.is_some() {}
+    }
+}
+
+/// Waits until `done` holds; panics after 30 s (a generous bound on the broker's own clean-up
+/// after the client saw the connection close, not a timing assertion).
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A device with an MQTT token: (unique id, password).
+async fn mqtt_device(app: &crate::helpers::TestApp, token: &str, uid: &str) -> (String, String) {
+    let (s, dev) = app
+        .post("/api/v1/devices", token, &json!({"unique_id": uid}))
+        .await;
+    assert_eq!(s, 201, "{dev}");
+    let id = dev["id"].as_i64().unwrap();
+    let (s, creds) = app
+        .post(
+            &format!("/api/v1/devices/{id}/mqtt-token"),
+            token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, 201, "{creds}");
+    (
+        uid.to_owned(),
+        creds["password"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The broker keeps a connection's rights while it is open and forgets them when it closes,
+/// also for clients that take a fresh client id per connection; a reconnect that takes over a
+/// client id keeps its rights when the old connection goes.
+async fn mqtt_rights_go_with_their_connections(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut settings = test_settings(&db.url);
+    settings.mqtt_listen = "127.0.0.1:0".into();
+    let app = spawn_app_with(settings).await;
+    let addr = app.addrs["mqtt"];
+    let acls = app.mqtt_acls.clone().expect("the broker is on");
+    let token = app.login().await;
+    let (uid, dev_pass) = mqtt_device(&app, &token, "mqtt-churn-1").await;
+    let filter = format!("vigil/devices/{uid}/alarms");
+    let admin = crate::helpers::ADMIN_EMAIL;
+
+    // Users with a fresh client id per connection, closing with DISCONNECT or by dropping the
+    // socket; the device with its fixed client id, publishing.
+    for n in 0..20 {
+        let mut c = Raw::connect(addr, &format!("{admin}:{n}"), admin, &token).await;
+        assert!(c.subscribe(&filter).await, "cycle {n}");
+        if n % 2 == 0 {
+            c.disconnect().await;
+        } else {
+            drop(c);
+        }
+        let mut d = Raw::connect(addr, &uid, &uid, &dev_pass).await;
+        let body =
+            protocol::osmand::device::json(&DeviceId::parse(&uid).unwrap(), &position(1000 + n));
+        let mut p = rumqttc::Publish::new(format!("vigil/{uid}/position"), QoS::AtLeastOnce, body);
+        p.pkid = 1;
+        d.send(Packet::Publish(p)).await.unwrap();
+        assert!(
+            matches!(d.recv().await, Some(Packet::PubAck(_))),
+            "cycle {n}"
+        );
+        drop(d);
+    }
+    eventually(
+        &format!(
+            "rights of closed connections are dropped ({} left)",
+            acls.len()
+        ),
+        || acls.is_empty(),
+    )
+    .await;
+
+    // Takeover: a second connection with the same client id makes rumqttd close the first;
+    // the first one's end must not take the second one's rights with it.
+    let id = format!("{admin}:phone");
+    let mut first = Raw::connect(addr, &id, admin, &token).await;
+    let mut second = Raw::connect(addr, &id, admin, &token).await;
+    assert!(first.recv().await.is_none(), "the old connection is closed");
+    eventually("the old connection's codec is gone", || {
+        acls.connections() == 1
+    })
+    .await;
+    assert_eq!(acls.len(), 1);
+    assert!(
+        second.subscribe(&filter).await,
+        "the new connection keeps its rights"
+    );
+    second.disconnect().await;
+    eventually("rights dropped after the takeover", || acls.is_empty()).await;
+    app.stop().await;
+}
+
+/// A second CONNECT on an open connection closes it: it must not switch the connection to
+/// another client's rights (here an administrator's, connected at the same time).
+async fn mqtt_second_connect_closes(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let mut settings = test_settings(&db.url);
+    settings.mqtt_listen = "127.0.0.1:0".into();
+    let app = spawn_app_with(settings).await;
+    let addr = app.addrs["mqtt"];
+    let token = app.login().await;
+    let (uid, dev_pass) = mqtt_device(&app, &token, "mqtt-twice-1").await;
+    let admin = crate::helpers::ADMIN_EMAIL;
+    let mut admin_conn = Raw::connect(addr, admin, admin, &token).await;
+    assert!(admin_conn.subscribe("vigil/#").await);
+
+    let mut d = Raw::connect(addr, &uid, &uid, &dev_pass).await;
+    let mut again = rumqttc::Connect::new(admin);
+    again.keep_alive = 30;
+    again.set_login(admin, "not the password");
+    d.send(Packet::Connect(again)).await.unwrap();
+    assert!(
+        !d.subscribe("vigil/#").await,
+        "a second CONNECT must not lend the device the administrator's rights"
+    );
+    assert!(d.recv().await.is_none(), "closed");
+    admin_conn.disconnect().await;
+    app.stop().await;
+}
