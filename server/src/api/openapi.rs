@@ -217,7 +217,10 @@ pub fn document() -> OpenApi {
         let mut op = OperationBuilder::new()
             .operation_id(Some(r.name))
             .tag(r.name.split('.').next().unwrap_or("api"))
-            .summary(Some(format!("{} (access: {:?})", r.name, r.access)));
+            .summary(Some(format!(
+                "{} (access: {:?}; API key: {})",
+                r.name, r.access, r.scope
+            )));
         for seg in r.path.split('/') {
             if let Some(p) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
                 op = op.parameter(
@@ -313,7 +316,7 @@ pub fn document() -> OpenApi {
             errors.push(("403", "not allowed"));
         } else {
             errors.push(("401", "wrong email or password"));
-            errors.push(("429", "too many failed logins"));
+            errors.push(("429", "too many failed logins from here (see Retry-After)"));
         }
         if matches!(
             r.name,
@@ -332,7 +335,10 @@ pub fn document() -> OpenApi {
                 "conflict (exists, vehicle moving, alarm resolved, no position)",
             ));
         }
-        errors.push(("503", "database unavailable"));
+        errors.push((
+            "503",
+            "database unavailable, or (logins) password checks saturated; see Retry-After",
+        ));
         for (code, what) in errors {
             op = op.response(
                 code,
