@@ -25,11 +25,12 @@ use crate::settings::{DatabaseKind, Settings};
 macro_rules! on_pool {
     ($db:expr, $p:ident => $body:expr) => {
         match $db {
-            Db::Sqlite($p) => $body,
-            Db::Postgres($p) => $body,
+            $crate::db::Db::Sqlite($p) => $body,
+            $crate::db::Db::Postgres($p) => $body,
         }
     };
 }
+pub(crate) use on_pool;
 
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]

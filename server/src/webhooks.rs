@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use crate::access::Actor;
 use crate::api::{ApiError, AppState};
 use crate::bus::{Bus, BusEvent};
+use crate::db::on_pool;
 use crate::db::{Db, DbError};
 
 /// The signature header.
@@ -40,15 +41,6 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     let bytes = mac.finalize().into_bytes();
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256={hex}")
-}
-
-macro_rules! on_pool {
-    ($db:expr, $p:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($p) => $body,
-            Db::Postgres($p) => $body,
-        }
-    };
 }
 
 /// A subscriber.

@@ -6,17 +6,8 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::Scope;
+use crate::db::on_pool;
 use crate::db::{Db, DbError, Role, User};
-
-/// Runs `$body` with `$p` bound to the concrete pool (compiled once per driver).
-macro_rules! on_pool {
-    ($db:expr, $p:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($p) => $body,
-            Db::Postgres($p) => $body,
-        }
-    };
-}
 
 /// An API key as listed (never the key itself).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

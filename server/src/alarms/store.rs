@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::migrate::{Migration, MigrationType};
 use sqlx::{Row, SqlSafeStr};
 
+use crate::db::on_pool;
 use crate::db::{Db, DbError};
 use crate::settings::DatabaseKind;
 
@@ -23,16 +24,6 @@ pub fn migration(kind: DatabaseKind) -> Migration {
         sql.into_sql_str(),
         false,
     )
-}
-
-/// Runs `$body` with `$p` bound to the concrete pool (compiled once per driver).
-macro_rules! on_pool {
-    ($db:expr, $p:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($p) => $body,
-            Db::Postgres($p) => $body,
-        }
-    };
 }
 
 const ALARM_COLS: &str = "id, device_id, kind, severity, status, unit_id, count, first_time, last_time, lat, lon, evidence, outcome, created_at, updated_at";

@@ -26,18 +26,10 @@ use tokio_util::sync::CancellationToken;
 use crate::access::{self, Actor, CommandKind, KeyRule, Scope};
 use crate::api::ApiError;
 use crate::bus::{Bus, BusEvent};
+use crate::db::on_pool;
 use crate::db::{Db, DbError, Device};
 use crate::registry::{SendCommandError, SessionRegistry};
 use crate::settings::Settings;
-
-macro_rules! on_pool {
-    ($db:expr, $p:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($p) => $body,
-            Db::Postgres($p) => $body,
-        }
-    };
-}
 
 /// A command as stored.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
