@@ -19,6 +19,16 @@ pub enum UnknownDevicePolicy {
     Register,
 }
 
+/// What `cut_power` does while the last fix is above `cut_power_max_speed_kmh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CutPowerPolicy {
+    /// Refuse the command (409 `vehicle_moving`).
+    Refuse,
+    /// Keep it `held` and send it once a fix shows the vehicle slow enough.
+    Hold,
+}
+
 /// Every setting of the server. Keys are flat so that each one maps onto exactly one
 /// environment variable: `database_url` ↔ `VIGIL_DATABASE_URL`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,7 +86,7 @@ pub struct Settings {
     /// `cut_power` interlock: the last fix must show at most this speed, km/h.
     pub cut_power_max_speed_kmh: f64,
     /// `cut_power` above the speed limit: `refuse` it, or `hold` it until the vehicle is slow.
-    pub cut_power_when_moving: String,
+    pub cut_power_when_moving: CutPowerPolicy,
     /// Default lifetime of a command before it expires unsent/unanswered, seconds.
     pub command_ttl_secs: u64,
     /// Alarm de-duplication window, seconds.
@@ -140,7 +150,7 @@ impl Default for Settings {
             password_workers: 0,
             password_queue: 256,
             cut_power_max_speed_kmh: 20.0,
-            cut_power_when_moving: "refuse".into(),
+            cut_power_when_moving: CutPowerPolicy::Refuse,
             command_ttl_secs: 3600,
             alarm_cooldown_secs: 600,
             theft_radius_m: 100.0,
@@ -272,9 +282,6 @@ impl Settings {
         }
         if self.cut_power_max_speed_kmh.is_nan() || self.cut_power_max_speed_kmh < 0.0 {
             return Err(invalid("cut_power_max_speed_kmh", "must be 0 or more"));
-        }
-        if !["refuse", "hold"].contains(&self.cut_power_when_moving.as_str()) {
-            return Err(invalid("cut_power_when_moving", "must be refuse or hold"));
         }
         if self.batch_writers >= self.database_max_connections as usize {
             return Err(invalid(
@@ -445,6 +452,18 @@ mod tests {
             jail.set_env("VIGIL_H02_LISTEN", "nonsense");
             let err = Settings::load(None).unwrap_err().to_string();
             assert!(err.contains("VIGIL_H02_LISTEN"), "{err}");
+            jail.set_env("VIGIL_H02_LISTEN", "off");
+            jail.set_env("VIGIL_CUT_POWER_WHEN_MOVING", "hold");
+            assert_eq!(
+                Settings::load(None).unwrap().cut_power_when_moving,
+                CutPowerPolicy::Hold
+            );
+            jail.set_env("VIGIL_CUT_POWER_WHEN_MOVING", "sometimes");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                err.to_lowercase().contains("cut_power_when_moving") && err.contains("refuse"),
+                "{err}"
+            );
             Ok(())
         });
     }

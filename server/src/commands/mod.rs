@@ -344,7 +344,8 @@ impl CommandQueue {
                     return Err(self.refuse(who, device, &req, e).await);
                 }
                 if let Some(speed) = self.moving_speed(device.id).await? {
-                    if self.settings.cut_power_when_moving == "hold" {
+                    if self.settings.cut_power_when_moving == crate::settings::CutPowerPolicy::Hold
+                    {
                         status = "held";
                     } else {
                         let e = ApiError::new(

@@ -373,7 +373,7 @@ both_backends!(gt06_cut_off_held_until_slow);
 async fn gt06_cut_off_held_until_slow(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut settings = crate::helpers::test_settings(&db.url);
-    settings.cut_power_when_moving = "hold".into();
+    settings.cut_power_when_moving = vigil_server::settings::CutPowerPolicy::Hold;
     let app = crate::helpers::spawn_app_with(settings).await;
     let admin = app.login().await;
     let imei = "359710040000055";
