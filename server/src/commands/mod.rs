@@ -42,8 +42,8 @@ pub struct CommandRecord {
     pub kind: String,
     /// Parameters (`seconds`, `text`, …).
     pub params: Value,
-    /// `queued`, `held`, `sent`, `acknowledged`, `failed`, `expired`.
-    pub status: String,
+    /// Where it is in its life.
+    pub status: CommandStatus,
     /// Requesting user.
     pub requested_by: Option<i64>,
     /// API key used, if any.
@@ -64,6 +64,76 @@ pub struct CommandRecord {
     pub reply: Option<Value>,
     /// Why it failed.
     pub failure: Option<String>,
+}
+
+/// Where a command is in its life: `queued` (waits for the device) / `held` (a cut-off waiting
+/// for the vehicle to slow down) → `sent` → `acknowledged`, or `failed` / `expired`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandStatus {
+    /// Waiting for the device to be online (and for `not_before`).
+    Queued,
+    /// A cut-off held until a fix shows the vehicle slow enough.
+    Held,
+    /// Written to the device; waiting for its reply.
+    Sent,
+    /// The device confirmed it.
+    Acknowledged,
+    /// Refused by the device, not encodable for it, or not deliverable.
+    Failed,
+    /// Not delivered or not answered before `expires_at`.
+    Expired,
+}
+
+impl CommandStatus {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandStatus::Queued => "queued",
+            CommandStatus::Held => "held",
+            CommandStatus::Sent => "sent",
+            CommandStatus::Acknowledged => "acknowledged",
+            CommandStatus::Failed => "failed",
+            CommandStatus::Expired => "expired",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<CommandStatus> {
+        [
+            CommandStatus::Queued,
+            CommandStatus::Held,
+            CommandStatus::Sent,
+            CommandStatus::Acknowledged,
+            CommandStatus::Failed,
+            CommandStatus::Expired,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+    }
+
+    /// Whether the command's life is over.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            CommandStatus::Acknowledged | CommandStatus::Failed | CommandStatus::Expired
+        )
+    }
+
+    /// The statuses a command may move to this one from (a transition from anything else is
+    /// a race lost to another transition, and does nothing).
+    pub fn reached_from(self) -> &'static [CommandStatus] {
+        use CommandStatus::*;
+        match self {
+            Sent => &[Queued],
+            Queued => &[Held],
+            Expired => &[Queued, Held, Sent],
+            Acknowledged | Failed => &[Queued, Sent],
+            Held => &[],
+        }
+    }
 }
 
 /// One audit entry.
@@ -102,7 +172,13 @@ macro_rules! command_from_row {
                 device_id: r.try_get("device_id")?,
                 kind: r.try_get("kind")?,
                 params: r.try_get::<Json<Value>, _>("params")?.0,
-                status: r.try_get("status")?,
+                status: {
+                    let s: String = r.try_get("status")?;
+                    CommandStatus::parse(&s).ok_or_else(|| sqlx::Error::ColumnDecode {
+                        index: "status".into(),
+                        source: format!("unknown command status {s:?}").into(),
+                    })?
+                },
                 requested_by: r.try_get("requested_by")?,
                 api_key_id: r.try_get("api_key_id")?,
                 created_at: r.try_get("created_at")?,
@@ -333,7 +409,7 @@ impl CommandQueue {
             return Err(self.refuse(who, device, &req, e).await);
         }
         let mut params = json!({});
-        let mut status = "queued";
+        let mut status = CommandStatus::Queued;
         match kind {
             CommandKind::CutPower => {
                 if !req.confirm {
@@ -346,7 +422,7 @@ impl CommandQueue {
                 if let Some(speed) = self.moving_speed(device.id).await? {
                     if self.settings.cut_power_when_moving == crate::settings::CutPowerPolicy::Hold
                     {
-                        status = "held";
+                        status = CommandStatus::Held;
                     } else {
                         let e = ApiError::new(
                             StatusCode::CONFLICT,
@@ -401,7 +477,11 @@ impl CommandQueue {
             Some(device.id),
             Some(cmd.id),
             &req.kind,
-            if status == "held" { "held" } else { "accepted" },
+            if status == CommandStatus::Held {
+                "held"
+            } else {
+                "accepted"
+            },
             "",
             params.clone(),
         )
@@ -417,7 +497,7 @@ impl CommandQueue {
                     device.id,
                     "set_interval",
                     &revert,
-                    "queued",
+                    CommandStatus::Queued,
                     who,
                     now,
                     at + chrono::Duration::seconds(ttl as i64),
@@ -456,7 +536,7 @@ impl CommandQueue {
         device_id: i64,
         kind: &str,
         params: &Value,
-        status: &str,
+        status: CommandStatus,
         who: Requester,
         now: DateTime<Utc>,
         expires: DateTime<Utc>,
@@ -467,7 +547,7 @@ impl CommandQueue {
         );
         on_pool!(&self.db, p => {
             let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(device_id).bind(kind).bind(Json(params))
-                .bind(status).bind(who.user_id).bind(who.api_key_id).bind(now).bind(expires).bind(not_before)
+                .bind(status.as_str()).bind(who.user_id).bind(who.api_key_id).bind(now).bind(expires).bind(not_before)
                 .fetch_one(p).await?;
             Ok(command_from_row!(&r)?)
         })
@@ -539,34 +619,34 @@ impl CommandQueue {
     async fn set_status(
         &self,
         id: i64,
-        from: &[&str],
-        to: &str,
+        to: CommandStatus,
         failure: Option<&str>,
         reply: Option<&Value>,
         correlation: Option<&Value>,
     ) -> Result<bool, DbError> {
         let now = Utc::now();
-        let finished = matches!(to, "acknowledged" | "failed" | "expired").then_some(now);
-        let sent = (to == "sent").then_some(now);
-        let list = from
+        let finished = to.is_final().then_some(now);
+        let sent = (to == CommandStatus::Sent).then_some(now);
+        let list = to
+            .reached_from()
             .iter()
-            .map(|s| format!("'{s}'"))
+            .map(|s| format!("'{}'", s.as_str()))
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
             "UPDATE commands SET status = $1, failure = COALESCE($2, failure), reply = COALESCE($3, reply), correlation = COALESCE($4, correlation), finished_at = COALESCE($5, finished_at), sent_at = COALESCE($6, sent_at) WHERE id = $7 AND status IN ({list})"
         );
-        let n = on_pool!(&self.db, p => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to).bind(failure)
+        let n = on_pool!(&self.db, p => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(to.as_str()).bind(failure)
             .bind(reply.map(Json)).bind(correlation.map(Json)).bind(finished).bind(sent).bind(id)
             .execute(p).await?.rows_affected());
         Ok(n > 0)
     }
 
-    async fn by_status(&self, status: &str) -> Result<Vec<CommandRecord>, DbError> {
+    async fn by_status(&self, status: CommandStatus) -> Result<Vec<CommandRecord>, DbError> {
         let sql =
             format!("SELECT {CMD_COLS} FROM commands WHERE status = $1 ORDER BY id LIMIT 1000");
         on_pool!(&self.db, p => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status).fetch_all(p).await?;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(status.as_str()).fetch_all(p).await?;
             let mut out = Vec::with_capacity(rows.len());
             for r in &rows { out.push(command_from_row!(r)?); }
             Ok(out)
@@ -576,20 +656,14 @@ impl CommandQueue {
     async fn finish(
         &self,
         c: &CommandRecord,
-        outcome: &str,
+        to: CommandStatus,
         reason: &str,
         reply: Option<&Value>,
         correlation: Option<&Value>,
     ) -> Result<(), DbError> {
-        let from: &[&str] = match outcome {
-            "sent" => &["queued"],
-            "queued" => &["held"],
-            "expired" => &["queued", "held", "sent"],
-            _ => &["queued", "sent"],
-        };
         let failure = (!reason.is_empty()).then_some(reason);
         if self
-            .set_status(c.id, from, outcome, failure, reply, correlation)
+            .set_status(c.id, to, failure, reply, correlation)
             .await?
         {
             let who = Requester {
@@ -602,7 +676,7 @@ impl CommandQueue {
                 Some(c.device_id),
                 Some(c.id),
                 &c.kind,
-                outcome,
+                to.as_str(),
                 reason,
                 detail,
             )
@@ -617,24 +691,30 @@ impl CommandQueue {
     /// One pass: release held cut-offs of slow vehicles, expire, deliver, match replies.
     async fn tick(&self, last_event: &mut i64) -> Result<(), DbError> {
         let now = Utc::now();
-        for c in self.by_status("held").await? {
+        for c in self.by_status(CommandStatus::Held).await? {
             if c.expires_at > now && self.moving_speed(c.device_id).await?.is_none() {
-                self.finish(&c, "queued", "", None, None).await?;
+                self.finish(&c, CommandStatus::Queued, "", None, None)
+                    .await?;
             }
         }
-        for status in ["queued", "held", "sent"] {
+        for status in [
+            CommandStatus::Queued,
+            CommandStatus::Held,
+            CommandStatus::Sent,
+        ] {
             for c in self.by_status(status).await? {
                 if c.expires_at <= now {
-                    let why = if status == "sent" {
+                    let why = if status == CommandStatus::Sent {
                         "no_reply"
                     } else {
                         "not_delivered"
                     };
-                    self.finish(&c, "expired", why, None, None).await?;
+                    self.finish(&c, CommandStatus::Expired, why, None, None)
+                        .await?;
                 }
             }
         }
-        for c in self.by_status("queued").await? {
+        for c in self.by_status(CommandStatus::Queued).await? {
             if c.not_before.is_some_and(|t| t > now) {
                 continue;
             }
@@ -648,7 +728,7 @@ impl CommandQueue {
                 continue;
             }
             let Some(command) = protocol_command(&c.kind, &c.params) else {
-                self.finish(&c, "failed", "invalid_command", None, None)
+                self.finish(&c, CommandStatus::Failed, "invalid_command", None, None)
                     .await?;
                 continue;
             };
@@ -657,10 +737,11 @@ impl CommandQueue {
             match self.registry.send_command(&id, command, profile).await {
                 Ok(corr) => {
                     let corr = serde_json::to_value(corr).unwrap_or(Value::Null);
-                    self.finish(&c, "sent", "", None, Some(&corr)).await?;
+                    self.finish(&c, CommandStatus::Sent, "", None, Some(&corr))
+                        .await?;
                 }
                 Err(SendCommandError::Command(e)) => {
-                    self.finish(&c, "failed", &e.to_string(), None, None)
+                    self.finish(&c, CommandStatus::Failed, &e.to_string(), None, None)
                         .await?;
                 }
                 // Went offline meanwhile: stays queued for the next connection.
@@ -687,7 +768,7 @@ impl CommandQueue {
     /// Matches a device reply to the command it answers and finishes that command.
     async fn match_reply(&self, device_id: i64, reply: &Value) -> Result<(), DbError> {
         let sent: Vec<CommandRecord> = self
-            .by_status("sent")
+            .by_status(CommandStatus::Sent)
             .await?
             .into_iter()
             .filter(|c| c.device_id == device_id)
@@ -704,14 +785,29 @@ impl CommandQueue {
         };
         match reply["result"].as_str() {
             Some("failure") => {
-                self.finish(c, "failed", "device_refused", Some(reply), None)
-                    .await
+                self.finish(
+                    c,
+                    CommandStatus::Failed,
+                    "device_refused",
+                    Some(reply),
+                    None,
+                )
+                .await
             }
             Some("unsupported") => {
-                self.finish(c, "failed", "device_unsupported", Some(reply), None)
+                self.finish(
+                    c,
+                    CommandStatus::Failed,
+                    "device_unsupported",
+                    Some(reply),
+                    None,
+                )
+                .await
+            }
+            _ => {
+                self.finish(c, CommandStatus::Acknowledged, "", Some(reply), None)
                     .await
             }
-            _ => self.finish(c, "acknowledged", "", Some(reply), None).await,
         }
     }
 
