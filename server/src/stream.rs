@@ -184,11 +184,12 @@ impl Rights {
                 let ours = alarm.unit_id.is_some_and(|u| self.units.contains(&u));
                 // An alarm reassigned away from the unit is still shown once, so the officer
                 // learns it left them.
-                let was_ours = if ours && alarm.status != "resolved" {
-                    self.pursued.insert(alarm.id, alarm.device_id).is_some()
-                } else {
-                    self.pursued.remove(&alarm.id).is_some()
-                };
+                let was_ours =
+                    if ours && alarm.status != crate::alarms::store::AlarmStatus::Resolved {
+                        self.pursued.insert(alarm.id, alarm.device_id).is_some()
+                    } else {
+                        self.pursued.remove(&alarm.id).is_some()
+                    };
                 self.alarms
                     && (self.all || ours || was_ours || self.devices.contains(&alarm.device_id))
             }

@@ -376,7 +376,7 @@ impl Worker {
             Input::Guard(g) => self.set_guard(g),
             Input::AlarmChanged(a) => {
                 let key = (a.device_id, a.kind.clone());
-                if a.status == "resolved" {
+                if a.status == store::AlarmStatus::Resolved {
                     self.open.remove(&key);
                     if !self.open.keys().any(|(d, _)| *d == a.device_id) {
                         self.pursuit.remove(&a.device_id);

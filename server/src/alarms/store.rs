@@ -37,7 +37,13 @@ macro_rules! alarm_from_row {
             device_id: r.try_get("device_id")?,
             kind: r.try_get("kind")?,
             severity: r.try_get("severity")?,
-            status: r.try_get("status")?,
+            status: {
+                let s: String = r.try_get("status")?;
+                AlarmStatus::parse(&s).ok_or_else(|| sqlx::Error::ColumnDecode {
+                    index: "status".into(),
+                    source: format!("unknown alarm status {s:?}").into(),
+                })?
+            },
             unit_id: r.try_get("unit_id")?,
             count: r.try_get("count")?,
             first_time: r.try_get("first_time")?,
@@ -52,6 +58,48 @@ macro_rules! alarm_from_row {
     }};
 }
 
+/// Where an alarm is in its lifecycle: `open` → `acknowledged` / `assigned` → `resolved`
+/// (final).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AlarmStatus {
+    /// Raised, nobody has acted on it yet.
+    Open,
+    /// Seen by a dispatcher or officer.
+    Acknowledged,
+    /// Given to a patrol unit.
+    Assigned,
+    /// Closed with an outcome.
+    Resolved,
+}
+
+impl AlarmStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [AlarmStatus; 4] = [
+        AlarmStatus::Open,
+        AlarmStatus::Acknowledged,
+        AlarmStatus::Assigned,
+        AlarmStatus::Resolved,
+    ];
+
+    /// The stored and wire name (also the name of the lifecycle step that reaches it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmStatus::Open => "open",
+            AlarmStatus::Acknowledged => "acknowledged",
+            AlarmStatus::Assigned => "assigned",
+            AlarmStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Parses a stored or requested name.
+    pub fn parse(s: &str) -> Option<AlarmStatus> {
+        AlarmStatus::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 /// An alarm as stored and as the API, WebSocket, MQTT and webhooks show it.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AlarmView {
@@ -63,8 +111,8 @@ pub struct AlarmView {
     pub kind: String,
     /// `high`, `medium` or `low`.
     pub severity: String,
-    /// `open`, `acknowledged`, `assigned` or `resolved`.
-    pub status: String,
+    /// Where it is in its lifecycle.
+    pub status: AlarmStatus,
     /// Patrol unit the alarm is routed or assigned to.
     pub unit_id: Option<i64>,
     /// How many times it was raised while open (de-duplication).
@@ -168,7 +216,7 @@ pub struct Guard {
 #[derive(Debug, Clone, Default)]
 pub struct AlarmFilter {
     /// Status.
-    pub status: Option<String>,
+    pub status: Option<AlarmStatus>,
     /// Kind.
     pub kind: Option<String>,
     /// Patrol unit.
@@ -295,7 +343,7 @@ pub async fn list_alarms(db: &Db, f: &AlarmFilter) -> Result<Vec<AlarmView>, DbE
         sql.push_str(&format!(" AND {cond} ${}", binds.len()));
     };
     if let Some(s) = &f.status {
-        add("status =", Bind::Str(s.clone()), &mut sql);
+        add("status =", Bind::Str(s.as_str().to_owned()), &mut sql);
     }
     if let Some(k) = &f.kind {
         add("kind =", Bind::Str(k.clone()), &mut sql);
@@ -353,7 +401,7 @@ pub async fn list_alarms(db: &Db, f: &AlarmFilter) -> Result<Vec<AlarmView>, DbE
 pub async fn transition(
     db: &Db,
     id: i64,
-    status: &str,
+    status: AlarmStatus,
     user_id: Option<i64>,
     unit_id: Option<i64>,
     outcome: Option<&str>,
@@ -367,12 +415,12 @@ pub async fn transition(
     Ok(on_pool!(db, p => {
         let mut tx = p.begin().await?;
         match sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id).bind(status).bind(unit_id).bind(outcome).bind(now)
+            .bind(id).bind(status.as_str()).bind(unit_id).bind(outcome).bind(now)
             .fetch_optional(&mut *tx).await? {
             Some(r) => {
                 let view = alarm_from_row!(&r);
                 sqlx::query(ACTION_INSERT)
-                    .bind(id).bind(status).bind(user_id).bind(unit_id).bind(outcome).bind(now)
+                    .bind(id).bind(status.as_str()).bind(user_id).bind(unit_id).bind(outcome).bind(now)
                     .execute(&mut *tx).await?;
                 tx.commit().await?;
                 Some(view)

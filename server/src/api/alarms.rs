@@ -11,7 +11,6 @@ use crate::alarms::store::{self, AlarmActionRow, AlarmView, Guard};
 use crate::bus::{AlarmAction, BusEvent};
 use crate::db::Role;
 
-const STATUSES: [&str; 4] = ["open", "acknowledged", "assigned", "resolved"];
 const OUTCOMES: [&str; 5] = [
     "false_alarm",
     "recovered",
@@ -109,14 +108,18 @@ pub async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
-    if let Some(s) = &q.status
-        && !STATUSES.contains(&s.as_str())
-    {
-        return Err(ApiError::bad_request(
-            "invalid_status",
-            format!("status must be one of {STATUSES:?}"),
-        ));
-    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(store::AlarmStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_status",
+                format!(
+                    "status must be one of {:?}",
+                    store::AlarmStatus::ALL.map(|a| a.as_str())
+                ),
+            )
+        })?),
+    };
     let limit = super::page_limit(q.limit)?;
     if let (Some(f), Some(t)) = (q.from, q.to)
         && f >= t
@@ -129,7 +132,7 @@ pub async fn list(
     let alarms = store::list_alarms(
         &state.db,
         &store::AlarmFilter {
-            status: q.status,
+            status,
             kind: q.kind,
             unit_id: q.unit_id,
             device_id: q.device_id,
@@ -192,13 +195,13 @@ async fn step(
     state: &AppState,
     auth: &Actor,
     id: i64,
-    status: &str,
+    status: store::AlarmStatus,
     unit_id: Option<i64>,
     outcome: Option<&str>,
     action: AlarmAction,
 ) -> Result<HttpResponse, ApiError> {
     let current = access::handled_alarm(&state.db, auth, id).await?;
-    if current.status == "resolved" {
+    if current.status == store::AlarmStatus::Resolved {
         return Err(ApiError::new(
             actix_web::http::StatusCode::CONFLICT,
             "conflict",
@@ -231,10 +234,10 @@ pub async fn ack(
     let id = id.into_inner();
     let current = access::handled_alarm(&state.db, &auth, id).await?;
     // Acknowledging an assigned alarm keeps it assigned.
-    let status = if current.status == "assigned" {
-        "assigned"
+    let status = if current.status == store::AlarmStatus::Assigned {
+        store::AlarmStatus::Assigned
     } else {
-        "acknowledged"
+        store::AlarmStatus::Acknowledged
     };
     step(
         &state,
@@ -277,7 +280,7 @@ pub async fn assign(
         &state,
         &auth,
         id,
-        "assigned",
+        store::AlarmStatus::Assigned,
         Some(unit),
         None,
         AlarmAction::Assigned,
@@ -313,7 +316,7 @@ pub async fn resolve(
         &state,
         &auth,
         id,
-        "resolved",
+        store::AlarmStatus::Resolved,
         None,
         Some(&body.outcome),
         AlarmAction::Resolved,
