@@ -270,6 +270,7 @@ impl Application {
                     unknown_devices: settings.unknown_devices,
                     config: protocol::osmand::OsmandConfig::default(),
                     fix_window: settings.fix_time_window(),
+                    touches: Default::default(),
                 };
                 Some(
                     crate::osmand::server(l, state, settings.http_workers)

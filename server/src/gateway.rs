@@ -1000,7 +1000,7 @@ impl<C: GatewayCodec> Connection<C> {
         if let Some(s) = &self.session
             && self
                 .last_touch
-                .checked_add(60_000)
+                .checked_add(crate::ingest::TOUCH_EVERY.as_millis() as u64)
                 .is_none_or(|t| t <= self.timer.now())
         {
             self.last_touch = self.timer.now();

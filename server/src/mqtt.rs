@@ -168,6 +168,7 @@ async fn consume(
 ) -> Result<(), String> {
     tx.subscribe(POSITION_FILTER).map_err(|e| e.to_string())?;
     let config = OsmandConfig::default();
+    let touches = crate::ingest::DeviceTouches::default();
     loop {
         match rx.next().await {
             Ok(Some(Notification::Forward(f))) => {
@@ -177,6 +178,7 @@ async fn consume(
                     alarms: alarms.as_ref(),
                     config: &config,
                     fix_window: &fix_window,
+                    touches: &touches,
                 };
                 store(&f.publish.topic, &f.publish.payload, &ingest).await;
             }
@@ -197,6 +199,7 @@ struct Ingest<'a> {
     alarms: Option<&'a crate::alarms::AlarmEngine>,
     config: &'a OsmandConfig,
     fix_window: &'a FixTimeWindow,
+    touches: &'a crate::ingest::DeviceTouches,
 }
 
 async fn store(topic: &[u8], payload: &[u8], ingest: &Ingest<'_>) {
@@ -206,6 +209,7 @@ async fn store(topic: &[u8], payload: &[u8], ingest: &Ingest<'_>) {
         alarms,
         config,
         fix_window,
+        touches,
     } = *ingest;
     let topic_device = std::str::from_utf8(topic)
         .ok()
@@ -238,7 +242,9 @@ async fn store(topic: &[u8], payload: &[u8], ingest: &Ingest<'_>) {
         DeviceMessage::Batch(ps) => ps,
         _ => Vec::new(),
     };
-    let _ = db.touch_device(dev.id, "mqtt", now).await;
+    if touches.due(dev.id, std::time::Instant::now()) {
+        let _ = db.touch_device(dev.id, "mqtt", now).await;
+    }
     let rejected = crate::ingest::screen(fix_window, &mut positions, now);
     if !rejected.is_empty() {
         crate::ingest::record_rejected(

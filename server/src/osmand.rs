@@ -26,6 +26,8 @@ pub struct OsmandState {
     pub config: OsmandConfig,
     /// Fixes dated outside it are answered 200 but not stored (see [`crate::ingest`]).
     pub fix_window: FixTimeWindow,
+    /// `last_seen_at` writes, at most one a minute per device.
+    pub touches: crate::ingest::DeviceTouches,
 }
 
 const P: &str = "osmand";
@@ -104,7 +106,9 @@ async fn report(state: web::Data<OsmandState>, req: HttpRequest, body: web::Byte
         DeviceMessage::Batch(ps) => ps,
         _ => Vec::new(),
     };
-    let _ = state.db.touch_device(device.id, P, now).await;
+    if state.touches.due(device.id, std::time::Instant::now()) {
+        let _ = state.db.touch_device(device.id, P, now).await;
+    }
     let rejected = crate::ingest::screen(&state.fix_window, &mut positions, now);
     if !rejected.is_empty() {
         // Still a 200 below: an app that got an error would retry the same report forever.
