@@ -522,6 +522,8 @@ async fn mqtt_far_future_fix_is_not_stored(backend: Backend) {
     let mut o = MqttOptions::new("mqtt-dev-9", addr.ip().to_string(), addr.port());
     o.set_credentials("mqtt-dev-9", password);
     let (client, mut ev) = AsyncClient::new(o, 10);
+    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
+    ev.network_options.set_connection_timeout(30);
     let id = DeviceId::parse("mqtt-dev-9").unwrap();
     let mut future = position(0);
     future.time = "2099-06-01T00:00:00Z".parse().unwrap();

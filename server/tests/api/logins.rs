@@ -396,6 +396,8 @@ async fn mqtt_logins_are_throttled_per_client() {
         o.set_keep_alive(Duration::from_secs(30));
         async move {
             let (_c, mut ev) = AsyncClient::new(o, 10);
+            // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
+            ev.network_options.set_connection_timeout(30);
             loop {
                 match ev.poll().await {
                     Ok(Event::Incoming(Packet::ConnAck(a))) => {

@@ -48,6 +48,8 @@ async fn mqtt_publish_with_device_token(backend: Backend) {
 
     // A wrong password is refused.
     let (_c, mut ev) = AsyncClient::new(options(addr, "mqtt-dev-1", "wrong"), 10);
+    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
+    ev.network_options.set_connection_timeout(30);
     loop {
         match ev.poll().await {
             Err(_) => break,
@@ -60,6 +62,8 @@ async fn mqtt_publish_with_device_token(backend: Backend) {
     }
 
     let (client, mut ev) = AsyncClient::new(options(addr, "mqtt-dev-1", &password), 10);
+    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
+    ev.network_options.set_connection_timeout(30);
     let device = DeviceId::parse("mqtt-dev-1").unwrap();
     let body = protocol::osmand::device::json(&device, &position(42));
     client

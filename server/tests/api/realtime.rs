@@ -128,6 +128,8 @@ async fn alarm_reaches_websocket_mqtt_and_webhook(backend: Backend) {
     let mut o = MqttOptions::new(format!("{login}:rt"), addr.ip().to_string(), addr.port());
     o.set_credentials(login, token.as_str());
     let (client, mut ev) = AsyncClient::new(o, 100);
+    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
+    ev.network_options.set_connection_timeout(30);
     client
         .subscribe(format!("vigil/units/{unit_id}/#"), QoS::AtMostOnce)
         .await

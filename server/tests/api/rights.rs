@@ -411,6 +411,8 @@ async fn mqtt_subscribe(
     o.set_credentials(user, pass);
     o.set_keep_alive(std::time::Duration::from_secs(30));
     let (client, mut ev) = AsyncClient::new(o, 10);
+    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
+    ev.network_options.set_connection_timeout(30);
     client
         .subscribe(filter, QoS::AtMostOnce)
         .await
@@ -621,6 +623,8 @@ async fn mqtt_topics_follow_the_same_rights(backend: Backend) {
     let mut o = rumqttc::MqttOptions::new("4210051501", addr.ip().to_string(), addr.port());
     o.set_credentials("4210051501", creds["password"].as_str().unwrap());
     let (dev, mut ev) = rumqttc::AsyncClient::new(o, 10);
+    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
+    ev.network_options.set_connection_timeout(30);
     let body = protocol::osmand::device::json(&DeviceId::parse("4210051502").unwrap(), &fix(5));
     dev.publish(
         "vigil/4210051502/position",

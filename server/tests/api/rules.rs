@@ -95,6 +95,8 @@ async fn mqtt_log(app: &TestApp, token: &str) -> Log {
     o.set_credentials(login, token);
     o.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut ev) = AsyncClient::new(o, 1000);
+    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
+    ev.network_options.set_connection_timeout(30);
     for topic in [
         "vigil/units/+/alarms",
         "vigil/devices/+/alarms",
@@ -584,6 +586,8 @@ async fn osmand_and_mqtt_positions_raise_alarms(backend: Backend) {
     let mut o = MqttOptions::new("mqtt-bike-1", addr.ip().to_string(), addr.port());
     o.set_credentials("mqtt-bike-1", creds["password"].as_str().unwrap());
     let (bike, mut ev) = AsyncClient::new(o, 10);
+    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
+    ev.network_options.set_connection_timeout(30);
     let body = protocol::osmand::device::json(
         &DeviceId::parse("mqtt-bike-1").unwrap(),
         &with_alarm(fix(0, 0.0), Alarm::Sos),
