@@ -24,6 +24,7 @@
 //! vehicle is outside (or unplugged) nor raises enter/exit or low battery again for a state
 //! already reported.
 
+mod rules;
 pub mod store;
 
 use std::collections::HashMap;
@@ -31,11 +32,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use geofence::geo::Point;
-use geofence::{
-    DeviceTrackers, Fence, FenceId, FenceKind, FenceShape, FenceTracker, Fix, TrackerConfig,
-};
-use protocol::{Alarm, LatLon, Position, StatusReport};
+use geofence::{DeviceTrackers, FenceTracker, TrackerConfig};
+use protocol::{LatLon, Position, StatusReport};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -44,6 +42,7 @@ pub use store::{AlarmView, ArmedContact, Guard};
 use crate::bus::{AlarmAction, Bus, BusEvent, LivePosition};
 use crate::db::Db;
 use crate::fences::FenceStore;
+use rules::{DeviceState, Trigger};
 
 /// Rule settings.
 #[derive(Debug, Clone)]
@@ -206,25 +205,6 @@ impl AlarmEngine {
     }
 }
 
-#[derive(Default)]
-struct DeviceState {
-    guard: Option<Guard>,
-    armed_circle: Option<(Fence, FenceTracker)>,
-    vibration: Option<(DateTime<Utc>, f64, f64)>,
-    over_since: Option<DateTime<Utc>>,
-    over_raised: bool,
-    charging: Option<bool>,
-    low_battery: bool,
-    trackers: DeviceTrackers,
-    last_time: Option<DateTime<Utc>>,
-    /// Latest valid fix (where status-only alarms are placed).
-    last_fix: Option<(f64, f64)>,
-    /// The latest fix was looked up in the database (after a restart).
-    fix_loaded: bool,
-    /// Server time of the latest report through any ingest path.
-    last_received: Option<DateTime<Utc>>,
-}
-
 /// The part of a device's rule state that survives a restart (`alarm_state.state`, JSON).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Persisted {
@@ -259,33 +239,6 @@ struct Worker {
     /// Vehicles with an open alarm → the unit receiving their positions.
     pursuit: HashMap<i64, i64>,
     pending: HashMap<i64, Pending>,
-}
-
-struct Trigger {
-    kind: String,
-    evidence: Option<&'static str>,
-}
-
-fn haversine_m(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (la1, lo1, la2, lo2) = (
-        a.0.to_radians(),
-        a.1.to_radians(),
-        b.0.to_radians(),
-        b.1.to_radians(),
-    );
-    let h = ((la2 - la1) / 2.0).sin().powi(2)
-        + la1.cos() * la2.cos() * ((lo2 - lo1) / 2.0).sin().powi(2);
-    2.0 * 6_371_008.8 * h.sqrt().asin()
-}
-
-fn fix_of(p: &Position) -> Fix {
-    Fix {
-        time_ms: p.time.timestamp_millis(),
-        lat: p.location.lat,
-        lon: p.location.lon,
-        accuracy_m: p.accuracy_m,
-        valid: p.valid,
-    }
 }
 
 impl Worker {
@@ -351,24 +304,7 @@ impl Worker {
 
     fn set_guard(&mut self, g: Guard) {
         let state = self.devices.entry(g.device_id).or_default();
-        // The same arming with only another speed limit keeps the circle and the evidence.
-        if let Some(old) = &mut state.guard
-            && old.changed_at == g.changed_at
-            && old.armed == g.armed
-        {
-            *old = g;
-            return;
-        }
-        state.armed_circle = None;
-        if g.armed
-            && let (Some(lat), Some(lon)) = (g.armed_lat, g.armed_lon)
-            && let Ok(shape) = FenceShape::circle(Point::new(lon, lat), self.config.theft_radius_m)
-        {
-            let fence = Fence::new(FenceId(0), FenceKind::KeepIn, shape);
-            state.armed_circle = Some((fence, FenceTracker::new_inside()));
-        }
-        state.vibration = None;
-        state.guard = Some(g);
+        rules::set_guard(state, g, self.config.theft_radius_m);
     }
 
     async fn handle(&mut self, input: Input) {
@@ -457,15 +393,11 @@ impl Worker {
         };
         for c in armed {
             let seen_here = self.devices.get(&c.device_id).and_then(|s| s.last_received);
-            let last_contact = c.last_seen.max(seen_here).unwrap_or(c.armed_at);
-            if now - last_contact <= after {
-                continue;
-            }
-            if self
+            let open_since = self
                 .open
                 .get(&(c.device_id, "offline".to_owned()))
-                .is_some_and(|a| a.last_time >= last_contact)
-            {
+                .map(|a| a.last_time);
+            if !rules::offline_due(&c, seen_here, open_since, now, after) {
                 continue;
             }
             let at = match self.last_fix(c.device_id).await {
@@ -513,7 +445,8 @@ impl Worker {
         self.evaluate_at(device_id, p, is_fix, at).await;
     }
 
-    /// Runs every rule on one report placed at `at`.
+    /// Runs every rule on one report placed at `at` ([`rules::evaluate`]), then raises what
+    /// they found and saves the rule state when it changed.
     async fn evaluate_at(
         &mut self,
         device_id: i64,
@@ -521,149 +454,19 @@ impl Worker {
         is_fix: bool,
         at: Option<(f64, f64)>,
     ) {
-        let cfg = &self.config;
         let state = self.devices.entry(device_id).or_default();
-        let mut changed = false;
-        if is_fix && p.valid {
-            state.last_fix = Some((p.location.lat, p.location.lon));
-        }
-        let mut triggers: Vec<Trigger> = Vec::new();
-        let s = &p.status;
-        let here = (p.location.lat, p.location.lon);
-
-        for a in s.alarms.iter() {
-            triggers.push(Trigger {
-                kind: a.as_str().to_owned(),
-                evidence: None,
-            });
-        }
-        // Low battery (edge-triggered: raised when it becomes low).
-        let low = s.battery_level.is_some_and(|l| l <= cfg.low_battery_level)
-            || s.battery_voltage
-                .is_some_and(|v| v > 0.0 && v <= cfg.low_battery_voltage);
-        if low && !state.low_battery && !s.alarms.contains(Alarm::LowBattery) {
-            triggers.push(Trigger {
-                kind: "low_battery".into(),
-                evidence: None,
-            });
-        }
-        if (s.battery_level.is_some() || s.battery_voltage.is_some()) && state.low_battery != low {
-            state.low_battery = low;
-            changed = true;
-        }
-        // External power lost.
-        let power_lost = state.charging == Some(true) && s.charging == Some(false);
-        if power_lost && !s.alarms.contains(Alarm::PowerCut) {
-            triggers.push(Trigger {
-                kind: "power_cut".into(),
-                evidence: None,
-            });
-        }
-        if s.charging.is_some() && state.charging != s.charging {
-            state.charging = s.charging;
-            changed = true;
-        }
-        // Status reports carry server or device time without a fix: not part of the fix order.
-        let in_order = is_fix && state.last_time.is_none_or(|t| p.time > t);
-        if in_order {
-            state.last_time = Some(p.time);
-        }
-        // Overspeed held for N seconds.
-        let limit = state
-            .guard
-            .and_then(|g| g.speed_limit_kmh)
-            .or(cfg.default_speed_limit_kmh);
-        if let Some(limit) = limit
-            && p.valid
-            && in_order
-        {
-            if f64::from(p.speed_kmh) > limit {
-                let since = *state.over_since.get_or_insert(p.time);
-                if !state.over_raised
-                    && (p.time - since).to_std().unwrap_or_default() >= cfg.overspeed_hold
-                    && !s.alarms.contains(Alarm::Overspeed)
-                {
-                    state.over_raised = true;
-                    triggers.push(Trigger {
-                        kind: "overspeed".into(),
-                        evidence: None,
-                    });
-                }
-            } else {
-                state.over_since = None;
-                state.over_raised = false;
-            }
-        }
-        // Geofences assigned to the device.
         let assigned = self.fences.assigned(device_id);
-        if is_fix && !assigned.is_empty() {
-            let index = self.fences.snapshot();
-            let mut events = Vec::new();
-            state.trackers.step(
-                &index,
-                &fix_of(p),
-                &cfg.tracker,
-                |f| assigned.contains(&f.id) && f.kind != FenceKind::Jurisdiction,
-                &mut events,
-            );
-            changed |= !events.is_empty();
-            for e in events.into_iter().filter(|e| e.alarm) {
-                let kind = match e.transition {
-                    geofence::Transition::Enter => "geofence_enter",
-                    geofence::Transition::Exit => "geofence_exit",
-                };
-                triggers.push(Trigger {
-                    kind: kind.into(),
-                    evidence: None,
-                });
-            }
-        }
-        // Suspected theft while armed.
-        if state.guard.is_some_and(|g| g.armed) {
-            let mut evidence = Vec::new();
-            if s.ignition == Some(true) {
-                evidence.push("ignition_on");
-            }
-            if s.alarms.contains(Alarm::PowerCut) || power_lost {
-                evidence.push("power_cut");
-            }
-            if let Some((fence, tracker)) = &mut state.armed_circle
-                && is_fix
-                && let Some(e) = tracker.step(fence, &fix_of(p), &cfg.tracker)
-            {
-                changed = true;
-                if e.transition == geofence::Transition::Exit {
-                    evidence.push("moved");
-                }
-            }
-            if let Some((t, lat, lon)) = state.vibration
-                && p.valid
-                && (p.time - t)
-                    .to_std()
-                    .is_ok_and(|d| d <= cfg.vibration_window)
-                && (p.speed_kmh >= cfg.movement_speed_kmh
-                    || haversine_m((lat, lon), here) >= cfg.movement_m)
-            {
-                evidence.push("vibration_then_movement");
-            }
-            if s.alarms.contains(Alarm::Vibration)
-                && state.vibration.is_none()
-                && let Some(v) = at
-            {
-                state.vibration = Some((p.time, v.0, v.1));
-            }
-            for e in evidence {
-                triggers.push(Trigger {
-                    kind: "theft".into(),
-                    evidence: Some(e),
-                });
-            }
-        }
+        let index = (is_fix && !assigned.is_empty()).then(|| self.fences.snapshot());
+        let fences = rules::Fences {
+            assigned: &assigned,
+            index: index.as_deref(),
+        };
+        let outcome = rules::evaluate(state, p, is_fix, at, &self.config, fences);
         // Alarms first: the rule state's write is not on the way to the patrol units.
-        for t in triggers {
+        for t in outcome.triggers {
             self.raise(device_id, p.time, at, t).await;
         }
-        if changed {
+        if outcome.changed {
             self.persist(device_id).await;
         }
     }
