@@ -90,12 +90,14 @@ impl Default for AlarmConfig {
 }
 
 /// Severity of an alarm kind.
-pub fn severity(kind: &str) -> &'static str {
+pub fn severity(kind: &str) -> store::Severity {
     match kind {
         "theft" | "sos" | "power_cut" | "illegal_ignition" | "tow" | "removing" | "tampering"
-        | "movement" | "accident" => "high",
-        "low_battery" | "power_on" | "power_off" | "parking" | "idle" | "fault" => "low",
-        _ => "medium",
+        | "movement" | "accident" => store::Severity::High,
+        "low_battery" | "power_on" | "power_off" | "parking" | "idle" | "fault" => {
+            store::Severity::Low
+        }
+        _ => store::Severity::Medium,
     }
 }
 

@@ -36,7 +36,13 @@ macro_rules! alarm_from_row {
             id: r.try_get("id")?,
             device_id: r.try_get("device_id")?,
             kind: r.try_get("kind")?,
-            severity: r.try_get("severity")?,
+            severity: {
+                let s: String = r.try_get("severity")?;
+                Severity::parse(&s).ok_or_else(|| sqlx::Error::ColumnDecode {
+                    index: "severity".into(),
+                    source: format!("unknown alarm severity {s:?}").into(),
+                })?
+            },
             status: {
                 let s: String = r.try_get("status")?;
                 AlarmStatus::parse(&s).ok_or_else(|| sqlx::Error::ColumnDecode {
@@ -56,6 +62,38 @@ macro_rules! alarm_from_row {
             updated_at: r.try_get("updated_at")?,
         }
     }};
+}
+
+/// How urgent an alarm is (from its kind: [`super::severity`]).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Theft, SOS, power cut, tampering: a patrol should move now.
+    High,
+    /// The rest of what needs a look (vibration, fences, overspeed, offline, …).
+    Medium,
+    /// Housekeeping (low battery, power on/off, parking).
+    Low,
+}
+
+impl Severity {
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::High, Severity::Medium, Severity::Low]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
 }
 
 /// Where an alarm is in its lifecycle: `open` → `acknowledged` / `assigned` → `resolved`
@@ -110,7 +148,7 @@ pub struct AlarmView {
     /// `theft`, `vibration`, `sos`, `low_battery`, `geofence_exit`, …
     pub kind: String,
     /// `high`, `medium` or `low`.
-    pub severity: String,
+    pub severity: Severity,
     /// Where it is in its lifecycle.
     pub status: AlarmStatus,
     /// Patrol unit the alarm is routed or assigned to.
@@ -143,7 +181,7 @@ pub struct NewAlarm {
     /// Kind.
     pub kind: String,
     /// Severity.
-    pub severity: &'static str,
+    pub severity: Severity,
     /// Routed patrol unit.
     pub unit_id: Option<i64>,
     /// Fix time.
@@ -264,7 +302,7 @@ pub async fn insert_alarm(db: &Db, a: &NewAlarm) -> Result<AlarmView, DbError> {
     Ok(on_pool!(db, p => {
         let mut tx = p.begin().await?;
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(a.device_id).bind(&a.kind).bind(a.severity).bind(a.unit_id).bind(a.time)
+            .bind(a.device_id).bind(&a.kind).bind(a.severity.as_str()).bind(a.unit_id).bind(a.time)
             .bind(a.lat).bind(a.lon).bind(&evidence).bind(now)
             .fetch_one(&mut *tx).await?;
         let view = alarm_from_row!(&r);

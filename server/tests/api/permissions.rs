@@ -344,7 +344,7 @@ async fn new_alarm(app: &TestApp, fx: &Fixture) -> i64 {
         &alarm_store::NewAlarm {
             device_id: fx.device,
             kind: "vibration".into(),
-            severity: "medium",
+            severity: alarm_store::Severity::Medium,
             unit_id: Some(fx.unit1),
             time: chrono::Utc::now(),
             lat: Some(22.5),

@@ -313,7 +313,7 @@ async fn officer_cut_power_needs_an_open_alarm(backend: Backend) {
         &alarm_store::NewAlarm {
             device_id: dev,
             kind: "theft".into(),
-            severity: "high",
+            severity: vigil_server::alarms::store::Severity::High,
             unit_id: Some(u1),
             time: chrono::Utc::now(),
             lat: Some(22.5),
@@ -756,7 +756,7 @@ async fn units_and_webhooks_are_edited_and_deleted(backend: Backend) {
         &alarm_store::NewAlarm {
             device_id: dev,
             kind: "sos".into(),
-            severity: "high",
+            severity: vigil_server::alarms::store::Severity::High,
             unit_id: Some(a),
             time: chrono::Utc::now(),
             lat: Some(22.505),
