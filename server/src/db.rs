@@ -32,6 +32,19 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Reads the stored name of an enum (`column` holds `name`): a name `parse` does not know is a
+/// decode error of that column, naming the value, not a silent default.
+pub(crate) fn stored_name<T>(
+    column: &str,
+    name: String,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, sqlx::Error> {
+    parse(&name).ok_or_else(|| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("unknown {column} {name:?}").into(),
+    })
+}
+
 /// Storage errors.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

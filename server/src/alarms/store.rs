@@ -36,20 +36,8 @@ macro_rules! alarm_from_row {
             id: r.try_get("id")?,
             device_id: r.try_get("device_id")?,
             kind: r.try_get("kind")?,
-            severity: {
-                let s: String = r.try_get("severity")?;
-                Severity::parse(&s).ok_or_else(|| sqlx::Error::ColumnDecode {
-                    index: "severity".into(),
-                    source: format!("unknown alarm severity {s:?}").into(),
-                })?
-            },
-            status: {
-                let s: String = r.try_get("status")?;
-                AlarmStatus::parse(&s).ok_or_else(|| sqlx::Error::ColumnDecode {
-                    index: "status".into(),
-                    source: format!("unknown alarm status {s:?}").into(),
-                })?
-            },
+            severity: crate::db::stored_name("severity", r.try_get("severity")?, Severity::parse)?,
+            status: crate::db::stored_name("status", r.try_get("status")?, AlarmStatus::parse)?,
             unit_id: r.try_get("unit_id")?,
             count: r.try_get("count")?,
             first_time: r.try_get("first_time")?,

@@ -172,13 +172,11 @@ macro_rules! command_from_row {
                 device_id: r.try_get("device_id")?,
                 kind: r.try_get("kind")?,
                 params: r.try_get::<Json<Value>, _>("params")?.0,
-                status: {
-                    let s: String = r.try_get("status")?;
-                    CommandStatus::parse(&s).ok_or_else(|| sqlx::Error::ColumnDecode {
-                        index: "status".into(),
-                        source: format!("unknown command status {s:?}").into(),
-                    })?
-                },
+                status: crate::db::stored_name(
+                    "status",
+                    r.try_get("status")?,
+                    CommandStatus::parse,
+                )?,
                 requested_by: r.try_get("requested_by")?,
                 api_key_id: r.try_get("api_key_id")?,
                 created_at: r.try_get("created_at")?,
