@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::{Value, json};
 
-use crate::scenarios::{header_pub, write_json_pub};
+use crate::scenarios::{header_pub, settings_env, write_json_pub};
 use crate::target::{ADMIN_EMAIL, ADMIN_PASSWORD, DbKind, RunDb, Target, load_average, rss_bytes};
 
 /// Arguments of `logins`.
@@ -76,14 +76,7 @@ fn mib(bytes: Option<u64>) -> f64 {
 /// Runs the scenario.
 pub async fn run(a: LoginArgs) -> anyhow::Result<()> {
     let db = RunDb::create(a.db, &a.pg, "logins").await?;
-    let env: Vec<(String, String)> = a
-        .settings
-        .iter()
-        .map(|s| {
-            let (k, v) = s.split_once('=').context("--set wants KEY=VALUE")?;
-            Ok((format!("VIGIL_{}", k.trim().to_uppercase()), v.to_string()))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let env = settings_env(&a.settings)?;
     let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let target = Target::spawn_vigil(a.vigil_bin.as_ref(), &db, &env)?;
     let pid = target.pid();

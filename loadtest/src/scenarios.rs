@@ -59,7 +59,12 @@ pub fn specs(t: &TargetArgs) -> Vec<Spec> {
 
 /// `KEY=VALUE` settings as `VIGIL_KEY` variables.
 pub fn setting_env(t: &TargetArgs) -> anyhow::Result<Vec<(String, String)>> {
-    t.settings
+    settings_env(&t.settings)
+}
+
+/// `--set KEY=VALUE` arguments as `VIGIL_KEY` variables.
+pub fn settings_env(settings: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    settings
         .iter()
         .map(|s| {
             let (k, v) = s.split_once('=').context("--set wants KEY=VALUE")?;

@@ -586,10 +586,8 @@ async fn admit(spec: &RouteSpec, req: &ServiceRequest) -> Result<Actor, ApiError
         })?;
     let actor = access::authenticate(&state.db, &token).await?;
     match spec.access {
-        Access::Session if actor.api_key_id().is_some() => {
-            return Err(ApiError::forbidden(
-                "this route needs a login session, not an API key",
-            ));
+        Access::Session => {
+            actor.require_session()?;
         }
         Access::Admin if !actor.is_admin() => {
             return Err(ApiError::forbidden("administrators only"));
