@@ -263,7 +263,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// `vigil serve` without the binary: settings from `VIGIL_*`, same listening lines.
 async fn serve_vigil() -> anyhow::Result<()> {
-    vigil_server::telemetry::init_tracing();
+    vigil_server::app::telemetry::init_tracing();
     let settings = vigil_server::Settings::load(None)?;
     let app = vigil_server::Application::build(settings).await?;
     for (name, addr) in app.addrs() {

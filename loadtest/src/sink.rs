@@ -76,7 +76,7 @@ pub async fn run() -> anyhow::Result<()> {
         Jt808Codec::new(Jt808Config::default())
     }));
     tokio::spawn(accept_loop(h02, || {
-        H02Codec::new(vigil_server::codecs::h02_config())
+        H02Codec::new(vigil_server::transport::gateway::codecs::h02_config())
     }));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -2,32 +2,15 @@
 //!
 //! `vigil serve` is a thin wrapper around [`app::Application`]; integration tests start the
 //! same application on port-0 listeners.
+//!
+//! The folders are layers, and imports only go down this list (a test enforces it):
+//! [`app`] → [`transport`] → [`services`] → [`storage`] → [`domain`] → (`protocol`, `geofence`).
 
-pub mod access;
-pub mod alarms;
-pub mod api;
 pub mod app;
-pub mod auth;
-pub mod batcher;
-pub mod bus;
-pub mod codecs;
-pub mod commands;
-pub mod db;
-pub mod fences;
-pub mod gateway;
-pub mod ingest;
-pub mod mqtt;
-pub mod mqtt_acl;
-pub mod mqtt_alarms;
-pub mod osmand;
-pub mod registry;
-pub mod settings;
-pub mod sink;
-pub mod stream;
-pub mod telemetry;
-pub mod trajectory;
-pub mod web;
-pub mod webhooks;
+pub mod domain;
+pub mod services;
+pub mod storage;
+pub mod transport;
 
+pub use app::settings::Settings;
 pub use app::{Application, StartError};
-pub use settings::Settings;

@@ -3,7 +3,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use vigil_server::{Application, Settings, telemetry};
+use vigil_server::app::telemetry;
+use vigil_server::{Application, Settings};
 
 /// Vigil GPS tracker gateway and anti-theft alarm server.
 #[derive(Parser)]

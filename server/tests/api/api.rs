@@ -153,7 +153,7 @@ async fn devices_and_positions(backend: Backend) {
     // 250 positions, one per minute, through the batcher.
     let rows = (0..250)
         .map(|i| {
-            vigil_server::db::PositionRow::from_position(
+            vigil_server::storage::PositionRow::from_position(
                 id,
                 &crate::helpers::position(i * 60),
                 chrono::Utc::now(),
@@ -232,7 +232,7 @@ both_backends!(non_administrators_see_nothing_of_others);
 async fn non_administrators_see_nothing_of_others(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = spawn_app(&db).await;
-    let hash = vigil_server::auth::hash_password("user password".into())
+    let hash = vigil_server::services::auth::hash_password("user password".into())
         .await
         .unwrap();
     app.db
@@ -240,7 +240,7 @@ async fn non_administrators_see_nothing_of_others(backend: Backend) {
             "user@example.com",
             "User",
             &hash,
-            vigil_server::db::Role::Owner,
+            vigil_server::storage::Role::Owner,
         )
         .await
         .unwrap();

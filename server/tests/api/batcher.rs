@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use vigil_server::db::PositionRow;
+use vigil_server::storage::PositionRow;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestDb, position, spawn_app};
@@ -60,10 +60,10 @@ async fn concurrent_submissions_land_exactly_once(backend: Backend) {
 #[tokio::test]
 async fn sqlite_wal_starts_over_under_steady_writes() {
     use sqlx::Connection;
-    use vigil_server::sink::{PositionSink, WAL_RESTART_FRAMES, WalWatch};
+    use vigil_server::storage::writer::{PositionSink, WAL_RESTART_FRAMES, WalWatch};
     let tdb = TestDb::new(Backend::Sqlite).await;
     // The database alone: no application, so no background checkpointer either.
-    let db = vigil_server::db::Db::connect(&crate::helpers::test_settings(&tdb.url))
+    let db = vigil_server::storage::Db::connect(&crate::helpers::test_settings(&tdb.url))
         .await
         .unwrap();
     let (dev, _) = db.register_device("wal-device", "gt06").await.unwrap();
@@ -75,7 +75,7 @@ async fn sqlite_wal_starts_over_under_steady_writes() {
         assert_eq!(sink.insert(&[row(t)]).await.unwrap(), 1);
     }
     // A reader's snapshot, a commit after it, a checkpoint that cannot copy that commit.
-    let vigil_server::db::Db::Sqlite(pool) = &db else {
+    let vigil_server::storage::Db::Sqlite(pool) = &db else {
         unreachable!()
     };
     let mut reader = pool.acquire().await.unwrap();

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
-use vigil_server::access::store;
-use vigil_server::db::Role;
+use vigil_server::storage::Role;
+use vigil_server::storage::access as store;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, TestDb, position, spawn_app};
@@ -58,11 +58,11 @@ async fn user(app: &TestApp, email: &str, role: Role) -> (i64, String) {
         .create_user(email, email, "unused-hash", role)
         .await
         .unwrap();
-    let token = vigil_server::auth::new_token().unwrap();
+    let token = vigil_server::services::auth::new_token().unwrap();
     app.db
         .create_session(
             u.id,
-            &vigil_server::auth::token_hash(&token),
+            &vigil_server::services::auth::token_hash(&token),
             chrono::Utc::now() + chrono::Duration::hours(1),
         )
         .await
@@ -229,11 +229,11 @@ async fn gt06_cut_off_end_to_end(backend: Backend) {
     assert_eq!(who["kind"], "cut_power");
     // The audit log cannot be rewritten.
     let tamper = match &app.db {
-        vigil_server::db::Db::Sqlite(p) => sqlx::query("DELETE FROM command_audit")
+        vigil_server::storage::Db::Sqlite(p) => sqlx::query("DELETE FROM command_audit")
             .execute(p)
             .await
             .is_err(),
-        vigil_server::db::Db::Postgres(p) => sqlx::query("DELETE FROM command_audit")
+        vigil_server::storage::Db::Postgres(p) => sqlx::query("DELETE FROM command_audit")
             .execute(p)
             .await
             .is_err(),
@@ -373,7 +373,7 @@ both_backends!(gt06_cut_off_held_until_slow);
 async fn gt06_cut_off_held_until_slow(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut settings = crate::helpers::test_settings(&db.url);
-    settings.cut_power_when_moving = vigil_server::settings::CutPowerPolicy::Hold;
+    settings.cut_power_when_moving = vigil_server::app::settings::CutPowerPolicy::Hold;
     let app = crate::helpers::spawn_app_with(settings).await;
     let admin = app.login().await;
     let imei = "359710040000055";

@@ -241,7 +241,7 @@ async fn faulty_connections_do_not_disturb_others(backend: Backend) {
 async fn unknown_devices_rejected_when_configured(backend: Backend) {
     let db = TestDb::new(backend).await;
     let mut settings = test_settings(&db.url);
-    settings.unknown_devices = vigil_server::settings::UnknownDevicePolicy::Reject;
+    settings.unknown_devices = vigil_server::app::settings::UnknownDevicePolicy::Reject;
     let app = spawn_app_with(settings).await;
     let mut d = Dev::connect(app.line_addr).await;
     d.send("LOGIN 999").await;
@@ -305,7 +305,8 @@ both_backends!(more_logins_than_the_login_gate_all_succeed);
 async fn more_logins_than_the_login_gate_all_succeed(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = spawn_app_with(test_settings(&db.url)).await;
-    let n = vigil_server::gateway::GatewayConfig::default().max_concurrent_logins * 2 + 5;
+    let n =
+        vigil_server::transport::gateway::GatewayConfig::default().max_concurrent_logins * 2 + 5;
     let mut devs = Vec::new();
     for i in 0..n {
         let mut d = Dev::connect(app.line_addr).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
-use vigil_server::db::{Db, NewDevice};
+use vigil_server::storage::{Db, NewDevice};
 use vigil_server::{Application, Settings};
 
 use crate::linecodec::LineCodec;
@@ -64,7 +64,7 @@ impl TestDb {
             Backend::Postgres => {
                 let name = format!(
                     "vigil_test_{}",
-                    vigil_server::auth::random_hex(6).expect("random")
+                    vigil_server::services::auth::random_hex(6).expect("random")
                 );
                 let mut conn = sqlx::PgConnection::connect(PG_ADMIN_URL)
                     .await
@@ -122,10 +122,10 @@ pub struct TestApp {
     pub addrs: std::collections::BTreeMap<&'static str, SocketAddr>,
     pub client: reqwest::Client,
     pub db: Db,
-    pub batcher: vigil_server::batcher::PositionBatcher,
-    pub registry: vigil_server::registry::SessionRegistry,
+    pub batcher: vigil_server::services::batcher::PositionBatcher,
+    pub registry: vigil_server::services::device_sessions::SessionRegistry,
     /// The MQTT broker's rights table, when the broker is on.
-    pub mqtt_acls: Option<vigil_server::mqtt_acl::Acls>,
+    pub mqtt_acls: Option<vigil_server::transport::mqtt::acl::Acls>,
     pub shutdown: CancellationToken,
     pub handle: Option<tokio::task::JoinHandle<()>>,
 }
@@ -147,7 +147,7 @@ pub async fn spawn_app(db: &TestDb) -> TestApp {
 
 pub async fn spawn_app_with(settings: Settings) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
-        vigil_server::telemetry::init_tracing();
+        vigil_server::app::telemetry::init_tracing();
     }
     let mut app = Application::build(settings).await.expect("app builds");
     let line = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -14,7 +14,7 @@ use protocol::{
     DeviceMessage, Protocol, ProtocolError, Registration, StatusReport,
 };
 use tokio_util::codec::{Decoder, Encoder};
-use vigil_server::gateway::GatewayCodec;
+use vigil_server::transport::gateway::GatewayCodec;
 
 use crate::helpers::position;
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
 use serde_json::{Value, json};
-use vigil_server::access::{self, Scope, store};
+use vigil_server::services::access::{self, Scope};
+use vigil_server::storage::access as store;
 
 use crate::both_backends;
 use crate::helpers::{
@@ -312,7 +313,7 @@ async fn refused_before_anything_happens(backend: Backend) {
     let app = spawn_app(&db).await;
     let admin = app.login().await;
     let device = app.create_device("352312094639001").await;
-    let hash = vigil_server::auth::hash_password("owner password".into())
+    let hash = vigil_server::services::auth::hash_password("owner password".into())
         .await
         .unwrap();
     let owner = app
@@ -321,7 +322,7 @@ async fn refused_before_anything_happens(backend: Backend) {
             "owner9@example.com",
             "Owner",
             &hash,
-            vigil_server::db::Role::Owner,
+            vigil_server::storage::Role::Owner,
         )
         .await
         .unwrap();

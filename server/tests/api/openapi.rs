@@ -3,8 +3,8 @@
 //! see `server/tests/schemathesis.sh`).
 
 use serde_json::{Value, json};
-use vigil_server::api::openapi::document;
-use vigil_server::api::table::ROUTES;
+use vigil_server::transport::http::openapi::document;
+use vigil_server::transport::http::routes::ROUTES;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestDb, spawn_app};

@@ -7,10 +7,11 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Value, json};
-use vigil_server::access::{self, Scope, store};
-use vigil_server::alarms::store as alarm_store;
-use vigil_server::api::table::{Access, Method, ROUTES, RouteSpec, key_admits};
-use vigil_server::db::{PositionRow, Role, User};
+use vigil_server::services::access::{self, Scope};
+use vigil_server::storage::access as store;
+use vigil_server::storage::alarms as alarm_store;
+use vigil_server::storage::{PositionRow, Role, User};
+use vigil_server::transport::http::routes::{Access, Method, ROUTES, RouteSpec, key_admits};
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, TestDb, position, spawn_app};
@@ -368,11 +369,11 @@ async fn credential(app: &TestApp, fx: &Fixture, c: Caller) -> Option<String> {
             Some(fx.admin_keys[i].clone())
         }
         _ => {
-            let token = vigil_server::auth::new_token().unwrap();
+            let token = vigil_server::services::auth::new_token().unwrap();
             app.db
                 .create_session(
                     fx.user(c).id,
-                    &vigil_server::auth::token_hash(&token),
+                    &vigil_server::services::auth::token_hash(&token),
                     chrono::Utc::now() + chrono::Duration::hours(1),
                 )
                 .await
@@ -419,7 +420,7 @@ async fn user(app: &TestApp, hash: &str, email: &str, role: Role) -> User {
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
-    let hash = vigil_server::auth::hash_password("matrix password".into())
+    let hash = vigil_server::services::auth::hash_password("matrix password".into())
         .await
         .unwrap();
     let admin = user(app, &hash, "admin2@example.com", Role::Admin).await;

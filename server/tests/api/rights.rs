@@ -8,9 +8,10 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use vigil_server::access::{self, store};
-use vigil_server::alarms::store as alarm_store;
-use vigil_server::db::{PositionRow, Role, User};
+use vigil_server::services::access::{self};
+use vigil_server::storage::access as store;
+use vigil_server::storage::alarms as alarm_store;
+use vigil_server::storage::{PositionRow, Role, User};
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, TestDb, spawn_app};
@@ -44,11 +45,11 @@ async fn user(app: &TestApp, email: &str, role: Role) -> User {
 }
 
 async fn session(app: &TestApp, u: &User) -> String {
-    let token = vigil_server::auth::new_token().unwrap();
+    let token = vigil_server::services::auth::new_token().unwrap();
     app.db
         .create_session(
             u.id,
-            &vigil_server::auth::token_hash(&token),
+            &vigil_server::services::auth::token_hash(&token),
             chrono::Utc::now() + chrono::Duration::hours(1),
         )
         .await
@@ -148,7 +149,7 @@ async fn stream_is_filtered_per_caller(backend: Backend) {
         "alarms only",
         &prefix,
         &hash,
-        &[vigil_server::access::Scope::AlarmsRead],
+        &[vigil_server::services::access::Scope::AlarmsRead],
     )
     .await
     .unwrap();
@@ -313,7 +314,7 @@ async fn officer_cut_power_needs_an_open_alarm(backend: Backend) {
         &alarm_store::NewAlarm {
             device_id: dev,
             kind: "theft".into(),
-            severity: vigil_server::alarms::store::Severity::High,
+            severity: vigil_server::storage::alarms::Severity::High,
             unit_id: Some(u1),
             time: chrono::Utc::now(),
             lat: Some(22.5),
@@ -584,7 +585,7 @@ async fn mqtt_topics_follow_the_same_rights(backend: Backend) {
         "k",
         &prefix,
         &hash,
-        &[vigil_server::access::Scope::AlarmsRead],
+        &[vigil_server::services::access::Scope::AlarmsRead],
     )
     .await
     .unwrap();
@@ -756,7 +757,7 @@ async fn units_and_webhooks_are_edited_and_deleted(backend: Backend) {
         &alarm_store::NewAlarm {
             device_id: dev,
             kind: "sos".into(),
-            severity: vigil_server::alarms::store::Severity::High,
+            severity: vigil_server::storage::alarms::Severity::High,
             unit_id: Some(a),
             time: chrono::Utc::now(),
             lat: Some(22.505),

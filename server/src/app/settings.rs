@@ -1,0 +1,462 @@
+//! Settings: a TOML file, every key overridable by a `VIGIL_<KEY>` environment variable,
+//! validated once at start.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::storage::DatabaseKind;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// What to do with a device the database does not know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownDevicePolicy {
+    /// Close the connection (an `unknown_device` event is still recorded).
+    Reject,
+    /// Create the device as unclaimed and keep its positions.
+    Register,
+}
+
+/// What `cut_power` does while the last fix is above `cut_power_max_speed_kmh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CutPowerPolicy {
+    /// Refuse the command (409 `vehicle_moving`).
+    Refuse,
+    /// Keep it `held` and send it once a fix shows the vehicle slow enough.
+    Hold,
+}
+
+/// Every setting of the server. Keys are flat so that each one maps onto exactly one
+/// environment variable: `database_url` ↔ `VIGIL_DATABASE_URL`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `sqlite://path` (created on first run) or `postgres://…`.
+    pub database_url: String,
+    /// Maximum database connections in the pool.
+    pub database_max_connections: u32,
+    /// HTTP API listen address.
+    pub http_listen: String,
+    /// GT06 listen address, or `off`.
+    pub gt06_listen: String,
+    /// JT808 listen address, or `off`.
+    pub jt808_listen: String,
+    /// H02 listen address, or `off`.
+    pub h02_listen: String,
+    /// OsmAnd HTTP listen address, or `off`.
+    pub osmand_listen: String,
+    /// Embedded MQTT broker listen address, or `off`.
+    pub mqtt_listen: String,
+    /// `register` (default) or `reject` devices the database does not know.
+    pub unknown_devices: UnknownDevicePolicy,
+    /// Close a device connection silent for this many seconds.
+    pub idle_timeout_secs: u64,
+    /// Close a device connection whose partial frame has not completed in this many seconds.
+    pub frame_timeout_secs: u64,
+    /// Largest number of positions written in one transaction.
+    pub batch_max_size: usize,
+    /// Linger: longest time a position waits for its batch to fill, milliseconds (0: group
+    /// commit, the batch is whatever queued while the previous commit ran).
+    pub batch_max_delay_ms: u64,
+    /// Capacity of the queue between the gateway and the writer, in submissions.
+    pub batch_queue_capacity: usize,
+    /// Position batches committed at the same time on PostgreSQL (each on its own pooled
+    /// connection, so one batch's commit round trip and fsync overlap the next one's insert).
+    /// SQLite has one writer at a time whatever this says.
+    pub batch_writers: usize,
+    /// Acks a connection may have waiting for their commit before it stops reading.
+    pub max_pending_acks: usize,
+    /// Seconds allowed for a clean shutdown (flushing pending batches) before exiting anyway.
+    pub shutdown_grace_secs: u64,
+    /// API session lifetime, hours.
+    pub session_ttl_hours: u64,
+    /// Email (login) of the first administrator, used only when no administrator exists.
+    pub admin_email: Option<String>,
+    /// Password of the first administrator, used only when no administrator exists.
+    pub admin_password: Option<String>,
+    /// HTTP worker threads (0 = one per core).
+    pub http_workers: usize,
+    /// Password hashes computed at once, each on its own thread with 19 MiB (0 = one per core).
+    pub password_workers: usize,
+    /// Password checks waiting for a hashing thread before logins answer 503 (1..=10000).
+    pub password_queue: usize,
+    /// `cut_power` interlock: the last fix must show at most this speed, km/h.
+    pub cut_power_max_speed_kmh: f64,
+    /// `cut_power` above the speed limit: `refuse` it, or `hold` it until the vehicle is slow.
+    pub cut_power_when_moving: CutPowerPolicy,
+    /// Default lifetime of a command before it expires unsent/unanswered, seconds.
+    pub command_ttl_secs: u64,
+    /// Alarm de-duplication window, seconds.
+    pub alarm_cooldown_secs: u64,
+    /// Armed vehicles may drift this far (metres) before theft is suspected.
+    pub theft_radius_m: f64,
+    /// Fixes beyond a boundary needed to confirm a crossing (fences and the armed circle).
+    pub fence_hold_fixes: u32,
+    /// Seconds a crossing must be held before it is confirmed.
+    pub fence_hold_secs: u32,
+    /// Overspeed limit for devices without their own, km/h (0 = none).
+    pub default_speed_limit_kmh: f64,
+    /// Overspeed must last this many seconds.
+    pub overspeed_hold_secs: u64,
+    /// First webhook retry delay, milliseconds (doubles per attempt).
+    pub webhook_backoff_ms: u64,
+    /// Directory of the built web app (`index.html` + `assets/`); empty = `./web/dist`, else
+    /// the source tree's `web/dist`.
+    pub web_dir: String,
+    /// Map tile URL template for the web app (`{z}/{x}/{y}`, optional `{s}`); empty = no tiles.
+    pub web_tile_url: String,
+    /// Attribution shown under the map tiles.
+    pub web_tile_attribution: String,
+    /// Longest silence expected from an armed device, seconds (0 = no offline rule). Devices
+    /// are heard from at every position and at least once a minute while connected.
+    pub offline_expected_secs: u64,
+    /// Extra silence tolerated beyond `offline_expected_secs` before `offline` is raised.
+    pub offline_grace_secs: u64,
+    /// How often the offline sweep checks armed devices, milliseconds.
+    pub offline_sweep_ms: u64,
+    /// Fixes dated more than this many seconds ahead of the server clock are not stored (they
+    /// are acknowledged, counted and recorded as `fix_time_rejected` events); neither are
+    /// fixes before 2000-01-01.
+    pub max_future_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: "sqlite://./data/vigil.db".into(),
+            database_max_connections: 8,
+            http_listen: "0.0.0.0:8082".into(),
+            gt06_listen: "0.0.0.0:5023".into(),
+            jt808_listen: "0.0.0.0:5015".into(),
+            h02_listen: "0.0.0.0:5013".into(),
+            osmand_listen: "0.0.0.0:5055".into(),
+            mqtt_listen: "0.0.0.0:1883".into(),
+            unknown_devices: UnknownDevicePolicy::Register,
+            idle_timeout_secs: 600,
+            frame_timeout_secs: 60,
+            batch_max_size: 500,
+            batch_max_delay_ms: 0,
+            batch_queue_capacity: 4096,
+            batch_writers: 3,
+            max_pending_acks: 64,
+            shutdown_grace_secs: 10,
+            session_ttl_hours: 24 * 7,
+            admin_email: None,
+            admin_password: None,
+            http_workers: 0,
+            password_workers: 0,
+            password_queue: 256,
+            cut_power_max_speed_kmh: 20.0,
+            cut_power_when_moving: CutPowerPolicy::Refuse,
+            command_ttl_secs: 3600,
+            alarm_cooldown_secs: 600,
+            theft_radius_m: 100.0,
+            fence_hold_fixes: 3,
+            fence_hold_secs: 60,
+            default_speed_limit_kmh: 0.0,
+            overspeed_hold_secs: 10,
+            webhook_backoff_ms: 1000,
+            web_dir: String::new(),
+            web_tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
+            web_tile_attribution: "© OpenStreetMap contributors".into(),
+            offline_expected_secs: 600,
+            offline_grace_secs: 300,
+            offline_sweep_ms: 30_000,
+            max_future_secs: 600,
+        }
+    }
+}
+
+impl Settings {
+    /// The alarm rules' settings.
+    pub fn alarm_config(&self) -> crate::services::alarms::AlarmConfig {
+        let defaults = crate::services::alarms::AlarmConfig::default();
+        crate::services::alarms::AlarmConfig {
+            cooldown: std::time::Duration::from_secs(self.alarm_cooldown_secs),
+            theft_radius_m: self.theft_radius_m,
+            tracker: geofence::TrackerConfig {
+                hold_fixes: self.fence_hold_fixes,
+                hold_secs: self.fence_hold_secs,
+                ..defaults.tracker
+            },
+            default_speed_limit_kmh: (self.default_speed_limit_kmh > 0.0)
+                .then_some(self.default_speed_limit_kmh),
+            overspeed_hold: std::time::Duration::from_secs(self.overspeed_hold_secs),
+            offline_after: (self.offline_expected_secs > 0).then(|| {
+                std::time::Duration::from_secs(
+                    self.offline_expected_secs
+                        .saturating_add(self.offline_grace_secs),
+                )
+            }),
+            ..defaults
+        }
+    }
+}
+
+/// Why the settings could not be loaded or are not usable.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The file or an environment variable could not be read or parsed.
+    #[error("cannot read settings: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value is present but not valid.
+    #[error("invalid setting {key} (env {env}): {reason}")]
+    Invalid {
+        /// Settings key.
+        key: &'static str,
+        /// Environment variable that sets it.
+        env: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Settings {
+    /// Defaults, then the TOML file (if given), then `VIGIL_*` environment variables; validated.
+    pub fn load(file: Option<&Path>) -> Result<Settings, SettingsError> {
+        let mut fig = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(SettingsError::Invalid {
+                    key: "config",
+                    env: "--config".into(),
+                    reason: format!("file {} does not exist", file.display()),
+                });
+            }
+            fig = fig.merge(Toml::file(file));
+        }
+        let settings: Settings = fig
+            .merge(Env::prefixed("VIGIL_"))
+            .extract()
+            .map_err(|e| SettingsError::Load(Box::new(e)))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every value; the error names the setting and its environment variable.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.database_kind()?;
+        for (key, value) in self.listen_settings() {
+            parse_listen(key, value)?;
+        }
+        let positive = [
+            ("batch_max_size", self.batch_max_size as u64),
+            ("batch_queue_capacity", self.batch_queue_capacity as u64),
+            ("batch_writers", self.batch_writers as u64),
+            ("max_pending_acks", self.max_pending_acks as u64),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("frame_timeout_secs", self.frame_timeout_secs),
+            ("session_ttl_hours", self.session_ttl_hours),
+            ("command_ttl_secs", self.command_ttl_secs),
+            ("password_queue", self.password_queue as u64),
+            (
+                "database_max_connections",
+                self.database_max_connections as u64,
+            ),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if self.password_queue > 10_000 {
+            return Err(invalid("password_queue", "at most 10000"));
+        }
+        if self.password_workers > 64 {
+            return Err(invalid(
+                "password_workers",
+                "at most 64 (each holds 19 MiB while it hashes)",
+            ));
+        }
+        if self.cut_power_max_speed_kmh.is_nan() || self.cut_power_max_speed_kmh < 0.0 {
+            return Err(invalid("cut_power_max_speed_kmh", "must be 0 or more"));
+        }
+        if self.batch_writers >= self.database_max_connections as usize {
+            return Err(invalid(
+                "batch_writers",
+                "must be below database_max_connections (the API and the alarms need connections too)",
+            ));
+        }
+        if self.batch_max_size > 5000 {
+            return Err(invalid("batch_max_size", "must be at most 5000"));
+        }
+        if self.admin_email.is_some() != self.admin_password.is_some() {
+            return Err(invalid(
+                "admin_password",
+                "admin_email and admin_password must be set together",
+            ));
+        }
+        if let Some(pw) = &self.admin_password
+            && pw.len() < 8
+        {
+            return Err(invalid("admin_password", "must be at least 8 characters"));
+        }
+        if self.max_future_secs > MAX_FUTURE_SECS_LIMIT {
+            return Err(invalid(
+                "max_future_secs",
+                format!(
+                    "must be at most {MAX_FUTURE_SECS_LIMIT} (a year); a wider window lets a broken device clock pin the latest position"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engine selected by [`Settings::database_url`]'s scheme.
+    pub fn database_kind(&self) -> Result<DatabaseKind, SettingsError> {
+        let url = self.database_url.as_str();
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err(invalid(
+                "database_url",
+                "must start with sqlite: or postgres://",
+            ))
+        }
+    }
+
+    /// `(key, value)` of every listener setting.
+    pub fn listen_settings(&self) -> [(&'static str, &str); 6] {
+        [
+            ("http_listen", self.http_listen.as_str()),
+            ("gt06_listen", self.gt06_listen.as_str()),
+            ("jt808_listen", self.jt808_listen.as_str()),
+            ("h02_listen", self.h02_listen.as_str()),
+            ("osmand_listen", self.osmand_listen.as_str()),
+            ("mqtt_listen", self.mqtt_listen.as_str()),
+        ]
+    }
+
+    /// The value of one listen setting by key (empty for an unknown key).
+    pub fn listen_settings_value(&self, key: &str) -> &str {
+        self.listen_settings()
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
+            .unwrap_or("")
+    }
+
+    /// The window of fix times stored (see [`protocol::FixTimeWindow`]).
+    pub fn fix_time_window(&self) -> protocol::FixTimeWindow {
+        protocol::FixTimeWindow::new(Duration::from_secs(self.max_future_secs))
+    }
+
+    /// Idle timeout of device connections.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    /// A configuration for tests: a given database, every listener on `127.0.0.1:0`,
+    /// MQTT off, a short shutdown grace.
+    pub fn for_tests(database_url: impl Into<String>) -> Settings {
+        Settings {
+            database_url: database_url.into(),
+            http_listen: "127.0.0.1:0".into(),
+            gt06_listen: "127.0.0.1:0".into(),
+            jt808_listen: "127.0.0.1:0".into(),
+            h02_listen: "127.0.0.1:0".into(),
+            osmand_listen: "127.0.0.1:0".into(),
+            mqtt_listen: "off".into(),
+            shutdown_grace_secs: 5,
+            http_workers: 1,
+            ..Settings::default()
+        }
+    }
+}
+
+/// Upper bound of `max_future_secs`: 366 days.
+const MAX_FUTURE_SECS_LIMIT: u64 = 366 * 86_400;
+
+/// The environment variable that sets `key`.
+pub fn env_name(key: &str) -> String {
+    format!("VIGIL_{}", key.to_ascii_uppercase())
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError::Invalid {
+        key,
+        env: env_name(key),
+        reason: reason.into(),
+    }
+}
+
+/// Parses a listen setting: `None` for `off` (or empty), else a socket address.
+pub fn parse_listen(key: &'static str, value: &str) -> Result<Option<SocketAddr>, SettingsError> {
+    let v = value.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    v.parse::<SocketAddr>().map(Some).map_err(|_| {
+        invalid(
+            key,
+            format!("{value:?} is not an address like 0.0.0.0:5023 (or \"off\")"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_listen_where_traccar_does() {
+        let s = Settings::default();
+        s.validate().unwrap();
+        assert_eq!(s.max_future_secs, 600);
+        assert_eq!(s.database_kind().unwrap(), DatabaseKind::Sqlite);
+        assert_eq!(
+            parse_listen("gt06_listen", &s.gt06_listen).unwrap(),
+            Some("0.0.0.0:5023".parse().unwrap())
+        );
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API
+    fn env_overrides_file_and_errors_name_the_variable() {
+        figment::Jail::expect_with(|jail| {
+            // The developer's own VIGIL_* variables must not leak into the test.
+            jail.clear_env();
+            jail.create_file(
+                "vigil.toml",
+                "gt06_listen = \"127.0.0.1:6000\"\nbatch_max_size = 10",
+            )?;
+            jail.set_env("VIGIL_BATCH_MAX_SIZE", "20");
+            let s = Settings::load(Some(Path::new("vigil.toml"))).unwrap();
+            assert_eq!(s.gt06_listen, "127.0.0.1:6000");
+            assert_eq!(s.batch_max_size, 20);
+            jail.set_env("VIGIL_MAX_FUTURE_SECS", "120");
+            let s = Settings::load(None).unwrap();
+            assert_eq!(s.max_future_secs, 120);
+            assert_eq!(
+                s.fix_time_window().max_future,
+                chrono::TimeDelta::seconds(120)
+            );
+            jail.set_env("VIGIL_MAX_FUTURE_SECS", "99999999");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("VIGIL_MAX_FUTURE_SECS"), "{err}");
+            jail.set_env("VIGIL_MAX_FUTURE_SECS", "600");
+            jail.set_env("VIGIL_H02_LISTEN", "nonsense");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("VIGIL_H02_LISTEN"), "{err}");
+            jail.set_env("VIGIL_H02_LISTEN", "off");
+            jail.set_env("VIGIL_CUT_POWER_WHEN_MOVING", "hold");
+            assert_eq!(
+                Settings::load(None).unwrap().cut_power_when_moving,
+                CutPowerPolicy::Hold
+            );
+            jail.set_env("VIGIL_CUT_POWER_WHEN_MOVING", "sometimes");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(
+                err.to_lowercase().contains("cut_power_when_moving") && err.contains("refuse"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+}

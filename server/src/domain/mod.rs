@@ -1,0 +1,7 @@
+//! The domain: what Vigil is about, with no database, HTTP or sockets.
+
+pub mod alarms;
+pub mod login_throttle;
+pub mod rules;
+pub mod scope;
+pub mod trajectory;

@@ -1,0 +1,132 @@
+//! The one JSON error shape: `{"error":{"code","message"}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::storage::DbError;
+
+/// An API error: HTTP status, stable machine code, human message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable code (`bad_request`, `unauthorized`, `not_found`, `conflict`, `unavailable`, …).
+    pub code: &'static str,
+    /// Explanation.
+    pub message: String,
+    /// Seconds after which a retry may succeed (sent as `Retry-After`: 429, 503).
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    /// Any status and code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    /// The same error with a `Retry-After` of `secs` (at least 1).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+    /// 400 with code `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+    /// 403.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    /// 500 (the details go to the log, not to the client).
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status);
+        if let Some(s) = self.retry_after {
+            r.insert_header((actix_web::http::header::RETRY_AFTER, s.to_string()));
+        }
+        r.json(json!({ "error": { "code": self.code, "message": self.message } }))
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Conflict(what) => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!("{what} already exists"),
+            ),
+            // PostgreSQL refuses some values the API lets through: NUL characters in text
+            // (22021), timestamps outside its range (22008), … — SQLSTATE class 22 "data
+            // exception" is always about a value the caller sent, so it is bad input, not a 500.
+            DbError::Sqlx(sqlx::Error::Database(ref d))
+                if d.code().is_some_and(|c| c.starts_with("22")) =>
+            {
+                tracing::debug!(error = %e, "value refused by the database");
+                ApiError::bad_request(
+                    "invalid_value",
+                    match d.code().as_deref() {
+                        Some("22021") | Some("22P05") => {
+                            "text must not contain NUL or characters the database cannot store"
+                        }
+                        Some("22008") => "a date or time is out of range",
+                        _ => "a value is out of range or malformed",
+                    },
+                )
+            }
+            DbError::Sqlx(
+                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
+            ) => {
+                tracing::warn!(error = %e, "database unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "database unavailable, retry later",
+                )
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<crate::services::auth::AuthError> for ApiError {
+    fn from(e: crate::services::auth::AuthError) -> Self {
+        match e {
+            crate::services::auth::AuthError::Db(d) => d.into(),
+            crate::services::auth::AuthError::Busy => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many password checks at once, retry shortly",
+            )
+            .retry_after(1),
+            other => ApiError::internal(other),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The HTTP API's handlers, one module per resource; the route table (`super::routes`) says
+//! who may call each one.
+
+pub mod alarms;
+pub mod auth;
+pub mod commands;
+pub mod devices;
+pub mod events;
+pub mod fences;
+pub mod keys;
+pub mod ops;
+pub mod stream;
+pub mod trajectory;
+pub mod units;
+pub mod users;

@@ -1,0 +1,277 @@
+//! The embedded MQTT broker (rumqttd) and its in-process consumer.
+//!
+//! Devices connect with **client id = username = device unique id** and **password = the
+//! device's MQTT token** (`POST /api/v1/devices/{id}/mqtt-token`), and publish JSON positions
+//! (the OsmAnd/Transistorsoft JSON shape: one `location` object or an array of them) to
+//! **`vigil/<device unique id>/position`**. The server consumes that topic through a local link
+//! and stores the positions in batches (and hands them to the alarm stage, like the gateway);
+//! a body's `device_id`, when present, must equal the topic's id.
+//!
+//! Users subscribe with their login and a session token or API key; [`crate::mqtt_acl`]
+//! checks every subscribe and publish against the connection's rights (a device may publish
+//! only to its own topic).
+//!
+//! Delivery: the broker acknowledges a QoS 1 publish when it has it in memory, not after the
+//! commit (unlike the TCP protocols). The router runs on its own thread with no shutdown API;
+//! the listener is a task on our runtime and stops with the server.
+
+pub mod acl;
+pub mod publish;
+
+use std::net::SocketAddr;
+
+use chrono::Utc;
+use protocol::osmand::{OsmandConfig, parse_json};
+use protocol::{DeviceId, DeviceMessage, FixTimeWindow, Protocol};
+use rumqttd::local::{LinkBuilder, LinkRx, LinkTx};
+use rumqttd::{ConnectionSettings, LinkType, Notification, RouterConfig, Server, ServerSettings};
+
+use crate::services::batcher::PositionBatcher;
+use crate::storage::{Db, PositionRow};
+use crate::transport::mqtt::acl::{Acls, GuardedV4};
+
+/// The subscription the server consumes.
+pub const POSITION_FILTER: &str = "vigil/+/position";
+
+/// MQTT start-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    /// The local link could not be created.
+    #[error("mqtt link: {0}")]
+    Link(String),
+}
+
+/// The topic a device publishes its positions to.
+pub fn position_topic(device: &str) -> String {
+    format!("vigil/{device}/position")
+}
+
+/// A started broker: [`MqttBroker::into_tasks`] gives the listener and consumer tasks to run.
+pub struct MqttBroker {
+    server: Server<GuardedV4>,
+    acls: Acls,
+    link: (LinkTx, LinkRx),
+    publish_link: Option<(LinkTx, LinkRx)>,
+}
+
+impl std::fmt::Debug for MqttBroker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttBroker").finish_non_exhaustive()
+    }
+}
+
+impl MqttBroker {
+    /// Starts the router thread and prepares the listener on `addr` with per-device auth.
+    pub fn new(
+        addr: SocketAddr,
+        db: Db,
+        throttle: crate::services::access::LoginThrottle,
+    ) -> Result<MqttBroker, MqttError> {
+        let router = rumqttd::Router::new(
+            0,
+            RouterConfig {
+                max_connections: 100_000,
+                max_outgoing_packet_count: 200,
+                // Sized down from the 1 GB the defaults would allow.
+                max_segment_size: 1024 * 1024,
+                max_segment_count: 4,
+                ..RouterConfig::default()
+            },
+        );
+        let router_tx = router.spawn();
+        let mut connections = ConnectionSettings {
+            connection_timeout_ms: 60_000,
+            max_payload_size: 256 * 1024,
+            max_inflight_count: 100,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: false,
+        };
+        // Devices with their MQTT token, users with a session token or API key; what each
+        // connection may then publish and subscribe to is checked by `GuardedV4`.
+        let acls = Acls::default();
+        let auth_acls = acls.clone();
+        connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
+            let db = db.clone();
+            let acls = auth_acls.clone();
+            let throttle = throttle.clone();
+            async move {
+                acls.authenticate(&db, &throttle, client_id, user, pass)
+                    .await
+            }
+        });
+        let settings = ServerSettings {
+            name: "vigil-mqtt".into(),
+            listen: addr,
+            tls: None,
+            next_connection_delay_ms: 0,
+            connections,
+        };
+        let link = LinkBuilder::new("vigil-ingest", router_tx.clone())
+            .build()
+            .map(|(tx, rx, _)| (tx, rx))
+            .map_err(|e| MqttError::Link(e.to_string()))?;
+        let publish_link = LinkBuilder::new("vigil-publish", router_tx.clone())
+            .build()
+            .map(|(tx, rx, _)| (tx, rx))
+            .map_err(|e| MqttError::Link(e.to_string()))?;
+        Ok(MqttBroker {
+            server: Server::new(settings, router_tx, GuardedV4::new(acls.clone())),
+            acls,
+            link,
+            publish_link: Some(publish_link),
+        })
+    }
+
+    /// The rights of the open connections.
+    pub fn acls(&self) -> &Acls {
+        &self.acls
+    }
+
+    /// The task publishing alarms and pursuit positions (see [`crate::mqtt_alarms`]); once.
+    pub fn take_publisher(
+        &mut self,
+        bus: crate::services::bus::Bus,
+        db: Db,
+    ) -> Option<impl Future<Output = Result<(), String>> + Send + 'static> {
+        let link = self.publish_link.take()?;
+        Some(crate::transport::mqtt::publish::publish(bus, db, link))
+    }
+
+    /// Splits into the listener task and the consumer task.
+    pub fn into_tasks(
+        self,
+        db: Db,
+        batcher: PositionBatcher,
+        alarms: Option<crate::services::alarms::AlarmEngine>,
+        fix_window: FixTimeWindow,
+    ) -> (
+        impl Future<Output = Result<(), String>> + Send + 'static,
+        impl Future<Output = Result<(), String>> + Send + 'static,
+    ) {
+        let mut server = self.server;
+        let listener = async move {
+            server
+                .start(LinkType::Remote)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let (tx, rx) = self.link;
+        (listener, consume(tx, rx, db, batcher, alarms, fix_window))
+    }
+}
+
+async fn consume(
+    mut tx: LinkTx,
+    mut rx: LinkRx,
+    db: Db,
+    batcher: PositionBatcher,
+    alarms: Option<crate::services::alarms::AlarmEngine>,
+    fix_window: FixTimeWindow,
+) -> Result<(), String> {
+    tx.subscribe(POSITION_FILTER).map_err(|e| e.to_string())?;
+    let config = OsmandConfig::default();
+    let touches = crate::services::ingest::DeviceTouches::default();
+    loop {
+        match rx.next().await {
+            Ok(Some(Notification::Forward(f))) => {
+                let ingest = Ingest {
+                    db: &db,
+                    batcher: &batcher,
+                    alarms: alarms.as_ref(),
+                    config: &config,
+                    fix_window: &fix_window,
+                    touches: &touches,
+                };
+                store(&f.publish.topic, &f.publish.payload, &ingest).await;
+            }
+            Ok(Some(Notification::Unschedule)) => {
+                // The link's buffer filled: ask to be scheduled again or nothing more arrives.
+                rx.wake().await.map_err(|e| e.to_string())?;
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// What the consumer hands each publish to.
+struct Ingest<'a> {
+    db: &'a Db,
+    batcher: &'a PositionBatcher,
+    alarms: Option<&'a crate::services::alarms::AlarmEngine>,
+    config: &'a OsmandConfig,
+    fix_window: &'a FixTimeWindow,
+    touches: &'a crate::services::ingest::DeviceTouches,
+}
+
+async fn store(topic: &[u8], payload: &[u8], ingest: &Ingest<'_>) {
+    let Ingest {
+        db,
+        batcher,
+        alarms,
+        config,
+        fix_window,
+        touches,
+    } = *ingest;
+    let topic_device = std::str::from_utf8(topic)
+        .ok()
+        .and_then(|t| t.strip_prefix("vigil/"))
+        .and_then(|t| t.strip_suffix("/position"))
+        .and_then(|id| DeviceId::parse(id).ok());
+    let Some(device) = topic_device else {
+        metrics::counter!("vigil_decode_errors_total", "protocol" => "mqtt", "kind" => "topic")
+            .increment(1);
+        return;
+    };
+    let now = Utc::now();
+    let report = match parse_json(payload, Some(device), now, config) {
+        Ok(r) if r.device == device => r,
+        Ok(_) => {
+            metrics::counter!("vigil_decode_errors_total", "protocol" => "mqtt", "kind" => "device_mismatch").increment(1);
+            return;
+        }
+        Err(e) => {
+            metrics::counter!("vigil_decode_errors_total", "protocol" => "mqtt", "kind" => e.kind()).increment(1);
+            return;
+        }
+    };
+    metrics::counter!("vigil_frames_total", "protocol" => "mqtt").increment(1);
+    let Ok(Some(dev)) = db.device_by_unique_id(device.as_str()).await else {
+        return;
+    };
+    let mut positions = match report.message {
+        DeviceMessage::Position(p) => vec![p],
+        DeviceMessage::Batch(ps) => ps,
+        _ => Vec::new(),
+    };
+    if touches.due(dev.id, std::time::Instant::now()) {
+        let _ = db.touch_device(dev.id, "mqtt", now).await;
+    }
+    let rejected = crate::services::ingest::screen(fix_window, &mut positions, now);
+    if !rejected.is_empty() {
+        crate::services::ingest::record_rejected(
+            db,
+            Protocol::Mqtt,
+            (dev.id, dev.unique_id.as_str()),
+            None,
+            now,
+            &rejected,
+        )
+        .await;
+    }
+    if positions.is_empty() {
+        return;
+    }
+    let rows = positions
+        .iter()
+        .map(|p| PositionRow::from_position(dev.id, p, now))
+        .collect();
+    if let Err(e) = batcher.submit(rows).await {
+        tracing::warn!(error = %e, "mqtt: position dropped");
+        return;
+    }
+    if let Some(alarms) = alarms {
+        alarms.observe(dev.id, &dev.unique_id, positions).await;
+    }
+}

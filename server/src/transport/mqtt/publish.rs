@@ -1,0 +1,97 @@
+//! Publishes alarms and pursuit positions from the [`Bus`] to the embedded MQTT broker.
+//!
+//! Topic scheme (JSON payloads, QoS 0, not retained):
+//!
+//! | topic | payload |
+//! |---|---|
+//! | `vigil/units/<unit_id>/alarms` | `{"action", "alarm"}` for alarms routed or assigned to the unit |
+//! | `vigil/devices/<unique_id>/alarms` | the same, per device |
+//! | `vigil/units/<unit_id>/positions` | live positions of vehicles with an open alarm routed to the unit |
+//! | `vigil/devices/<unique_id>/live` | the same positions, per device |
+//!
+//! A subscriber logs in as a user (login + session token or API key) and may subscribe only
+//! to the topics of its rights: see [`crate::mqtt_acl`].
+
+use std::collections::HashMap;
+
+use rumqttd::local::{LinkRx, LinkTx};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::services::bus::{Bus, BusEvent};
+use crate::storage::Db;
+
+/// Alarms of a patrol unit.
+pub fn unit_alarms_topic(unit_id: i64) -> String {
+    format!("vigil/units/{unit_id}/alarms")
+}
+
+/// Alarms of a device.
+pub fn device_alarms_topic(unique_id: &str) -> String {
+    format!("vigil/devices/{unique_id}/alarms")
+}
+
+/// Pursuit positions for a patrol unit.
+pub fn unit_positions_topic(unit_id: i64) -> String {
+    format!("vigil/units/{unit_id}/positions")
+}
+
+/// Pursuit positions of a device.
+pub fn device_live_topic(unique_id: &str) -> String {
+    format!("vigil/devices/{unique_id}/live")
+}
+
+/// Runs until the bus closes: one publish per topic per event. A lagging publisher skips.
+pub async fn publish(bus: Bus, db: Db, link: (LinkTx, LinkRx)) -> Result<(), String> {
+    let (mut tx, mut rx) = link;
+    let mut events = bus.subscribe();
+    let mut unique_ids: HashMap<i64, String> = HashMap::new();
+    loop {
+        let event = tokio::select! {
+            e = events.recv() => e,
+            // Nothing is subscribed on this link; drain what the router sends (and wake it).
+            n = rx.next() => {
+                if let Ok(Some(rumqttd::Notification::Unschedule)) = n {
+                    rx.wake().await.map_err(|e| e.to_string())?;
+                }
+                continue;
+            }
+        };
+        let event = match event {
+            Ok(e) => e,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!(skipped = n, "mqtt publisher lagged; events skipped");
+                metrics::counter!("vigil_bus_lagged_total", "subscriber" => "mqtt").increment(n);
+                continue;
+            }
+            Err(RecvError::Closed) => return Ok(()),
+        };
+        match event {
+            BusEvent::Alarm { action, alarm } => {
+                let uid = match unique_ids.get(&alarm.device_id) {
+                    Some(u) => u.clone(),
+                    None => match db.device(alarm.device_id).await {
+                        Ok(Some(d)) => {
+                            unique_ids.insert(d.id, d.unique_id.clone());
+                            d.unique_id
+                        }
+                        _ => continue,
+                    },
+                };
+                let body = json!({"action": action, "alarm": alarm, "unique_id": uid}).to_string();
+                if let Some(u) = alarm.unit_id {
+                    let _ = tx.publish(unit_alarms_topic(u), body.clone());
+                }
+                let _ = tx.publish(device_alarms_topic(&uid), body);
+            }
+            BusEvent::Position(p) => {
+                if let Some(u) = p.unit_id {
+                    let body = serde_json::to_string(&p).unwrap_or_default();
+                    let _ = tx.publish(unit_positions_topic(u), body.clone());
+                    let _ = tx.publish(device_live_topic(&p.unique_id), body);
+                }
+            }
+            BusEvent::Command(_) => {}
+        }
+    }
+}
