@@ -18,10 +18,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::app::settings::{Settings, SettingsError, env_name, parse_listen};
-use crate::app::telemetry::{Health, metrics_handle};
+use crate::app::telemetry::metrics_handle;
 use crate::services::auth::{AuthError, FirstAdmin, ensure_admin};
 use crate::services::batcher::{BatchConfig, PositionBatcher};
 use crate::services::device_sessions::SessionRegistry;
+use crate::services::health::Health;
 use crate::storage::{Db, DbError};
 use crate::transport::gateway::{self, Gateway, GatewayCodec, GatewayConfig};
 use crate::transport::http::AppState;
@@ -113,8 +114,8 @@ pub struct Application {
     batcher: PositionBatcher,
     gateway: Arc<Gateway>,
     first_admin: Option<FirstAdmin>,
-    http: Option<(SocketAddr, actix_web::dev::Server)>,
-    osmand: Option<actix_web::dev::Server>,
+    http: Option<(SocketAddr, crate::transport::http::Server)>,
+    osmand: Option<crate::transport::http::Server>,
     mqtt: Option<crate::transport::mqtt::MqttBroker>,
     addrs: BTreeMap<&'static str, SocketAddr>,
     device_listeners: Vec<(Protocol, tokio::net::TcpListener)>,
@@ -170,7 +171,7 @@ impl Application {
         }
 
         let db = Db::connect(&settings).await?;
-        let first_admin = ensure_admin(&db, &settings).await?;
+        let first_admin = ensure_admin(&db, settings.admin_credentials()).await?;
 
         let health = Health::default();
         let registry = SessionRegistry::default();
@@ -244,7 +245,7 @@ impl Application {
                     health: health.clone(),
                     registry: registry.clone(),
                     batcher: batcher.clone(),
-                    settings: settings.clone(),
+                    config: Arc::new(settings.http_config()),
                     metrics: metrics_handle(),
                     login_throttle: login_throttle.clone(),
                     passwords: passwords.clone(),

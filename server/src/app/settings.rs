@@ -172,6 +172,30 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// What the HTTP layer needs (web app, session lifetime).
+    pub fn http_config(&self) -> crate::transport::http::HttpConfig {
+        crate::transport::http::HttpConfig {
+            web_dir: self.web_dir.clone(),
+            tile_url: self.web_tile_url.clone(),
+            tile_attribution: self.web_tile_attribution.clone(),
+            cut_power_max_speed_kmh: self.cut_power_max_speed_kmh,
+            session_ttl: chrono::Duration::hours(
+                i64::try_from(self.session_ttl_hours).unwrap_or(i64::MAX / 3_600_000),
+            ),
+        }
+    }
+
+    /// The first administrator's account, when both are set (else one is generated).
+    pub fn admin_credentials(&self) -> Option<crate::services::auth::AdminCredentials> {
+        match (&self.admin_email, &self.admin_password) {
+            (Some(email), Some(password)) => Some(crate::services::auth::AdminCredentials {
+                email: email.clone(),
+                password: password.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The alarm rules' settings.
     pub fn alarm_config(&self) -> crate::services::alarms::AlarmConfig {
         let defaults = crate::services::alarms::AlarmConfig::default();

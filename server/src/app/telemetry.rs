@@ -1,10 +1,9 @@
-//! Logs, metrics and health: what operators see.
+//! Logs and metrics: what operators see (health is `services::health`, which components
+//! report to).
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde::Serialize;
 
 /// Installs the global `tracing` subscriber (`RUST_LOG` filter, default `info`). Idempotent.
 pub fn init_tracing() {
@@ -70,44 +69,4 @@ fn describe() {
         "vigil_fix_time_rejected_total",
         "Fixes not stored because of their time, per protocol and reason (future, before_floor)"
     );
-}
-
-/// Overall health as reported by `GET /health`.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct HealthReport {
-    /// `ok` or `degraded`.
-    pub status: &'static str,
-    /// Why the server is degraded, keyed by component.
-    pub reasons: BTreeMap<String, String>,
-}
-
-/// Components report problems here; `GET /health` reads it.
-#[derive(Debug, Clone, Default)]
-pub struct Health {
-    reasons: Arc<Mutex<BTreeMap<String, String>>>,
-}
-
-impl Health {
-    /// Marks `component` degraded with a reason (replacing an older one).
-    pub fn degrade(&self, component: &str, reason: impl Into<String>) {
-        if let Ok(mut r) = self.reasons.lock() {
-            r.insert(component.to_owned(), reason.into());
-        }
-    }
-
-    /// Marks `component` healthy again.
-    pub fn recover(&self, component: &str) {
-        if let Ok(mut r) = self.reasons.lock() {
-            r.remove(component);
-        }
-    }
-
-    /// Current report.
-    pub fn report(&self) -> HealthReport {
-        let reasons = self.reasons.lock().map(|r| r.clone()).unwrap_or_default();
-        HealthReport {
-            status: if reasons.is_empty() { "ok" } else { "degraded" },
-            reasons,
-        }
-    }
 }

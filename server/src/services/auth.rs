@@ -7,7 +7,6 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-use crate::app::settings::Settings;
 use crate::storage::{Db, DbError, Role, User};
 
 /// Authentication errors.
@@ -255,15 +254,35 @@ pub struct FirstAdmin {
     pub generated_password: Option<String>,
 }
 
-/// Creates the first administrator if there is none: from `admin_email`/`admin_password`
-/// when set, else `admin` with a generated password. Returns `None` if one already existed.
-pub async fn ensure_admin(db: &Db, settings: &Settings) -> Result<Option<FirstAdmin>, AuthError> {
+/// The first administrator's login, when configured (`admin_email` + `admin_password`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminCredentials {
+    /// Login.
+    pub email: String,
+    /// Password (hashed before it is stored).
+    pub password: String,
+}
+
+impl std::fmt::Debug for AdminCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminCredentials")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates the first administrator if there is none: from `configured` credentials when
+/// given, else `admin` with a generated password. Returns `None` if one already existed.
+pub async fn ensure_admin(
+    db: &Db,
+    configured: Option<AdminCredentials>,
+) -> Result<Option<FirstAdmin>, AuthError> {
     if db.count_admins().await? > 0 {
         return Ok(None);
     }
-    let (email, password, generated) = match (&settings.admin_email, &settings.admin_password) {
-        (Some(e), Some(p)) => (e.clone(), p.clone(), false),
-        _ => ("admin".to_owned(), random_hex(12)?, true),
+    let (email, password, generated) = match configured {
+        Some(c) => (c.email, c.password, false),
+        None => ("admin".to_owned(), random_hex(12)?, true),
     };
     let hash = hash_password(password.clone()).await?;
     let user = match db

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::telemetry::Health;
+use crate::services::health::Health;
 use crate::storage::writer::{PositionSink, WalWatch};
 use crate::storage::{Db, PositionRow};
 

@@ -8,5 +8,6 @@ pub mod bus;
 pub mod commands;
 pub mod device_sessions;
 pub mod fences;
+pub mod health;
 pub mod ingest;
 pub mod webhooks;

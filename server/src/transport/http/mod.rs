@@ -18,11 +18,29 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 pub use error::ApiError;
 
-use crate::app::settings::Settings;
-use crate::app::telemetry::Health;
 use crate::services::batcher::PositionBatcher;
 use crate::services::device_sessions::SessionRegistry;
+use crate::services::health::Health;
 use crate::storage::Db;
+
+/// A running HTTP server (the API's or OsmAnd's): awaiting it serves until it stops.
+pub type Server = actix_web::dev::Server;
+
+/// What the HTTP layer needs of the settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// Directory of the built web app (`index.html` + `assets/`); empty = found beside the
+    /// binary or the source tree ([`static_files::resolve_dir`]).
+    pub web_dir: String,
+    /// Map tile URL template for the web app; empty = no tiles.
+    pub tile_url: String,
+    /// Attribution shown under the map tiles.
+    pub tile_attribution: String,
+    /// The `cut_power` speed interlock, shown by the web app beside the button.
+    pub cut_power_max_speed_kmh: f64,
+    /// Lifetime of a login session.
+    pub session_ttl: chrono::Duration,
+}
 
 /// Everything a handler can reach.
 #[derive(Debug, Clone)]
@@ -35,8 +53,8 @@ pub struct AppState {
     pub registry: SessionRegistry,
     /// Position writer (queue depth).
     pub batcher: PositionBatcher,
-    /// Settings in force.
-    pub settings: Arc<Settings>,
+    /// What the HTTP layer itself needs of the settings.
+    pub config: Arc<HttpConfig>,
     /// Prometheus renderer.
     pub metrics: PrometheusHandle,
     /// Login throttle (shared with the MQTT broker's authentication).
@@ -75,7 +93,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route(
         "/config.json",
         web::get().to(|state: web::Data<AppState>| async move {
-            crate::transport::http::static_files::config_json(&state.settings)
+            crate::transport::http::static_files::config_json(&state.config)
         }),
     )
     .service(openapi::swagger_ui())
@@ -125,7 +143,7 @@ async fn fallback(
         actix_web::http::Method::GET | actix_web::http::Method::HEAD
     );
     if !api && read {
-        return Ok(crate::transport::http::static_files::serve(&req, &state.settings).await);
+        return Ok(crate::transport::http::static_files::serve(&req, &state.config).await);
     }
     not_found(req).await
 }
@@ -144,7 +162,7 @@ pub fn http_server(
     listener: std::net::TcpListener,
     state: AppState,
     workers: usize,
-) -> std::io::Result<actix_web::dev::Server> {
+) -> std::io::Result<Server> {
     let data = web::Data::new(state);
     let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
         .disable_signals()

@@ -1,6 +1,6 @@
 //! The web app: `vigil serve` hands out the built single-page app (`web/dist`) at `/`.
 //!
-//! Files are read from [`Settings::web_dir`] on each request (so `npm run build` while the server
+//! Files are read from [`HttpConfig::web_dir`] on each request (so `npm run build` while the server
 //! runs takes effect at once). Vite's content-hashed `/assets/*` get a one-year immutable cache;
 //! everything else (`index.html`, `config.json`) is revalidated each time. A path that is not a
 //! file and does not look like one (no extension) is a client route and gets `index.html`. When
@@ -12,13 +12,13 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
-use crate::app::settings::Settings;
+use super::HttpConfig;
 
 /// Where the app is read from: the `web_dir` setting, else the first of `./web/dist` and the
 /// source tree's `web/dist` (beside `server/`, for `cargo run` from anywhere) that holds an
 /// `index.html`, else `./web/dist`.
-pub fn resolve_dir(settings: &Settings) -> PathBuf {
-    let configured = settings.web_dir.trim();
+pub fn resolve_dir(config: &HttpConfig) -> PathBuf {
+    let configured = config.web_dir.trim();
     if !configured.is_empty() {
         return PathBuf::from(configured);
     }
@@ -34,13 +34,13 @@ pub fn resolve_dir(settings: &Settings) -> PathBuf {
 }
 
 /// `GET /config.json`: what the browser app needs from the server settings (public).
-pub fn config_json(settings: &Settings) -> HttpResponse {
+pub fn config_json(config: &HttpConfig) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .json(json!({
-            "tile_url": settings.web_tile_url,
-            "tile_attribution": settings.web_tile_attribution,
-            "cut_power_max_speed_kmh": settings.cut_power_max_speed_kmh,
+            "tile_url": config.tile_url,
+            "tile_attribution": config.tile_attribution,
+            "cut_power_max_speed_kmh": config.cut_power_max_speed_kmh,
             "version": env!("CARGO_PKG_VERSION"),
         }))
 }
@@ -71,8 +71,8 @@ fn content_type(path: &Path) -> String {
 }
 
 /// Serves one GET/HEAD request for the app (anything outside `/api/`, `/health`, `/metrics`).
-pub async fn serve(req: &HttpRequest, settings: &Settings) -> HttpResponse {
-    let dir = resolve_dir(settings);
+pub async fn serve(req: &HttpRequest, config: &HttpConfig) -> HttpResponse {
+    let dir = resolve_dir(config);
     let index = dir.join("index.html");
     if !index.is_file() {
         return not_built(&dir);

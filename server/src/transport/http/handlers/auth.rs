@@ -52,7 +52,7 @@ pub async fn login(
     }
     let user = check_password(&state, &email, password, client_of(&req)).await?;
     let token = new_token()?;
-    let expires_at = Utc::now() + chrono::Duration::hours(state.settings.session_ttl_hours as i64);
+    let expires_at = Utc::now() + state.config.session_ttl;
     state
         .db
         .create_session(user.id, &token_hash(&token), expires_at)
