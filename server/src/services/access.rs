@@ -163,7 +163,7 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Actor, ApiError> {
     }
 }
 
-/// Handlers take the caller the route guard ([`crate::transport::http::table`]) authenticated and admitted;
+/// Handlers take the caller the route guard ([`crate::transport::http::routes::guard`]) authenticated and admitted;
 /// a handler on a route without a guard fails loudly rather than running unauthenticated.
 impl FromRequest for Actor {
     type Error = ApiError;

@@ -1,7 +1,7 @@
 //! The HTTP API (actix-web, JSON): `/api/v1/...`, `/health`, `/metrics`.
 //!
 //! Every `/api/v1` route is listed once in [`routes::ROUTES`] with who may call it; the
-//! handlers enforce it through [`crate::access`], and the permission-matrix test and the
+//! handlers enforce it through [`crate::services::access`], and the permission-matrix test and the
 //! OpenAPI document are generated from the same table.
 
 pub mod error;
@@ -74,7 +74,7 @@ pub struct AppState {
 }
 
 /// Registers every route (used by the server and usable in `actix_web::test`).
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(
         web::JsonConfig::default()
             .limit(256 * 1024)
@@ -164,9 +164,10 @@ pub fn http_server(
     workers: usize,
 ) -> std::io::Result<Server> {
     let data = web::Data::new(state);
-    let mut server = HttpServer::new(move || App::new().app_data(data.clone()).configure(routes))
-        .disable_signals()
-        .shutdown_timeout(5);
+    let mut server =
+        HttpServer::new(move || App::new().app_data(data.clone()).configure(configure))
+            .disable_signals()
+            .shutdown_timeout(5);
     if workers > 0 {
         server = server.workers(workers);
     }

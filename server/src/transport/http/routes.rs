@@ -48,7 +48,7 @@ impl Method {
 }
 
 /// Who may call a route ([`guard`] enforces the classes that need no object; the handler
-/// the others, through [`crate::access`]).
+/// the others, through [`crate::services::access`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, no token.
@@ -523,7 +523,7 @@ pub const ROUTES: &[RouteSpec] = &[
         webhooks::list_deliveries
     ),
     // A WebSocket upgrade; `?token=` is accepted besides the header. Events are filtered per
-    // caller (see `crate::stream`).
+    // caller (see `crate::transport::http::handlers::stream`).
     spec!(
         "stream",
         Get,
