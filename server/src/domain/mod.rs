@@ -4,4 +4,5 @@ pub mod alarms;
 pub mod login_throttle;
 pub mod rules;
 pub mod scope;
+pub mod topics;
 pub mod trajectory;

@@ -83,10 +83,6 @@ const KNOWN: &[(&str, &str)] = &[
     ),
     ("transport/http/error.rs", "names sqlx outside storage/"),
     (
-        "transport/http/handlers/devices.rs",
-        "transport/http imports transport/mqtt",
-    ),
-    (
         "transport/http/mod.rs",
         "transport/ imports app/, a layer above it",
     ),

@@ -30,11 +30,11 @@ use protocol::DeviceId;
 use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{Error, Packet, Protocol};
 
-use crate::services::access::{self, Actor, Client, LoginThrottle, Scope};
-use crate::storage::{Db, DbError};
-use crate::transport::mqtt::publish::{
+use crate::domain::topics::{
     device_alarms_topic, device_live_topic, unit_alarms_topic, unit_positions_topic,
 };
+use crate::services::access::{self, Actor, Client, LoginThrottle, Scope};
+use crate::storage::{Db, DbError};
 
 /// What one authenticated connection may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,7 +235,7 @@ async fn rights(db: &Db, client_id: &str, user: &str, pass: &str) -> Result<Opti
                     && crate::services::auth::constant_time_eq(t.as_bytes(), pass.as_bytes())
             })
             .then(|| Acl::Device {
-                topic: crate::transport::mqtt::position_topic(user),
+                topic: crate::domain::topics::position_topic(user),
             }));
     }
     // A user: the client id names the login, so it cannot take over a device's session.
