@@ -1,5 +1,6 @@
 //! The domain: what Vigil is about, with no database, HTTP or sockets.
 
+pub mod actor;
 pub mod alarms;
 pub mod login_throttle;
 pub mod rules;

@@ -387,7 +387,7 @@ impl CommandQueue {
             return Err(self.refuse(who, device, &req, e).await);
         };
         if let Err(e) = actor.require_key_rule(KeyRule::Needs(Scope::CommandsWrite)) {
-            return Err(self.refuse(who, device, &req, e).await);
+            return Err(self.refuse(who, device, &req, e.into()).await);
         }
         if !access::can_command(&self.db, actor, device, kind).await? {
             let e = ApiError::forbidden(match kind {

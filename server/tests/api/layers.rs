@@ -20,16 +20,7 @@ const KNOWN: &[(&str, &str)] = &[
         "domain/trajectory.rs",
         "domain/ imports storage/, a layer above it",
     ),
-    (
-        "services/access.rs",
-        "names ApiError outside transport/http/",
-    ),
-    ("services/access.rs", "names actix outside transport/http/"),
     ("services/access.rs", "names sqlx outside storage/"),
-    (
-        "services/access.rs",
-        "services/ imports transport/, a layer above it",
-    ),
     (
         "services/auth.rs",
         "services/ imports app/, a layer above it",

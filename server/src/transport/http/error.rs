@@ -4,6 +4,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::domain::actor::Forbidden;
+use crate::services::access::AccessError;
 use crate::storage::DbError;
 
 /// An API error: HTTP status, stable machine code, human message.
@@ -127,6 +129,24 @@ impl From<crate::services::auth::AuthError> for ApiError {
             )
             .retry_after(1),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> Self {
+        ApiError::forbidden(e.to_string())
+    }
+}
+
+/// Invisible objects answer 404 like missing ones; refusals 403; unknown credentials 401.
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::NotFound(_) => ApiError::not_found(e.to_string()),
+            AccessError::Forbidden(f) => f.into(),
+            AccessError::Unauthorized(u) => ApiError::unauthorized(u.to_string()),
+            AccessError::Storage(d) => d.into(),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The HTTP API (actix-web, JSON): `/api/v1/...`, `/health`, `/metrics`.
 //!
 //! Every `/api/v1` route is listed once in [`routes::ROUTES`] with who may call it; the
-//! handlers enforce it through [`crate::access`], and the permission-matrix test and the
+//! handlers enforce it through [`crate::services::access`], and the permission-matrix test and the
 //! OpenAPI document are generated from the same table.
 
 pub mod error;
+pub mod extractors;
 pub mod handlers;
 pub mod openapi;
 pub mod osmand;

@@ -14,7 +14,7 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, Route, web};
 
 use super::{ApiError, AppState};
-use crate::services::access::{self, Actor, KeyRule, Scope};
+use crate::services::access::{self, Actor, Forbidden, KeyRule, Scope};
 
 use super::handlers::{
     alarms, auth, commands, devices, events, fences, keys, trajectory, units, users,
@@ -48,7 +48,7 @@ impl Method {
 }
 
 /// Who may call a route ([`guard`] enforces the classes that need no object; the handler
-/// the others, through [`crate::access`]).
+/// the others, through [`crate::services::access`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, no token.
@@ -574,7 +574,7 @@ async fn admit(spec: &RouteSpec, req: &ServiceRequest) -> Result<Actor, ApiError
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("state missing"))?;
-    let token = access::bearer(req.request())
+    let token = crate::transport::http::extractors::bearer(req.request())
         .or_else(|| {
             spec.token_in_query
                 .then(|| query_token(req.query_string()))
@@ -593,7 +593,7 @@ async fn admit(spec: &RouteSpec, req: &ServiceRequest) -> Result<Actor, ApiError
             actor.require_session()?;
         }
         Access::Admin if !actor.is_admin() => {
-            return Err(ApiError::forbidden("administrators only"));
+            return Err(Forbidden::AdminOnly.into());
         }
         _ => {}
     }

@@ -7,7 +7,7 @@
 //! and stores the positions in batches (and hands them to the alarm stage, like the gateway);
 //! a body's `device_id`, when present, must equal the topic's id.
 //!
-//! Users subscribe with their login and a session token or API key; [`crate::mqtt_acl`]
+//! Users subscribe with their login and a session token or API key; [`crate::transport::mqtt::acl`]
 //! checks every subscribe and publish against the connection's rights (a device may publish
 //! only to its own topic).
 //!

@@ -145,7 +145,7 @@ pub async fn list(
 
 /// Loads a device the caller may see (404 otherwise: ids cannot be probed).
 async fn load(state: &AppState, auth: &Actor, id: i64) -> Result<Device, ApiError> {
-    access::visible_device(&state.db, auth, id).await
+    Ok(access::visible_device(&state.db, auth, id).await?)
 }
 
 /// `GET /api/v1/devices/{id}`.
