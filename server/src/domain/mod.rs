@@ -2,6 +2,7 @@
 
 pub mod actor;
 pub mod alarms;
+pub mod commands;
 pub mod login_throttle;
 pub mod rules;
 pub mod scope;

@@ -4,6 +4,7 @@
 //! cannot be probed.
 
 pub use crate::domain::actor::{Actor, Credential, Forbidden};
+pub use crate::domain::commands::CommandKind;
 pub use crate::domain::login_throttle::{Client, LoginThrottle, Throttled};
 pub use crate::domain::scope::{KeyRule, Scope};
 
@@ -123,21 +124,6 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Actor, AccessError> {
         }),
         None => Err(Unauthorized::Session.into()),
     }
-}
-
-/// What kind of command (for [`can_command`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandKind {
-    /// Stop the engine (fuel/electricity).
-    CutPower,
-    /// Undo a cut-off.
-    RestorePower,
-    /// Ask for a fix now.
-    Locate,
-    /// Temporary fast reporting.
-    SetInterval,
-    /// Raw/custom text (administrators only).
-    Raw,
 }
 
 /// Whether the caller may see the device: administrators and dispatchers all, the owner,

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod alarms;
+pub mod commands;
 pub mod writer;
 
 use std::path::Path;

@@ -30,23 +30,6 @@ const KNOWN: &[(&str, &str)] = &[
         "services/ imports app/, a layer above it",
     ),
     (
-        "services/commands.rs",
-        "names ApiError outside transport/http/",
-    ),
-    (
-        "services/commands.rs",
-        "names actix outside transport/http/",
-    ),
-    ("services/commands.rs", "names sqlx outside storage/"),
-    (
-        "services/commands.rs",
-        "services/ imports app/, a layer above it",
-    ),
-    (
-        "services/commands.rs",
-        "services/ imports transport/, a layer above it",
-    ),
-    (
         "services/webhooks.rs",
         "names ApiError outside transport/http/",
     ),

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::domain::actor::Forbidden;
 use crate::services::access::AccessError;
+use crate::services::commands::{CommandError, CommandRefusal};
 use crate::storage::DbError;
 
 /// An API error: HTTP status, stable machine code, human message.
@@ -147,6 +148,29 @@ impl From<AccessError> for ApiError {
             AccessError::Forbidden(f) => f.into(),
             AccessError::Unauthorized(u) => ApiError::unauthorized(u.to_string()),
             AccessError::Storage(d) => d.into(),
+        }
+    }
+}
+
+/// The same status and code for a refusal as the API always gave (409 for a moving vehicle).
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Refused(r) => {
+                let status = match r {
+                    CommandRefusal::Forbidden(_)
+                    | CommandRefusal::RawForAdmins
+                    | CommandRefusal::NotCommander => StatusCode::FORBIDDEN,
+                    CommandRefusal::VehicleMoving { .. } => StatusCode::CONFLICT,
+                    CommandRefusal::InvalidType
+                    | CommandRefusal::InvalidExpiresIn
+                    | CommandRefusal::ConfirmationRequired
+                    | CommandRefusal::InvalidInterval(_)
+                    | CommandRefusal::InvalidText => StatusCode::BAD_REQUEST,
+                };
+                ApiError::new(status, r.code(), r.to_string())
+            }
+            CommandError::Storage(d) => d.into(),
         }
     }
 }
