@@ -7,6 +7,7 @@
 pub mod access;
 pub mod alarms;
 pub mod commands;
+pub mod webhooks;
 pub mod writer;
 
 use std::path::Path;

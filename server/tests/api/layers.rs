@@ -29,19 +29,6 @@ const KNOWN: &[(&str, &str)] = &[
         "services/batcher.rs",
         "services/ imports app/, a layer above it",
     ),
-    (
-        "services/webhooks.rs",
-        "names ApiError outside transport/http/",
-    ),
-    (
-        "services/webhooks.rs",
-        "names actix outside transport/http/",
-    ),
-    ("services/webhooks.rs", "names sqlx outside storage/"),
-    (
-        "services/webhooks.rs",
-        "services/ imports transport/, a layer above it",
-    ),
     ("storage/mod.rs", "storage/ imports app/, a layer above it"),
     (
         "storage/mod.rs",

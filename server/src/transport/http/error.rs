@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::domain::actor::Forbidden;
 use crate::services::access::AccessError;
 use crate::services::commands::{CommandError, CommandRefusal};
+use crate::services::webhooks::WebhookError;
 use crate::storage::DbError;
 
 /// An API error: HTTP status, stable machine code, human message.
@@ -171,6 +172,17 @@ impl From<CommandError> for ApiError {
                 ApiError::new(status, r.code(), r.to_string())
             }
             CommandError::Storage(d) => d.into(),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::InvalidUrl => ApiError::bad_request("invalid_url", e.to_string()),
+            WebhookError::InvalidSecret => ApiError::bad_request("invalid_secret", e.to_string()),
+            WebhookError::NotFound(_) => ApiError::not_found(e.to_string()),
+            WebhookError::Storage(d) => d.into(),
         }
     }
 }

@@ -19,8 +19,8 @@ use crate::services::access::{self, Actor, Forbidden, KeyRule, Scope};
 use super::handlers::{
     alarms, auth, commands, devices, events, fences, keys, trajectory, units, users,
 };
-use crate::services::webhooks;
 use crate::transport::http::handlers::stream;
+use crate::transport::http::handlers::webhooks;
 
 /// HTTP method of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
