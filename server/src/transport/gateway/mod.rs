@@ -58,7 +58,7 @@ pub struct GatewayConfig {
     /// would otherwise leave hundreds of them queued on the database pool, and their memory
     /// in the heap).
     pub max_concurrent_logins: usize,
-    /// Fixes dated outside this window are acknowledged but not stored (see [`crate::ingest`]).
+    /// Fixes dated outside this window are acknowledged but not stored (see [`crate::services::ingest`]).
     pub fix_window: FixTimeWindow,
 }
 

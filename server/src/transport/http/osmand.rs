@@ -24,7 +24,7 @@ pub struct OsmandState {
     pub unknown_devices: UnknownDevicePolicy,
     /// Parser limits.
     pub config: OsmandConfig,
-    /// Fixes dated outside it are answered 200 but not stored (see [`crate::ingest`]).
+    /// Fixes dated outside it are answered 200 but not stored (see [`crate::services::ingest`]).
     pub fix_window: FixTimeWindow,
     /// `last_seen_at` writes, at most one a minute per device.
     pub touches: crate::services::ingest::DeviceTouches,

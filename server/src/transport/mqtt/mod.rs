@@ -123,7 +123,7 @@ impl MqttBroker {
         &self.acls
     }
 
-    /// The task publishing alarms and pursuit positions (see [`crate::mqtt_alarms`]); once.
+    /// The task publishing alarms and pursuit positions (see [`crate::transport::mqtt::publish`]); once.
     pub fn take_publisher(
         &mut self,
         bus: crate::services::bus::Bus,
