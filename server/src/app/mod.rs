@@ -179,7 +179,7 @@ impl Application {
         let commands = crate::services::commands::CommandQueue::new(
             db.clone(),
             registry.clone(),
-            settings.clone(),
+            settings.command_config(),
             bus.clone(),
         );
         let writer_stop = CancellationToken::new();

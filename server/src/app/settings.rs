@@ -20,15 +20,7 @@ pub enum UnknownDevicePolicy {
     Register,
 }
 
-/// What `cut_power` does while the last fix is above `cut_power_max_speed_kmh`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CutPowerPolicy {
-    /// Refuse the command (409 `vehicle_moving`).
-    Refuse,
-    /// Keep it `held` and send it once a fix shows the vehicle slow enough.
-    Hold,
-}
+pub use crate::domain::commands::CutPowerPolicy;
 
 /// Every setting of the server. Keys are flat so that each one maps onto exactly one
 /// environment variable: `database_url` ↔ `VIGIL_DATABASE_URL`.
@@ -193,6 +185,15 @@ impl Settings {
                 password: password.clone(),
             }),
             _ => None,
+        }
+    }
+
+    /// The command queue's settings.
+    pub fn command_config(&self) -> crate::services::commands::CommandConfig {
+        crate::services::commands::CommandConfig {
+            default_ttl: Duration::from_secs(self.command_ttl_secs),
+            cut_power_max_speed_kmh: self.cut_power_max_speed_kmh,
+            cut_power_when_moving: self.cut_power_when_moving,
         }
     }
 

@@ -1,22 +1,20 @@
-//! Roles and the one permission layer: the [`Actor`] extractor (bearer session token or API
-//! key) and the checks every list and object route uses. What a caller may not see answers
-//! 404, so ids cannot be probed.
+//! The one permission layer: who a bearer credential (session token or API key) is
+//! ([`authenticate`]), and the checks every list and object route uses. What a caller may not
+//! see is refused as [`AccessError::NotFound`], the same answer as for a missing id, so ids
+//! cannot be probed.
 
+pub use crate::domain::actor::{Actor, Credential, Forbidden};
+pub use crate::domain::commands::CommandKind;
 pub use crate::domain::login_throttle::{Client, LoginThrottle, Throttled};
 pub use crate::domain::scope::{KeyRule, Scope};
 
-use std::future::{Ready, ready};
-
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::Utc;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType};
 
 use crate::services::auth::token_hash;
 use crate::storage::DatabaseKind;
-use crate::storage::{Db, DbError, Device, Role, User};
-use crate::transport::http::ApiError;
+use crate::storage::{Db, DbError, Device, Role};
 
 /// Prefix that marks an API key in `Authorization: Bearer` (session tokens are plain hex).
 pub const API_KEY_PREFIX: &str = "vk_";
@@ -57,90 +55,55 @@ pub fn profiles_migration(kind: DatabaseKind) -> Migration {
     )
 }
 
-/// How the caller authenticated.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// A login session (hash of its token, for logout).
-    Session(String),
-    /// An API key (id and scopes).
-    ApiKey {
-        /// Key row id.
-        id: i64,
-        /// Granted scopes.
-        scopes: Vec<Scope>,
-    },
+/// An object the caller asked for by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    /// A device.
+    Device(i64),
+    /// An alarm.
+    Alarm(i64),
 }
 
-/// The authenticated caller of a request.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    /// Who.
-    pub user: User,
-    /// With what.
-    pub credential: Credential,
-}
-
-impl Actor {
-    /// Administrators see and do everything.
-    pub fn is_admin(&self) -> bool {
-        self.user.role == Role::Admin
-    }
-
-    /// Sees every device and every alarm (administrators and dispatchers).
-    pub fn sees_everything(&self) -> bool {
-        matches!(self.user.role, Role::Admin | Role::Dispatcher)
-    }
-
-    /// The API key id, when the caller used one.
-    pub fn api_key_id(&self) -> Option<i64> {
-        match &self.credential {
-            Credential::ApiKey { id, .. } => Some(*id),
-            Credential::Session(_) => None,
-        }
-    }
-
-    /// Whether the caller holds `scope` (a login session holds every scope; its role still
-    /// decides what it may do).
-    pub fn has_scope(&self, scope: Scope) -> bool {
-        match &self.credential {
-            Credential::ApiKey { scopes, .. } => scopes.contains(&scope),
-            Credential::Session(_) => true,
-        }
-    }
-
-    /// 403 when an API key does not pass `rule` (sessions always pass).
-    pub fn require_key_rule(&self, rule: KeyRule) -> Result<(), ApiError> {
-        match &self.credential {
-            Credential::ApiKey { scopes, .. } if !rule.admits(scopes) => Err(ApiError::forbidden(
-                format!("this API key lacks what the route needs: {rule}"),
-            )),
-            _ => Ok(()),
-        }
-    }
-
-    /// The hash of the session token (logout); 403 for API keys.
-    pub fn require_session(&self) -> Result<&str, ApiError> {
-        match &self.credential {
-            Credential::Session(h) => Ok(h),
-            Credential::ApiKey { .. } => Err(ApiError::forbidden(
-                "this route needs a login session, not an API key",
-            )),
+impl std::fmt::Display for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Object::Device(id) => write!(f, "device {id}"),
+            Object::Alarm(id) => write!(f, "alarm {id}"),
         }
     }
 }
 
-/// The token of an `Authorization: Bearer` header, if any.
-pub fn bearer(req: &HttpRequest) -> Option<String> {
-    let v = req.headers().get("authorization")?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+/// Why a credential names no caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unauthorized {
+    /// An API key that is unknown or revoked.
+    #[error("invalid or revoked API key")]
+    ApiKey,
+    /// A session token that is unknown or expired.
+    #[error("invalid or expired token")]
+    Session,
 }
 
-/// Resolves a bearer token (session token or API key) to its caller; 401 when unknown,
-/// expired or revoked.
-pub async fn authenticate(db: &Db, token: &str) -> Result<Actor, ApiError> {
+/// A refusal of the permission layer.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// The object does not exist or the caller may not see it (one answer for both).
+    #[error("{0} not found")]
+    NotFound(Object),
+    /// The caller sees the object but may not do this.
+    #[error(transparent)]
+    Forbidden(#[from] Forbidden),
+    /// The credential names no caller.
+    #[error(transparent)]
+    Unauthorized(#[from] Unauthorized),
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] DbError),
+}
+
+/// Resolves a bearer token (session token or API key) to its caller;
+/// [`AccessError::Unauthorized`] when unknown, expired or revoked.
+pub async fn authenticate(db: &Db, token: &str) -> Result<Actor, AccessError> {
     let hash = token_hash(token);
     if token.starts_with(API_KEY_PREFIX) {
         return match crate::storage::access::key_user(db, &hash).await? {
@@ -151,7 +114,7 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Actor, ApiError> {
                     scopes: key.scopes,
                 },
             }),
-            None => Err(ApiError::unauthorized("invalid or revoked API key")),
+            None => Err(Unauthorized::ApiKey.into()),
         };
     }
     match db.session_user(&hash, Utc::now()).await? {
@@ -159,36 +122,8 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Actor, ApiError> {
             user,
             credential: Credential::Session(hash),
         }),
-        None => Err(ApiError::unauthorized("invalid or expired token")),
+        None => Err(Unauthorized::Session.into()),
     }
-}
-
-/// Handlers take the caller the route guard ([`crate::transport::http::routes::guard`]) authenticated and admitted;
-/// a handler on a route without a guard fails loudly rather than running unauthenticated.
-impl FromRequest for Actor {
-    type Error = ApiError;
-    type Future = Ready<Result<Actor, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(req.extensions().get::<Actor>().cloned().ok_or_else(|| {
-            ApiError::internal("a handler asked for a caller on an unguarded route")
-        }))
-    }
-}
-
-/// What kind of command (for [`can_command`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommandKind {
-    /// Stop the engine (fuel/electricity).
-    CutPower,
-    /// Undo a cut-off.
-    RestorePower,
-    /// Ask for a fix now.
-    Locate,
-    /// Temporary fast reporting.
-    SetInterval,
-    /// Raw/custom text (administrators only).
-    Raw,
 }
 
 /// Whether the caller may see the device: administrators and dispatchers all, the owner,
@@ -248,9 +183,10 @@ pub async fn can_command(
     Ok(false)
 }
 
-/// Loads a device the caller may see, else 404 (the same answer as for a missing id).
-pub async fn visible_device(db: &Db, actor: &Actor, id: i64) -> Result<Device, ApiError> {
-    let not_found = || ApiError::not_found(format!("device {id} not found"));
+/// Loads a device the caller may see, else [`AccessError::NotFound`] (the same answer as for
+/// a missing id).
+pub async fn visible_device(db: &Db, actor: &Actor, id: i64) -> Result<Device, AccessError> {
+    let not_found = || AccessError::NotFound(Object::Device(id));
     let device = db.device(id).await?.ok_or_else(not_found)?;
     if can_see_device(db, actor, &device).await? {
         Ok(device)
@@ -259,15 +195,14 @@ pub async fn visible_device(db: &Db, actor: &Actor, id: i64) -> Result<Device, A
     }
 }
 
-/// Loads a device the caller may manage: 404 when invisible, 403 when only visible.
-pub async fn managed_device(db: &Db, actor: &Actor, id: i64) -> Result<Device, ApiError> {
+/// Loads a device the caller may manage: not found when invisible, forbidden when only
+/// visible.
+pub async fn managed_device(db: &Db, actor: &Actor, id: i64) -> Result<Device, AccessError> {
     let device = visible_device(db, actor, id).await?;
     if can_manage_device(actor, &device) {
         Ok(device)
     } else {
-        Err(ApiError::forbidden(
-            "only the owner or an administrator may do this",
-        ))
+        Err(Forbidden::NotDeviceManager.into())
     }
 }
 
@@ -344,13 +279,14 @@ pub async fn can_handle_alarm(
     })
 }
 
-/// Loads an alarm the caller may see, else 404 (the same answer as for a missing id).
+/// Loads an alarm the caller may see, else [`AccessError::NotFound`] (the same answer as for
+/// a missing id).
 pub async fn visible_alarm(
     db: &Db,
     actor: &Actor,
     id: i64,
-) -> Result<crate::services::alarms::AlarmView, ApiError> {
-    let not_found = || ApiError::not_found(format!("alarm {id} not found"));
+) -> Result<crate::services::alarms::AlarmView, AccessError> {
+    let not_found = || AccessError::NotFound(Object::Alarm(id));
     let alarm = crate::storage::alarms::alarm(db, id)
         .await?
         .ok_or_else(not_found)?;
@@ -361,18 +297,17 @@ pub async fn visible_alarm(
     }
 }
 
-/// Loads an alarm the caller may act on: 404 when invisible, 403 when only visible (owners).
+/// Loads an alarm the caller may act on: not found when invisible, forbidden when only
+/// visible (owners).
 pub async fn handled_alarm(
     db: &Db,
     actor: &Actor,
     id: i64,
-) -> Result<crate::services::alarms::AlarmView, ApiError> {
+) -> Result<crate::services::alarms::AlarmView, AccessError> {
     let alarm = visible_alarm(db, actor, id).await?;
     if can_handle_alarm(db, actor, &alarm).await? {
         Ok(alarm)
     } else {
-        Err(ApiError::forbidden(
-            "only administrators, dispatchers and officers of the alarm's unit may do this",
-        ))
+        Err(Forbidden::NotAlarmHandler.into())
     }
 }

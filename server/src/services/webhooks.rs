@@ -10,21 +10,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::Sha256;
-use sqlx::Row;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-use crate::services::access::Actor;
+pub use crate::storage::webhooks::{Delivery, Webhook};
+
 use crate::services::bus::{Bus, BusEvent};
-use crate::storage::on_pool;
+use crate::storage::webhooks as store;
 use crate::storage::{Db, DbError};
-use crate::transport::http::{ApiError, AppState};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "X-Vigil-Signature";
@@ -43,93 +40,33 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-/// A subscriber.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Webhook {
-    /// Id.
-    pub id: i64,
-    /// Where events are POSTed.
-    pub url: String,
-    /// HMAC key (not returned by the API after creation).
-    #[serde(skip)]
-    pub secret: String,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-}
-
-/// One delivery log row.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Delivery {
-    /// Event type (`alarm.opened`, …).
-    pub event: String,
-    /// `delivered`, `failed` or `dropped`.
-    pub outcome: String,
-    /// Attempts made.
-    pub attempts: i64,
-    /// Last HTTP status.
-    pub http_status: Option<i64>,
-    /// Last error.
-    pub error: Option<String>,
-    /// When the outcome was final.
-    pub time: DateTime<Utc>,
-}
-
-async fn insert_webhook(db: &Db, url: &str, secret: &str) -> Result<Webhook, DbError> {
-    let now = Utc::now();
-    let id: i64 = on_pool!(db, p => sqlx::query("INSERT INTO webhooks (url, secret, created_at) VALUES ($1, $2, $3) RETURNING id")
-        .bind(url).bind(secret).bind(now).fetch_one(p).await?.try_get("id")?);
-    Ok(Webhook {
-        id,
-        url: url.to_owned(),
-        secret: secret.to_owned(),
-        created_at: now,
-    })
-}
-
-async fn webhooks(db: &Db) -> Result<Vec<Webhook>, DbError> {
-    Ok(on_pool!(db, p => {
-        let mut out = Vec::new();
-        for r in sqlx::query("SELECT id, url, secret, created_at FROM webhooks ORDER BY id").fetch_all(p).await? {
-            out.push(Webhook { id: r.try_get("id")?, url: r.try_get("url")?, secret: r.try_get("secret")?, created_at: r.try_get("created_at")? });
-        }
-        out
-    }))
-}
-
-async fn log_delivery(db: &Db, hook: i64, d: &Delivery) {
-    let res: Result<(), sqlx::Error> = on_pool!(db, p => sqlx::query("INSERT INTO webhook_deliveries (webhook_id, event, outcome, attempts, http_status, error, time) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(hook).bind(&d.event).bind(&d.outcome).bind(d.attempts).bind(d.http_status).bind(&d.error).bind(d.time)
-        .execute(p).await.map(|_| ()));
-    if let Err(e) = res {
-        tracing::warn!(webhook = hook, error = %e, "webhook delivery log failed");
-    }
-}
-
-async fn delete_webhook(db: &Db, id: i64) -> Result<bool, DbError> {
-    Ok(
-        on_pool!(db, p => sqlx::query("DELETE FROM webhooks WHERE id = $1")
-        .bind(id).execute(p).await?.rows_affected() > 0),
-    )
-}
-
-/// Delivery log of one subscriber, newest first.
-pub async fn deliveries(db: &Db, hook: i64, limit: i64) -> Result<Vec<Delivery>, DbError> {
-    Ok(on_pool!(db, p => {
-        let mut out = Vec::new();
-        for r in sqlx::query("SELECT event, outcome, attempts, http_status, error, time FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2")
-            .bind(hook).bind(limit).fetch_all(p).await? {
-            out.push(Delivery {
-                event: r.try_get("event")?, outcome: r.try_get("outcome")?, attempts: r.try_get("attempts")?,
-                http_status: r.try_get("http_status")?, error: r.try_get("error")?, time: r.try_get("time")?,
-            });
-        }
-        out
-    }))
-}
-
 struct Job {
     event: String,
     body: Vec<u8>,
+}
+
+/// Why a subscriber request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// The URL is not `http(s)://host/…`.
+    #[error("url must be http(s)://host/…")]
+    InvalidUrl,
+    /// The secret is shorter than 16 bytes.
+    #[error("secret must be at least 16 bytes")]
+    InvalidSecret,
+    /// No subscriber with this id.
+    #[error("webhook {0} not found")]
+    NotFound(i64),
+    /// The storage failed.
+    #[error(transparent)]
+    Storage(#[from] DbError),
+}
+
+/// Writes a delivery's outcome; a failure is logged, not retried (the event is gone either way).
+async fn log_delivery(db: &Db, hook: i64, d: &Delivery) {
+    if let Err(e) = store::log_delivery(db, hook, d).await {
+        tracing::warn!(webhook = hook, error = %e, "webhook delivery log failed");
+    }
 }
 
 /// The subscribers' queues; cheap to clone.
@@ -230,10 +167,47 @@ impl Webhooks {
         }
     }
 
+    /// Adds a subscriber (`url` http(s) with a host, `secret` at least 16 bytes) and starts
+    /// delivering to it.
+    pub async fn subscribe(&self, url: &str, secret: &str) -> Result<Webhook, WebhookError> {
+        let url = reqwest::Url::parse(url)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or(WebhookError::InvalidUrl)?;
+        if secret.len() < 16 {
+            return Err(WebhookError::InvalidSecret);
+        }
+        let hook = store::insert_webhook(&self.db, url.as_str(), secret).await?;
+        self.start(hook.clone());
+        Ok(hook)
+    }
+
+    /// Every subscriber.
+    pub async fn list(&self) -> Result<Vec<Webhook>, DbError> {
+        store::webhooks(&self.db).await
+    }
+
+    /// The last `limit` deliveries of a subscriber, newest first.
+    pub async fn deliveries(&self, id: i64, limit: i64) -> Result<Vec<Delivery>, WebhookError> {
+        if !store::webhooks(&self.db).await?.iter().any(|h| h.id == id) {
+            return Err(WebhookError::NotFound(id));
+        }
+        Ok(store::deliveries(&self.db, id, limit).await?)
+    }
+
+    /// Removes a subscriber with its delivery log and stops delivering to it.
+    pub async fn unsubscribe(&self, id: i64) -> Result<(), WebhookError> {
+        if !store::delete_webhook(&self.db, id).await? {
+            return Err(WebhookError::NotFound(id));
+        }
+        self.stop(id);
+        Ok(())
+    }
+
     /// Starts the stored subscribers and forwards alarm events until the bus closes.
     pub async fn run(self, bus: Bus) -> Result<(), String> {
         let mut events = bus.subscribe();
-        for hook in webhooks(&self.db).await.map_err(|e| e.to_string())? {
+        for hook in store::webhooks(&self.db).await.map_err(|e| e.to_string())? {
             self.start(hook);
         }
         loop {
@@ -286,87 +260,4 @@ impl Webhooks {
             }
         }
     }
-}
-
-/// Body of `POST /api/v1/webhooks`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateWebhook {
-    /// `http://` or `https://` URL.
-    #[schema(pattern = "^https?://[^/?#]+")]
-    pub url: String,
-    /// HMAC key (at least 16 bytes).
-    #[schema(min_length = 16)]
-    pub secret: String,
-}
-
-/// `POST /api/v1/webhooks` `{url, secret}` (administrators: a subscriber receives every alarm).
-pub async fn create(
-    state: web::Data<AppState>,
-    _admin: Actor,
-    body: web::Json<CreateWebhook>,
-) -> Result<HttpResponse, ApiError> {
-    let url = reqwest::Url::parse(&body.url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-        .ok_or_else(|| ApiError::bad_request("invalid_url", "url must be http(s)://host/…"))?;
-    if body.secret.len() < 16 {
-        return Err(ApiError::bad_request(
-            "invalid_secret",
-            "secret must be at least 16 bytes",
-        ));
-    }
-    let hook = insert_webhook(&state.db, url.as_str(), &body.secret).await?;
-    state.webhooks.start(hook.clone());
-    Ok(HttpResponse::Created().json(hook))
-}
-
-/// Answer of `GET /api/v1/webhooks`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct WebhookList {
-    /// Every subscriber.
-    pub webhooks: Vec<Webhook>,
-}
-
-/// Answer of `GET /api/v1/webhooks/{webhook_id}/deliveries`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DeliveryList {
-    /// The last deliveries, newest first.
-    pub deliveries: Vec<Delivery>,
-}
-
-/// `GET /api/v1/webhooks`: `{webhooks}` (administrators).
-pub async fn list(state: web::Data<AppState>, _admin: Actor) -> Result<HttpResponse, ApiError> {
-    let hooks = webhooks(&state.db).await?;
-    Ok(HttpResponse::Ok().json(WebhookList { webhooks: hooks }))
-}
-
-/// `GET /api/v1/webhooks/{webhook_id}/deliveries`: `{deliveries}`, newest first (last 100;
-/// administrators).
-pub async fn list_deliveries(
-    state: web::Data<AppState>,
-    _admin: Actor,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    if !webhooks(&state.db).await?.iter().any(|h| h.id == id) {
-        return Err(ApiError::not_found(format!("webhook {id} not found")));
-    }
-    let d = deliveries(&state.db, id, 100).await?;
-    Ok(HttpResponse::Ok().json(DeliveryList { deliveries: d }))
-}
-
-/// `DELETE /api/v1/webhooks/{webhook_id}` (administrators): stops deliveries and removes the
-/// subscriber with its delivery log.
-pub async fn delete(
-    state: web::Data<AppState>,
-    _admin: Actor,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    if !delete_webhook(&state.db, id).await? {
-        return Err(ApiError::not_found(format!("webhook {id} not found")));
-    }
-    state.webhooks.stop(id);
-    Ok(HttpResponse::NoContent().finish())
 }

@@ -6,6 +6,8 @@
 
 pub mod access;
 pub mod alarms;
+pub mod commands;
+pub mod webhooks;
 pub mod writer;
 
 use std::path::Path;
@@ -83,61 +85,7 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Sees and manages everything.
-    Admin,
-    /// Sees what is shared with them (before roles; migrated to `owner`).
-    User,
-    /// Sees every alarm and every vehicle, dispatches units.
-    Dispatcher,
-    /// Member of a patrol unit: sees the alarms of the unit and their vehicles.
-    Officer,
-    /// Owns vehicles; may share one read-only.
-    Owner,
-    /// Reaches the API with scoped API keys.
-    Integrator,
-}
-
-impl Role {
-    /// Database spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-            Role::Dispatcher => "dispatcher",
-            Role::Officer => "officer",
-            Role::Owner => "owner",
-            Role::Integrator => "integrator",
-        }
-    }
-    /// Parses the database spelling (unknown text: the least privileged [`Role::User`]).
-    pub fn parse(s: &str) -> Role {
-        match s {
-            "admin" => Role::Admin,
-            "dispatcher" => Role::Dispatcher,
-            "officer" => Role::Officer,
-            "owner" => Role::Owner,
-            "integrator" => Role::Integrator,
-            _ => Role::User,
-        }
-    }
-}
-
-/// A user account (never carries the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct User {
-    /// Row id.
-    pub id: i64,
-    /// Login name (an email address, or `admin` for the generated first administrator).
-    pub email: String,
-    /// Display name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-}
+pub use crate::domain::actor::{Role, User};
 
 /// A tracker as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]

@@ -19,46 +19,7 @@ const KNOWN: &[(&str, &str)] = &[
         "domain/trajectory.rs",
         "domain/ imports storage/, a layer above it",
     ),
-    (
-        "services/access.rs",
-        "names ApiError outside transport/http/",
-    ),
-    ("services/access.rs", "names actix outside transport/http/"),
     ("services/access.rs", "names sqlx outside storage/"),
-    (
-        "services/access.rs",
-        "services/ imports transport/, a layer above it",
-    ),
-    (
-        "services/commands.rs",
-        "names ApiError outside transport/http/",
-    ),
-    (
-        "services/commands.rs",
-        "names actix outside transport/http/",
-    ),
-    ("services/commands.rs", "names sqlx outside storage/"),
-    (
-        "services/commands.rs",
-        "services/ imports app/, a layer above it",
-    ),
-    (
-        "services/commands.rs",
-        "services/ imports transport/, a layer above it",
-    ),
-    (
-        "services/webhooks.rs",
-        "names ApiError outside transport/http/",
-    ),
-    (
-        "services/webhooks.rs",
-        "names actix outside transport/http/",
-    ),
-    ("services/webhooks.rs", "names sqlx outside storage/"),
-    (
-        "services/webhooks.rs",
-        "services/ imports transport/, a layer above it",
-    ),
     ("storage/mod.rs", "storage/ imports app/, a layer above it"),
     (
         "storage/mod.rs",
@@ -73,10 +34,6 @@ const KNOWN: &[(&str, &str)] = &[
         "transport/ imports app/, a layer above it",
     ),
     ("transport/http/error.rs", "names sqlx outside storage/"),
-    (
-        "transport/http/handlers/devices.rs",
-        "transport/http imports transport/mqtt",
-    ),
     (
         "transport/http/osmand.rs",
         "transport/ imports app/, a layer above it",

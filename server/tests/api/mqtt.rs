@@ -1,16 +1,56 @@
 //! MQTT: a real client (rumqttc) authenticates with the device's token and publishes JSON
 //! positions to `vigil/<id>/position`; they become visible through the API.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use protocol::DeviceId;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::json;
+use vigil_server::services::access::{Client, LoginThrottle};
+use vigil_server::storage::Db;
+use vigil_server::transport::mqtt::acl::Acls;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestDb, position, spawn_app_with, test_settings};
 
 both_backends!(mqtt_publish_with_device_token);
+
+/// A storage failure while a user's token is checked refuses the connection but is not a
+/// wrong password: the login throttle does not count it against the client.
+#[tokio::test]
+async fn mqtt_login_on_a_failing_database_is_not_a_wrong_password() {
+    let test_db = TestDb::new(Backend::Sqlite).await;
+    let db = Db::connect(&test_settings(&test_db.url)).await.unwrap();
+    // The device lookup still answers; the token lookup fails on the storage.
+    let Db::Sqlite(pool) = &db else {
+        unreachable!("a SQLite test database")
+    };
+    sqlx::query("DROP TABLE api_sessions")
+        .execute(pool)
+        .await
+        .unwrap();
+    let throttle = LoginThrottle::default();
+    let acls = Acls::default();
+    for _ in 0..10 {
+        let ok = acls
+            .authenticate(
+                &db,
+                &throttle,
+                "alice".into(),
+                "alice".into(),
+                "a-token".into(),
+            )
+            .await;
+        assert!(!ok, "no rights without the storage");
+    }
+    // Ten counted failures would be past the free attempts of one client on one account.
+    assert!(
+        throttle
+            .begin("alice", Client::MqttClient("alice".into()), Instant::now())
+            .is_ok(),
+        "storage failures were counted as wrong passwords"
+    );
+}
 
 fn options(addr: std::net::SocketAddr, user: &str, pass: &str) -> MqttOptions {
     let mut o = MqttOptions::new(user, addr.ip().to_string(), addr.port());

@@ -4,6 +4,10 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
+use crate::domain::actor::Forbidden;
+use crate::services::access::AccessError;
+use crate::services::commands::{CommandError, CommandRefusal};
+use crate::services::webhooks::WebhookError;
 use crate::storage::DbError;
 
 /// An API error: HTTP status, stable machine code, human message.
@@ -127,6 +131,58 @@ impl From<crate::services::auth::AuthError> for ApiError {
             )
             .retry_after(1),
             other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<Forbidden> for ApiError {
+    fn from(e: Forbidden) -> Self {
+        ApiError::forbidden(e.to_string())
+    }
+}
+
+/// Invisible objects answer 404 like missing ones; refusals 403; unknown credentials 401.
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::NotFound(_) => ApiError::not_found(e.to_string()),
+            AccessError::Forbidden(f) => f.into(),
+            AccessError::Unauthorized(u) => ApiError::unauthorized(u.to_string()),
+            AccessError::Storage(d) => d.into(),
+        }
+    }
+}
+
+/// The same status and code for a refusal as the API always gave (409 for a moving vehicle).
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Refused(r) => {
+                let status = match r {
+                    CommandRefusal::Forbidden(_)
+                    | CommandRefusal::RawForAdmins
+                    | CommandRefusal::NotCommander => StatusCode::FORBIDDEN,
+                    CommandRefusal::VehicleMoving { .. } => StatusCode::CONFLICT,
+                    CommandRefusal::InvalidType
+                    | CommandRefusal::InvalidExpiresIn
+                    | CommandRefusal::ConfirmationRequired
+                    | CommandRefusal::InvalidInterval(_)
+                    | CommandRefusal::InvalidText => StatusCode::BAD_REQUEST,
+                };
+                ApiError::new(status, r.code(), r.to_string())
+            }
+            CommandError::Storage(d) => d.into(),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(e: WebhookError) -> Self {
+        match e {
+            WebhookError::InvalidUrl => ApiError::bad_request("invalid_url", e.to_string()),
+            WebhookError::InvalidSecret => ApiError::bad_request("invalid_secret", e.to_string()),
+            WebhookError::NotFound(_) => ApiError::not_found(e.to_string()),
+            WebhookError::Storage(d) => d.into(),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! OpenAPI document are generated from the same table.
 
 pub mod error;
+pub mod extractors;
 pub mod handlers;
 pub mod openapi;
 pub mod osmand;

@@ -15,9 +15,10 @@ use super::handlers::{
     alarms, auth, commands, devices, events, fences, keys, trajectory, units, users,
 };
 use super::routes::{Access, Method, ROUTES};
-use crate::services::webhooks::{DeliveryList, Webhook, WebhookList};
+use crate::services::webhooks::Webhook;
 use crate::storage::StoredPosition;
 use crate::storage::alarms::{AlarmView, Guard, PatrolUnit};
+use crate::transport::http::handlers::webhooks::{DeliveryList, WebhookList};
 
 /// A GeoJSON Feature as the API returns fences and trajectory points (schema only: the
 /// handlers build it with the `geofence` crate).
@@ -179,7 +180,7 @@ fn route_io(name: &str) -> (Vec<utoipa::openapi::path::Parameter>, Option<RefOr<
         "fences.assign" => (vec![], Some(fences::AssignFence::schema())),
         "webhooks.create" => (
             vec![],
-            Some(crate::services::webhooks::CreateWebhook::schema()),
+            Some(crate::transport::http::handlers::webhooks::CreateWebhook::schema()),
         ),
         "stream" => (
             crate::transport::http::handlers::stream::StreamQuery::into_params(|| q.clone()),

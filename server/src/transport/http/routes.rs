@@ -14,13 +14,13 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{HttpMessage, Route, web};
 
 use super::{ApiError, AppState};
-use crate::services::access::{self, Actor, KeyRule, Scope};
+use crate::services::access::{self, Actor, Forbidden, KeyRule, Scope};
 
 use super::handlers::{
     alarms, auth, commands, devices, events, fences, keys, trajectory, units, users,
 };
-use crate::services::webhooks;
 use crate::transport::http::handlers::stream;
+use crate::transport::http::handlers::webhooks;
 
 /// HTTP method of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -574,7 +574,7 @@ async fn admit(spec: &RouteSpec, req: &ServiceRequest) -> Result<Actor, ApiError
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("state missing"))?;
-    let token = access::bearer(req.request())
+    let token = crate::transport::http::extractors::bearer(req.request())
         .or_else(|| {
             spec.token_in_query
                 .then(|| query_token(req.query_string()))
@@ -593,7 +593,7 @@ async fn admit(spec: &RouteSpec, req: &ServiceRequest) -> Result<Actor, ApiError
             actor.require_session()?;
         }
         Access::Admin if !actor.is_admin() => {
-            return Err(ApiError::forbidden("administrators only"));
+            return Err(Forbidden::AdminOnly.into());
         }
         _ => {}
     }

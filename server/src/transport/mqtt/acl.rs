@@ -30,11 +30,11 @@ use protocol::DeviceId;
 use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{Error, Packet, Protocol};
 
-use crate::services::access::{self, Actor, Client, LoginThrottle, Scope};
-use crate::storage::{Db, DbError};
-use crate::transport::mqtt::publish::{
+use crate::domain::topics::{
     device_alarms_topic, device_live_topic, unit_alarms_topic, unit_positions_topic,
 };
+use crate::services::access::{self, AccessError, Actor, Client, LoginThrottle, Scope};
+use crate::storage::{Db, DbError};
 
 /// What one authenticated connection may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,9 +211,10 @@ impl Acls {
                 attempt.failed(Instant::now());
                 false
             }
-            // Not the caller's fault: the attempt is released uncounted.
+            // Not the caller's fault: the attempt is released uncounted (rumqttd's hook can only
+            // refuse; it closes the connection without a CONNACK reason either way).
             Err(e) => {
-                tracing::warn!(error = %e, "mqtt authentication failed on the database");
+                tracing::warn!(client_id, error = %e, "mqtt authentication failed on the database; refused, not counted as a failed login");
                 false
             }
         }
@@ -235,7 +236,7 @@ async fn rights(db: &Db, client_id: &str, user: &str, pass: &str) -> Result<Opti
                     && crate::services::auth::constant_time_eq(t.as_bytes(), pass.as_bytes())
             })
             .then(|| Acl::Device {
-                topic: crate::transport::mqtt::position_topic(user),
+                topic: crate::domain::topics::position_topic(user),
             }));
     }
     // A user: the client id names the login, so it cannot take over a device's session.
@@ -248,7 +249,13 @@ async fn rights(db: &Db, client_id: &str, user: &str, pass: &str) -> Result<Opti
     }
     let actor = match access::authenticate(db, pass).await {
         Ok(a) if a.user.email == user => a,
-        _ => return Ok(None),
+        Ok(_) | Err(AccessError::Unauthorized(_)) => return Ok(None),
+        // An outage is not a wrong password: the caller logs it and leaves the throttle alone.
+        Err(AccessError::Storage(e)) => return Err(e),
+        Err(e @ (AccessError::NotFound(_) | AccessError::Forbidden(_))) => {
+            tracing::warn!(error = %e, "unexpected refusal authenticating an mqtt user");
+            return Ok(None);
+        }
     };
     Ok(Some(user_acl(db, &actor).await?))
 }

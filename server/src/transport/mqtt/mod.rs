@@ -41,11 +41,6 @@ pub enum MqttError {
     Link(String),
 }
 
-/// The topic a device publishes its positions to.
-pub fn position_topic(device: &str) -> String {
-    format!("vigil/{device}/position")
-}
-
 /// A started broker: [`MqttBroker::into_tasks`] gives the listener and consumer tasks to run.
 pub struct MqttBroker {
     server: Server<GuardedV4>,

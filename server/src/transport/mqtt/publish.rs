@@ -1,6 +1,6 @@
 //! Publishes alarms and pursuit positions from the [`Bus`] to the embedded MQTT broker.
 //!
-//! Topic scheme (JSON payloads, QoS 0, not retained):
+//! Topic scheme (names in [`crate::domain::topics`]; JSON payloads, QoS 0, not retained):
 //!
 //! | topic | payload |
 //! |---|---|
@@ -18,28 +18,11 @@ use rumqttd::local::{LinkRx, LinkTx};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::domain::topics::{
+    device_alarms_topic, device_live_topic, unit_alarms_topic, unit_positions_topic,
+};
 use crate::services::bus::{Bus, BusEvent};
 use crate::storage::Db;
-
-/// Alarms of a patrol unit.
-pub fn unit_alarms_topic(unit_id: i64) -> String {
-    format!("vigil/units/{unit_id}/alarms")
-}
-
-/// Alarms of a device.
-pub fn device_alarms_topic(unique_id: &str) -> String {
-    format!("vigil/devices/{unique_id}/alarms")
-}
-
-/// Pursuit positions for a patrol unit.
-pub fn unit_positions_topic(unit_id: i64) -> String {
-    format!("vigil/units/{unit_id}/positions")
-}
-
-/// Pursuit positions of a device.
-pub fn device_live_topic(unique_id: &str) -> String {
-    format!("vigil/devices/{unique_id}/live")
-}
 
 /// Runs until the bus closes: one publish per topic per event. A lagging publisher skips.
 pub async fn publish(bus: Bus, db: Db, link: (LinkTx, LinkRx)) -> Result<(), String> {

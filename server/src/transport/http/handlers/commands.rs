@@ -58,7 +58,7 @@ pub async fn create(
                 .commands
                 .audit_invisible(&auth, id, &body.kind)
                 .await?;
-            return Err(e);
+            return Err(e.into());
         }
     };
     let cmd = state

@@ -145,7 +145,7 @@ pub async fn list(
 
 /// Loads a device the caller may see (404 otherwise: ids cannot be probed).
 async fn load(state: &AppState, auth: &Actor, id: i64) -> Result<Device, ApiError> {
-    access::visible_device(&state.db, auth, id).await
+    Ok(access::visible_device(&state.db, auth, id).await?)
 }
 
 /// `GET /api/v1/devices/{id}`.
@@ -251,7 +251,7 @@ pub async fn new_mqtt_token(
     let token = crate::services::auth::random_hex(16)?;
     state.db.set_mqtt_token(device.id, Some(&token)).await?;
     Ok(HttpResponse::Created().json(MqttCredentials {
-        topic: crate::transport::mqtt::position_topic(&device.unique_id),
+        topic: crate::domain::topics::position_topic(&device.unique_id),
         username: device.unique_id.clone(),
         client_id: device.unique_id,
         password: token,

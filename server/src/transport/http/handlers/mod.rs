@@ -13,3 +13,4 @@ pub mod stream;
 pub mod trajectory;
 pub mod units;
 pub mod users;
+pub mod webhooks;

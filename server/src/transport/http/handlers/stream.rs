@@ -219,7 +219,7 @@ pub async fn stream(
         return Err(ApiError::not_found(format!("unit {u} not found")));
     }
     // The credential is re-checked every REFRESH: a logout or revocation ends the stream.
-    let token = access::bearer(&req)
+    let token = crate::transport::http::extractors::bearer(&req)
         .or_else(|| filter.token.clone())
         .unwrap_or_default();
     let mut rights = Rights::load(&state.db, &actor).await?;
@@ -263,7 +263,7 @@ pub async fn stream(
                                 rights = r;
                             }
                         }
-                        Err(e) if e.status == actix_web::http::StatusCode::UNAUTHORIZED => {
+                        Err(access::AccessError::Unauthorized(_)) => {
                             close = Some(CloseReason {
                                 code: CloseCode::Policy,
                                 description: Some("credential expired or revoked".into()),

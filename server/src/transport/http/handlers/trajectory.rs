@@ -118,7 +118,7 @@ fn range(
 }
 
 async fn device(state: &AppState, auth: &Actor, id: i64) -> Result<Device, ApiError> {
-    access::visible_device(&state.db, auth, id).await
+    Ok(access::visible_device(&state.db, auth, id).await?)
 }
 
 /// `GET /api/v1/devices/{id}/trajectory`: fixes in `[from, to)`, oldest first. JSON

@@ -1,0 +1,154 @@
+//! Who calls: a user account with its [`Role`], and the [`Actor`] of a request (the user and
+//! the [`Credential`] it authenticated with). What an actor may do to which object is decided
+//! in `services::access`; the refusals that need no storage are here ([`Forbidden`]).
+
+use serde::Serialize;
+
+use crate::domain::scope::{KeyRule, Scope};
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Sees and manages everything.
+    Admin,
+    /// Sees what is shared with them (before roles; migrated to `owner`).
+    User,
+    /// Sees every alarm and every vehicle, dispatches units.
+    Dispatcher,
+    /// Member of a patrol unit: sees the alarms of the unit and their vehicles.
+    Officer,
+    /// Owns vehicles; may share one read-only.
+    Owner,
+    /// Reaches the API with scoped API keys.
+    Integrator,
+}
+
+impl Role {
+    /// Database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::User => "user",
+            Role::Dispatcher => "dispatcher",
+            Role::Officer => "officer",
+            Role::Owner => "owner",
+            Role::Integrator => "integrator",
+        }
+    }
+    /// Parses the database spelling (unknown text: the least privileged [`Role::User`]).
+    pub fn parse(s: &str) -> Role {
+        match s {
+            "admin" => Role::Admin,
+            "dispatcher" => Role::Dispatcher,
+            "officer" => Role::Officer,
+            "owner" => Role::Owner,
+            "integrator" => Role::Integrator,
+            _ => Role::User,
+        }
+    }
+}
+
+/// A user account (never carries the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct User {
+    /// Row id.
+    pub id: i64,
+    /// Login name (an email address, or `admin` for the generated first administrator).
+    pub email: String,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// How the caller authenticated.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A login session (hash of its token, for logout).
+    Session(String),
+    /// An API key (id and scopes).
+    ApiKey {
+        /// Key row id.
+        id: i64,
+        /// Granted scopes.
+        scopes: Vec<Scope>,
+    },
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Who.
+    pub user: User,
+    /// With what.
+    pub credential: Credential,
+}
+
+/// Why an authenticated caller may not do something (answered 403; the messages are the
+/// API's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Forbidden {
+    /// An API key does not pass the route's rule.
+    #[error("this API key lacks what the route needs: {0}")]
+    KeyLacks(KeyRule),
+    /// The route needs a login session (logout, password change, …).
+    #[error("this route needs a login session, not an API key")]
+    SessionRequired,
+    /// The route is for administrators.
+    #[error("administrators only")]
+    AdminOnly,
+    /// Changing a device is for its owner or an administrator.
+    #[error("only the owner or an administrator may do this")]
+    NotDeviceManager,
+    /// Acting on an alarm is for administrators, dispatchers and the alarm's unit.
+    #[error("only administrators, dispatchers and officers of the alarm's unit may do this")]
+    NotAlarmHandler,
+}
+
+impl Actor {
+    /// Administrators see and do everything.
+    pub fn is_admin(&self) -> bool {
+        self.user.role == Role::Admin
+    }
+
+    /// Sees every device and every alarm (administrators and dispatchers).
+    pub fn sees_everything(&self) -> bool {
+        matches!(self.user.role, Role::Admin | Role::Dispatcher)
+    }
+
+    /// The API key id, when the caller used one.
+    pub fn api_key_id(&self) -> Option<i64> {
+        match &self.credential {
+            Credential::ApiKey { id, .. } => Some(*id),
+            Credential::Session(_) => None,
+        }
+    }
+
+    /// Whether the caller holds `scope` (a login session holds every scope; its role still
+    /// decides what it may do).
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        match &self.credential {
+            Credential::ApiKey { scopes, .. } => scopes.contains(&scope),
+            Credential::Session(_) => true,
+        }
+    }
+
+    /// Refused when an API key does not pass `rule` (sessions always pass).
+    pub fn require_key_rule(&self, rule: KeyRule) -> Result<(), Forbidden> {
+        match &self.credential {
+            Credential::ApiKey { scopes, .. } if !rule.admits(scopes) => {
+                Err(Forbidden::KeyLacks(rule))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The hash of the session token (logout); refused for API keys.
+    pub fn require_session(&self) -> Result<&str, Forbidden> {
+        match &self.credential {
+            Credential::Session(h) => Ok(h),
+            Credential::ApiKey { .. } => Err(Forbidden::SessionRequired),
+        }
+    }
+}
