@@ -73,14 +73,6 @@ const KNOWN: &[(&str, &str)] = &[
         "storage/mod.rs",
         "storage/ imports services/, a layer above it",
     ),
-    (
-        "transport/gateway/codecs.rs",
-        "transport/ imports app/, a layer above it",
-    ),
-    (
-        "transport/gateway/mod.rs",
-        "transport/ imports app/, a layer above it",
-    ),
     ("transport/http/error.rs", "names sqlx outside storage/"),
     (
         "transport/http/handlers/devices.rs",
@@ -88,10 +80,6 @@ const KNOWN: &[(&str, &str)] = &[
     ),
     (
         "transport/http/mod.rs",
-        "transport/ imports app/, a layer above it",
-    ),
-    (
-        "transport/http/osmand.rs",
         "transport/ imports app/, a layer above it",
     ),
     (

@@ -3,7 +3,7 @@
 //!
 //! A connection reads straight into its codec's buffer (released again whenever it is empty,
 //! so an idle connection holds no heap buffer), registers its session under the device once
-//! identified, hands positions to the [`PositionBatcher`] and sends their acks only after the
+//! identified, hands positions to the [`Ingest`] sequence and sends their acks only after the
 //! batch committed (in order, with at most `max_pending_acks` in flight before it stops
 //! reading). Everything else is acknowledged at once. Idle connections, slow-dripped partial
 //! frames, oversized frames and garbage end that one connection only.
@@ -20,9 +20,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use chrono::Utc;
-use protocol::{
-    CodecStats, Decoded, DeviceCodec, DeviceId, DeviceMessage, FixTimeWindow, Protocol,
-};
+use protocol::{CodecStats, Decoded, DeviceCodec, DeviceId, DeviceMessage, Protocol};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -32,12 +30,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
-use crate::app::settings::UnknownDevicePolicy;
-use crate::services::batcher::{CommitReceipt, PositionBatcher};
+use crate::services::batcher::CommitReceipt;
 use crate::services::device_sessions::{
     SessionCommand, SessionRegistry, SessionSignal, SessionTicket,
 };
-use crate::storage::{Db, NewEvent, PositionRow};
+use crate::services::ingest::devices::AuthCheck;
+use crate::services::ingest::{DeviceRef, Ingest, IngestError, Outcome, Source};
 
 /// Gateway behaviour shared by every protocol listener.
 #[derive(Debug, Clone)]
@@ -46,8 +44,6 @@ pub struct GatewayConfig {
     pub idle_timeout: Duration,
     /// Close a connection whose partial frame has not completed within this time.
     pub frame_timeout: Duration,
-    /// Unknown devices: register as unclaimed, or reject.
-    pub unknown_devices: UnknownDevicePolicy,
     /// Acks awaiting their commit before the connection stops reading.
     pub max_pending_acks: usize,
     /// Longest time one write to a device may take.
@@ -58,8 +54,6 @@ pub struct GatewayConfig {
     /// would otherwise leave hundreds of them queued on the database pool, and their memory
     /// in the heap).
     pub max_concurrent_logins: usize,
-    /// Fixes dated outside this window are acknowledged but not stored (see [`crate::ingest`]).
-    pub fix_window: FixTimeWindow,
 }
 
 impl Default for GatewayConfig {
@@ -67,11 +61,9 @@ impl Default for GatewayConfig {
         GatewayConfig {
             idle_timeout: Duration::from_secs(600),
             frame_timeout: Duration::from_secs(30),
-            unknown_devices: UnknownDevicePolicy::Register,
             max_pending_acks: 64,
             write_timeout: Duration::from_secs(30),
             max_concurrent_logins: 32,
-            fix_window: FixTimeWindow::default(),
         }
     }
 }
@@ -79,16 +71,12 @@ impl Default for GatewayConfig {
 /// What every connection shares.
 #[derive(Debug, Clone)]
 pub struct Gateway {
-    /// Storage (devices, events).
-    pub db: Db,
-    /// Position writer.
-    pub batcher: PositionBatcher,
+    /// The ingest sequence (devices, touches, fix times, storage, alarm stage, events).
+    pub ingest: Ingest,
     /// Live sessions.
     pub registry: SessionRegistry,
     /// Behaviour.
     pub config: GatewayConfig,
-    /// The alarm stage, fed every accepted position.
-    pub alarms: Option<crate::services::alarms::AlarmEngine>,
 }
 
 /// Where a frame stands in a protocol's authentication handshake (see
@@ -192,7 +180,6 @@ pub async fn serve<C, F>(
                     timer: Sweeper::slot(&sweeper),
                     session: None,
                     pending: VecDeque::new(),
-                    last_touch: u64::MAX,
                     refusals: 0,
                 };
                 let span = tracing::info_span!("conn", protocol = %protocol, %peer, device = tracing::field::Empty);
@@ -217,27 +204,6 @@ pub async fn serve<C, F>(
 fn spawn_connection<F: Future<Output = ()> + Send + 'static>(tracker: &TaskTracker, task: F) {
     tracing::trace!(bytes = std::mem::size_of_val(&task), "connection task");
     tracker.spawn(task);
-}
-
-async fn record_event(
-    db: &Db,
-    protocol: Protocol,
-    peer: SocketAddr,
-    kind: &'static str,
-    device: Option<(i64, &str)>,
-    detail: serde_json::Value,
-) {
-    let e = NewEvent {
-        kind,
-        device_id: device.map(|d| d.0),
-        unique_id: device.map(|d| d.1.to_owned()),
-        protocol: Some(protocol.as_str()),
-        peer: Some(peer.to_string()),
-        detail,
-    };
-    if let Err(err) = db.insert_event(&e).await {
-        tracing::warn!(error = %err, kind, "could not record event");
-    }
 }
 
 /// What a connection keeps of its device while it lives (not the whole row: an idle
@@ -423,8 +389,6 @@ struct Connection<C: GatewayCodec> {
     timer: TimerSlot,
     session: Option<Session>,
     pending: VecDeque<(CommitReceipt, Option<C::Outbound>)>,
-    /// When `last_seen_at` was last written (sweeper clock; `u64::MAX`: never).
-    last_touch: u64,
     /// Frames refused so far (only the first is logged at warn).
     refusals: u32,
 }
@@ -455,6 +419,16 @@ impl std::fmt::Display for Close {
             Close::Decode(e) => write!(f, "decode error: {e}"),
             Close::Io(e) => write!(f, "i/o error: {e}"),
             Close::WriterGone => f.write_str("position writer stopped"),
+        }
+    }
+}
+
+impl From<IngestError> for Close {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::UnknownDevice => Close::Rejected("unknown device"),
+            IngestError::Storage(_) => Close::Rejected("database unavailable"),
+            IngestError::WriterGone => Close::WriterGone,
         }
     }
 }
@@ -512,14 +486,16 @@ impl<C: GatewayCodec> Connection<C> {
             // disconnect records would otherwise all wait on the database pool together,
             // each with its event and query in memory.
             let _permit = self.timer.sweeper.logins.clone().acquire_owned().await.ok();
-            Box::pin(record_event(
-                &self.gateway.db,
-                C::PROTOCOL,
-                self.peer,
-                "disconnect",
-                Some((s.db_id, s.device_id.as_str())),
-                json!({ "reason": close.to_string() }),
-            ))
+            let device = DeviceRef {
+                id: s.db_id,
+                unique_id: s.device_id.as_str(),
+            };
+            let detail = json!({ "reason": close.to_string() });
+            Box::pin(
+                self.gateway
+                    .ingest
+                    .record(self.source(), "disconnect", Some(device), detail),
+            )
             .await;
         }
         let _ = self.stream.shutdown().await;
@@ -779,55 +755,24 @@ impl<C: GatewayCodec> Connection<C> {
         Ok(())
     }
 
+    /// Where this connection's reports come from, for events.
+    fn source(&self) -> Source {
+        Source {
+            protocol: C::PROTOCOL,
+            peer: Some(self.peer),
+        }
+    }
+
     /// Finds (or registers) the device and makes this connection its session.
     async fn identify(&mut self, id: DeviceId) -> Result<(), Close> {
         if self.session.as_ref().is_some_and(|s| s.device_id == id) {
             return Ok(());
         }
-        let db = &self.gateway.db;
-        let device = match db.device_by_unique_id(id.as_str()).await {
-            Ok(Some(d)) => d,
-            Ok(None) => match self.gateway.config.unknown_devices {
-                UnknownDevicePolicy::Reject => {
-                    let e = NewEvent {
-                        kind: "unknown_device",
-                        unique_id: Some(id.to_string()),
-                        protocol: Some(C::PROTOCOL.as_str()),
-                        peer: Some(self.peer.to_string()),
-                        detail: json!({ "action": "rejected" }),
-                        ..NewEvent::default()
-                    };
-                    let _ = db.insert_event(&e).await;
-                    return Err(Close::Rejected("unknown device"));
-                }
-                UnknownDevicePolicy::Register => {
-                    match db.register_device(id.as_str(), C::PROTOCOL.as_str()).await {
-                        Ok((d, created)) => {
-                            if created {
-                                record_event(
-                                    &self.gateway.db,
-                                    C::PROTOCOL,
-                                    self.peer,
-                                    "unknown_device",
-                                    Some((d.id, d.unique_id.as_str())),
-                                    json!({ "action": "registered" }),
-                                )
-                                .await;
-                            }
-                            d
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "device registration failed");
-                            return Err(Close::Rejected("database unavailable"));
-                        }
-                    }
-                }
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "device lookup failed");
-                return Err(Close::Rejected("database unavailable"));
-            }
-        };
+        let ingest = &self.gateway.ingest;
+        let device = ingest
+            .resolve(self.source(), id.as_str())
+            .await
+            .map_err(Close::from)?;
         if let Some(old) = self.session.take() {
             self.gateway
                 .registry
@@ -835,19 +780,15 @@ impl<C: GatewayCodec> Connection<C> {
         }
         tracing::Span::current().record("device", id.as_str());
         let ticket = self.gateway.registry.register(id, C::PROTOCOL, self.peer);
-        let _ = db
-            .touch_device(device.id, C::PROTOCOL.as_str(), Utc::now())
+        ingest.touch_now(self.source(), device.id).await;
+        ingest
+            .record(
+                self.source(),
+                "connect",
+                Some((&device).into()),
+                serde_json::Value::Null,
+            )
             .await;
-        self.last_touch = self.timer.now();
-        record_event(
-            &self.gateway.db,
-            C::PROTOCOL,
-            self.peer,
-            "connect",
-            Some((device.id, device.unique_id.as_str())),
-            serde_json::Value::Null,
-        )
-        .await;
         tracing::info!(device_id = device.id, "device identified");
         self.session = Some(Session {
             db_id: device.id,
@@ -934,19 +875,17 @@ impl<C: GatewayCodec> Connection<C> {
             };
             self.identify(id).await?;
             if let Some(s) = &mut self.session {
-                let code = match &s.auth_code {
-                    Some(c) => c.to_string(),
-                    None => {
-                        let c =
-                            crate::services::auth::random_hex(8).unwrap_or_else(|_| id.to_string());
-                        if let Err(e) = self.gateway.db.set_auth_code(s.db_id, &c).await {
-                            tracing::warn!(error = %e, "cannot store auth code");
-                            return Err(Close::Rejected("database unavailable"));
-                        }
-                        s.auth_code = Some(c.as_str().into());
-                        c
-                    }
+                let device = DeviceRef {
+                    id: s.db_id,
+                    unique_id: s.device_id.as_str(),
                 };
+                let code = self
+                    .gateway
+                    .ingest
+                    .issue_auth_code(device, s.auth_code.as_deref())
+                    .await
+                    .map_err(Close::from)?;
+                s.auth_code = Some(code.as_str().into());
                 ack = ack.map(|a| self.codec.registration_ack(a, &code));
             }
             if let Some(a) = ack {
@@ -964,28 +903,16 @@ impl<C: GatewayCodec> Connection<C> {
             _ => None,
         };
         if let (Some(code), Some(id)) = (auth_code, claimed) {
-            let known = self
+            let check = self
                 .gateway
-                .db
-                .device_by_unique_id(id.as_str())
+                .ingest
+                .check_auth_code(self.source(), id.as_str(), code)
                 .await
-                .map_err(|_| Close::Rejected("database unavailable"))?;
-            if let Some(device) = known
-                && let Some(expected) = &device.auth_code
-                && expected != code
-            {
+                .map_err(Close::from)?;
+            if check == AuthCheck::Wrong {
                 if let Some(refusal) = ack.take().and_then(|a| self.codec.refusal_ack(a)) {
                     let _ = self.send(refusal).await;
                 }
-                record_event(
-                    &self.gateway.db,
-                    C::PROTOCOL,
-                    self.peer,
-                    "auth_failed",
-                    Some((device.id, device.unique_id.as_str())),
-                    serde_json::Value::Null,
-                )
-                .await;
                 return Err(Close::Rejected("wrong authentication code"));
             }
         }
@@ -996,46 +923,16 @@ impl<C: GatewayCodec> Connection<C> {
             if s.auth_code.is_none() {
                 // A device that registered elsewhere before (or that this authentication just
                 // created): its code is the one from now on.
-                let _ = self.gateway.db.set_auth_code(s.db_id, code).await;
+                self.gateway.ingest.adopt_auth_code(s.db_id, code).await;
                 s.auth_code = Some(code.into());
             }
             s.authenticated = true;
         }
-        // `last_seen_at`, at most once a minute per connection.
-        if let Some(s) = &self.session
-            && self
-                .last_touch
-                .checked_add(crate::services::ingest::TOUCH_EVERY.as_millis() as u64)
-                .is_none_or(|t| t <= self.timer.now())
-        {
-            self.last_touch = self.timer.now();
-            let _ = self
-                .gateway
-                .db
-                .touch_device(s.db_id, C::PROTOCOL.as_str(), Utc::now())
-                .await;
+        // `last_seen_at`, at most once a minute.
+        if let Some(s) = &self.session {
+            self.gateway.ingest.touch(self.source(), s.db_id).await;
         }
-        let mut positions = match message {
-            DeviceMessage::Position(p) => vec![p],
-            DeviceMessage::Batch(ps) => ps,
-            DeviceMessage::CommandReply(reply) => {
-                if let Some(s) = &self.session {
-                    let detail = serde_json::to_value(&reply).unwrap_or_default();
-                    record_event(
-                        &self.gateway.db,
-                        C::PROTOCOL,
-                        self.peer,
-                        "command_reply",
-                        Some((s.db_id, s.device_id.as_str())),
-                        detail,
-                    )
-                    .await;
-                }
-                match reply.position {
-                    Some(p) => vec![*p],
-                    None => Vec::new(),
-                }
-            }
+        match &message {
             DeviceMessage::TimeRequest => {
                 if let Some(a) = ack {
                     let a = self.codec.stamp_ack(a, Utc::now());
@@ -1046,68 +943,42 @@ impl<C: GatewayCodec> Connection<C> {
                 }
                 return Ok(());
             }
-            DeviceMessage::Status(report) => {
-                // Heartbeats carry battery, charging, ignition and alarm flags: alarm rules.
-                if let (Some(alarms), Some(s)) = (&self.gateway.alarms, &self.session) {
-                    alarms.observe_status(s.db_id, report).await;
-                }
+            DeviceMessage::Position(_)
+            | DeviceMessage::Batch(_)
+            | DeviceMessage::CommandReply(_)
+                if self.session.is_none() =>
+            {
+                // A fix before the device said who it is: nothing to file it under.
+                metrics::counter!("vigil_decode_errors_total", "protocol" => C::PROTOCOL.as_str(), "kind" => "unidentified").increment(1);
+                return Ok(());
+            }
+            _ => {}
+        }
+        let outcome = match &self.session {
+            Some(s) => {
+                let device = DeviceRef {
+                    id: s.db_id,
+                    unique_id: s.device_id.as_str(),
+                };
+                self.gateway
+                    .ingest
+                    .message(self.source(), device, message)
+                    .await
+                    .map_err(Close::from)?
+            }
+            None => Outcome::Nothing,
+        };
+        match outcome {
+            // Acked in its place among the acks still waiting for their commit (at once
+            // when every fix was dated outside the window: the device would resend it
+            // forever otherwise).
+            Outcome::Submitted(receipt) => self.pending.push_back((receipt, ack)),
+            Outcome::Nothing => {
                 if let Some(a) = ack {
                     self.send(a).await?;
                 }
-                return Ok(());
-            }
-            _ => {
-                if let Some(a) = ack {
-                    self.send(a).await?;
-                }
-                return Ok(());
-            }
-        };
-        let Some((db_id, device_id)) = self.session.as_ref().map(|s| (s.db_id, s.device_id)) else {
-            // A fix before the device said who it is: nothing to file it under.
-            metrics::counter!("vigil_decode_errors_total", "protocol" => C::PROTOCOL.as_str(), "kind" => "unidentified").increment(1);
-            return Ok(());
-        };
-        if positions.is_empty() {
-            if let Some(a) = ack {
-                self.send(a).await?;
-            }
-            return Ok(());
-        }
-        let now = Utc::now();
-        let rejected =
-            crate::services::ingest::screen(&self.gateway.config.fix_window, &mut positions, now);
-        if !rejected.is_empty() {
-            crate::services::ingest::record_rejected(
-                &self.gateway.db,
-                C::PROTOCOL,
-                (db_id, device_id.as_str()),
-                Some(self.peer.to_string()),
-                now,
-                &rejected,
-            )
-            .await;
-            if positions.is_empty() {
-                // Acknowledged all the same, or the device would resend it forever; in its
-                // place among the acks still waiting for their commit.
-                self.pending.push_back((CommitReceipt::ready(), ack));
-                return Ok(());
             }
         }
-        let rows = positions
-            .iter()
-            .map(|p| PositionRow::from_position(db_id, p, now))
-            .collect();
-        let receipt = self
-            .gateway
-            .batcher
-            .submit(rows)
-            .await
-            .map_err(|_| Close::WriterGone)?;
-        if let Some(alarms) = &self.gateway.alarms {
-            alarms.observe(db_id, device_id.as_str(), positions).await;
-        }
-        self.pending.push_back((receipt, ack));
         Ok(())
     }
 }
