@@ -142,6 +142,12 @@ impl Ingest {
         &self.config
     }
 
+    /// The same sequence (sharing its touches) with another [`UnknownDevicePolicy`].
+    pub fn with_unknown_devices(mut self, policy: UnknownDevicePolicy) -> Ingest {
+        self.config.unknown_devices = policy;
+        self
+    }
+
     /// The whole sequence for a report of a connectionless transport (OsmAnd, MQTT): the
     /// device `unique_id` is found or registered, touched, and its `message` taken in.
     pub async fn report(

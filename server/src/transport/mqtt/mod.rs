@@ -26,7 +26,7 @@ use protocol::{DeviceId, Protocol};
 use rumqttd::local::{LinkBuilder, LinkRx, LinkTx};
 use rumqttd::{ConnectionSettings, LinkType, Notification, RouterConfig, Server, ServerSettings};
 
-use crate::services::ingest::{Ingest, IngestError, Source};
+use crate::services::ingest::{Ingest, IngestError, Source, UnknownDevicePolicy};
 use crate::storage::Db;
 use crate::transport::mqtt::acl::{Acls, GuardedV4};
 
@@ -155,6 +155,9 @@ impl MqttBroker {
                 .map_err(|e| e.to_string())
         };
         let (tx, rx) = self.link;
+        // Only a device with its MQTT token can publish to its topic: one the database does
+        // not know (deleted while connected) is not registered again, whatever the setting.
+        let ingest = ingest.with_unknown_devices(UnknownDevicePolicy::Reject);
         (listener, consume(tx, rx, ingest))
     }
 }
