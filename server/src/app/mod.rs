@@ -23,6 +23,7 @@ use crate::services::auth::{AuthError, FirstAdmin, ensure_admin};
 use crate::services::batcher::{BatchConfig, PositionBatcher};
 use crate::services::device_sessions::SessionRegistry;
 use crate::services::health::Health;
+use crate::services::ingest::{Ingest, IngestConfig};
 use crate::storage::{Db, DbError};
 use crate::transport::gateway::{self, Gateway, GatewayCodec, GatewayConfig};
 use crate::transport::http::AppState;
@@ -210,17 +211,23 @@ impl Application {
             db.clone(),
             Duration::from_millis(settings.webhook_backoff_ms),
         );
+        // The one ingest sequence, handed to every transport.
+        let ingest = Ingest::new(
+            db.clone(),
+            batcher.clone(),
+            Some(alarm_engine.clone()),
+            IngestConfig {
+                unknown_devices: settings.unknown_devices,
+                fix_window: settings.fix_time_window(),
+            },
+        );
         let gateway = Arc::new(Gateway {
-            alarms: Some(alarm_engine.clone()),
-            db: db.clone(),
-            batcher: batcher.clone(),
+            ingest: ingest.clone(),
             registry: registry.clone(),
             config: GatewayConfig {
                 idle_timeout: settings.idle_timeout(),
                 frame_timeout: Duration::from_secs(settings.frame_timeout_secs),
-                unknown_devices: settings.unknown_devices,
                 max_pending_acks: settings.max_pending_acks,
-                fix_window: settings.fix_time_window(),
                 ..GatewayConfig::default()
             },
         });
@@ -268,13 +275,8 @@ impl Application {
                     addrs.insert("osmand", a);
                 }
                 let state = crate::transport::http::osmand::OsmandState {
-                    db: db.clone(),
-                    batcher: batcher.clone(),
-                    alarms: Some(alarm_engine.clone()),
-                    unknown_devices: settings.unknown_devices,
+                    ingest: ingest.clone(),
                     config: protocol::osmand::OsmandConfig::default(),
-                    fix_window: settings.fix_time_window(),
-                    touches: Default::default(),
                 };
                 Some(
                     crate::transport::http::osmand::server(l, state, settings.http_workers)
@@ -425,6 +427,27 @@ impl Application {
         });
     }
 
+    /// Starts the gateway of a built-in `protocol` on `listener`.
+    fn start_gateway(&mut self, protocol: Protocol, listener: tokio::net::TcpListener) {
+        use protocol::gt06::{Gt06Codec, Gt06Config};
+        use protocol::h02::H02Codec;
+        use protocol::jt808::{Jt808Codec, Jt808Config};
+        match protocol {
+            Protocol::Gt06 => self.add_gateway("gateway:gt06", listener, || {
+                Gt06Codec::new(Gt06Config::default())
+            }),
+            Protocol::Jt808 => self.add_gateway("gateway:jt808", listener, || {
+                Jt808Codec::new(Jt808Config::default())
+            }),
+            Protocol::H02 => self.add_gateway("gateway:h02", listener, || {
+                H02Codec::new(gateway::codecs::h02_config())
+            }),
+            other => {
+                tracing::warn!(protocol = %other, "no stream codec for this protocol in this build")
+            }
+        }
+    }
+
     /// Runs until the shutdown token is cancelled (or a worker dies and the caller decides),
     /// then stops in order: stop accepting and reading, send the acks of what was
     /// committed, flush every queued batch, close the database. Bounded by
@@ -449,7 +472,7 @@ impl Application {
         }
         let listeners = std::mem::take(&mut self.device_listeners);
         for (proto, l) in listeners {
-            crate::transport::gateway::codecs::start(&mut self, proto, l);
+            self.start_gateway(proto, l);
         }
         let http_handle = self.http.take().map(|(_, server)| {
             let handle = server.handle();
@@ -467,12 +490,7 @@ impl Application {
             if let Some(publisher) = broker.take_publisher(self.bus.clone(), self.db.clone()) {
                 self.spawn_worker("mqtt_publisher", publisher);
             }
-            let (listener, consumer) = broker.into_tasks(
-                self.db.clone(),
-                self.batcher.clone(),
-                Some(self.alarm_engine.clone()),
-                self.settings.fix_time_window(),
-            );
+            let (listener, consumer) = broker.into_tasks(self.gateway.ingest.clone());
             self.spawn_worker("mqtt", listener);
             self.spawn_worker("mqtt_consumer", consumer);
         }

@@ -10,15 +10,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-/// What to do with a device the database does not know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum UnknownDevicePolicy {
-    /// Close the connection (an `unknown_device` event is still recorded).
-    Reject,
-    /// Create the device as unclaimed and keep its positions.
-    Register,
-}
+/// Kept here too: it is a setting (`unknown_devices`), and was named from here.
+pub use crate::services::ingest::UnknownDevicePolicy;
 
 pub use crate::domain::commands::CutPowerPolicy;
 

@@ -11,6 +11,7 @@ mod commands;
 mod deploy;
 mod gateway;
 mod ingest_guard;
+mod ingest_paths;
 mod layers;
 mod lifecycle;
 mod logins;

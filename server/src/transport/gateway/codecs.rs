@@ -1,17 +1,14 @@
 //! Where the concrete protocol codecs plug into the gateway.
 //!
-//! Each stream protocol implements [`GatewayCodec`] here and is started by [`start`] on its
-//! listener.
+//! Each stream protocol implements [`GatewayCodec`] here; the application starts one
+//! listener per protocol [`available`] in this build.
 
 use chrono::Utc;
-use protocol::gt06::{Gt06Codec, Gt06Config};
+use protocol::gt06::Gt06Codec;
 use protocol::h02::{H02Codec, H02Config};
-use protocol::jt808::{
-    AckResult, Jt808Codec, Jt808Config, Outbound as Jt808Outbound, OutboundBody, msg,
-};
+use protocol::jt808::{AckResult, Jt808Codec, Outbound as Jt808Outbound, OutboundBody, msg};
 use protocol::{Decoded, DeviceMessage, Protocol};
 
-use crate::app::Application;
 use crate::transport::gateway::{GatewayCodec, Handshake};
 
 impl GatewayCodec for Gt06Codec {}
@@ -92,22 +89,6 @@ pub fn h02_config() -> H02Config {
 /// Whether this build serves `protocol` over TCP.
 pub fn available(protocol: Protocol) -> bool {
     matches!(protocol, Protocol::Gt06 | Protocol::H02 | Protocol::Jt808)
-}
-
-/// Starts the gateway of `protocol` on `listener` as part of `app`.
-pub fn start(app: &mut Application, protocol: Protocol, listener: tokio::net::TcpListener) {
-    match protocol {
-        Protocol::Gt06 => app.add_gateway("gateway:gt06", listener, || {
-            Gt06Codec::new(Gt06Config::default())
-        }),
-        Protocol::Jt808 => app.add_gateway("gateway:jt808", listener, || {
-            Jt808Codec::new(Jt808Config::default())
-        }),
-        Protocol::H02 => app.add_gateway("gateway:h02", listener, || H02Codec::new(h02_config())),
-        other => {
-            tracing::warn!(protocol = %other, "no stream codec for this protocol in this build")
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,33 +1,21 @@
 //! The OsmAnd HTTP listener (phone tracking apps, Traccar Client): every request is one report
 //! or one JSON batch, answered `200` only after its positions are committed.
 
+use actix_web::http::StatusCode;
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use chrono::Utc;
+use protocol::Protocol;
 use protocol::osmand::{OsmandConfig, parse_request};
-use protocol::{DeviceMessage, FixTimeWindow, Protocol};
-use serde_json::json;
 
-use crate::app::settings::UnknownDevicePolicy;
-use crate::services::batcher::PositionBatcher;
-use crate::storage::{Db, NewEvent, PositionRow};
+use crate::services::ingest::{Ingest, IngestError, Outcome, Source};
 
 /// What the OsmAnd handler needs.
 #[derive(Debug, Clone)]
 pub struct OsmandState {
-    /// Storage.
-    pub db: Db,
-    /// Position writer.
-    pub batcher: PositionBatcher,
-    /// The alarm stage (positions go through it like the gateway's).
-    pub alarms: Option<crate::services::alarms::AlarmEngine>,
-    /// Unknown devices: register or reject.
-    pub unknown_devices: UnknownDevicePolicy,
+    /// The ingest sequence (device, touch, fix times, storage, alarm stage).
+    pub ingest: Ingest,
     /// Parser limits.
     pub config: OsmandConfig,
-    /// Fixes dated outside it are answered 200 but not stored (see [`crate::services::ingest`]).
-    pub fix_window: FixTimeWindow,
-    /// `last_seen_at` writes, at most one a minute per device.
-    pub touches: crate::services::ingest::DeviceTouches,
 }
 
 const P: &str = "osmand";
@@ -51,93 +39,38 @@ async fn report(state: web::Data<OsmandState>, req: HttpRequest, body: web::Byte
         Err(e) => {
             metrics::counter!("vigil_decode_errors_total", "protocol" => P, "kind" => e.kind())
                 .increment(1);
-            let status = actix_web::http::StatusCode::from_u16(e.http_status())
-                .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
             return HttpResponse::build(status).body(e.to_string());
         }
     };
     metrics::counter!("vigil_frames_total", "protocol" => P).increment(1);
-    let uid = report.device.as_str();
-    let device = match state.db.device_by_unique_id(uid).await {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            let reject = state.unknown_devices == UnknownDevicePolicy::Reject;
-            let event = NewEvent {
-                kind: "unknown_device",
-                unique_id: Some(uid.to_owned()),
-                protocol: Some(P),
-                peer: req.peer_addr().map(|a| a.to_string()),
-                detail: json!({ "action": if reject { "rejected" } else { "registered" } }),
-                ..NewEvent::default()
-            };
-            if reject {
-                let _ = state.db.insert_event(&event).await;
-                let status =
-                    actix_web::http::StatusCode::from_u16(report.shape.unknown_device_status())
-                        .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
-                return HttpResponse::build(status).body("unknown device");
-            }
-            match state.db.register_device(uid, P).await {
-                Ok((d, created)) => {
-                    if created {
-                        let _ = state
-                            .db
-                            .insert_event(&NewEvent {
-                                device_id: Some(d.id),
-                                ..event
-                            })
-                            .await;
-                    }
-                    d
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "osmand: device registration failed");
-                    return HttpResponse::ServiceUnavailable().body("database unavailable");
-                }
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "osmand: device lookup failed");
-            return HttpResponse::ServiceUnavailable().body("database unavailable");
-        }
+    let from = Source {
+        protocol: Protocol::Osmand,
+        peer: req.peer_addr(),
     };
-    let mut positions = match report.message {
-        DeviceMessage::Position(p) => vec![p],
-        DeviceMessage::Batch(ps) => ps,
-        _ => Vec::new(),
-    };
-    if state.touches.due(device.id, std::time::Instant::now()) {
-        let _ = state.db.touch_device(device.id, P, now).await;
-    }
-    let rejected = crate::services::ingest::screen(&state.fix_window, &mut positions, now);
-    if !rejected.is_empty() {
-        // Still a 200 below: an app that got an error would retry the same report forever.
-        crate::services::ingest::record_rejected(
-            &state.db,
-            Protocol::Osmand,
-            (device.id, device.unique_id.as_str()),
-            req.peer_addr().map(|a| a.to_string()),
-            now,
-            &rejected,
-        )
-        .await;
-    }
-    if !positions.is_empty() {
-        let rows = positions
-            .iter()
-            .map(|p| PositionRow::from_position(device.id, p, now))
-            .collect();
+    // Fixes dated outside the window still get a 200: an app that got an error would retry
+    // the same report forever.
+    match state
+        .ingest
+        .report(from, report.device.as_str(), report.message)
+        .await
+    {
         // Answer only once stored: the app keeps the report and retries otherwise.
-        if state.batcher.store(rows).await.is_err() {
-            return HttpResponse::ServiceUnavailable().body("shutting down");
+        Ok(Outcome::Submitted(receipt)) => match receipt.committed().await {
+            Ok(()) => HttpResponse::Ok().finish(),
+            Err(_) => HttpResponse::ServiceUnavailable().body("shutting down"),
+        },
+        Ok(Outcome::Nothing) => HttpResponse::Ok().finish(),
+        Err(IngestError::UnknownDevice) => {
+            let status = StatusCode::from_u16(report.shape.unknown_device_status())
+                .unwrap_or(StatusCode::BAD_REQUEST);
+            HttpResponse::build(status).body("unknown device")
         }
-        if let Some(alarms) = &state.alarms {
-            alarms
-                .observe(device.id, &device.unique_id, positions)
-                .await;
+        Err(IngestError::WriterGone) => HttpResponse::ServiceUnavailable().body("shutting down"),
+        Err(IngestError::Storage(_)) => {
+            HttpResponse::ServiceUnavailable().body("database unavailable")
         }
     }
-    HttpResponse::Ok().finish()
 }
 
 /// Builds the OsmAnd HTTP server on an already-bound listener (signals left to the caller).

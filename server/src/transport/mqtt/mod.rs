@@ -7,7 +7,7 @@
 //! and stores the positions in batches (and hands them to the alarm stage, like the gateway);
 //! a body's `device_id`, when present, must equal the topic's id.
 //!
-//! Users subscribe with their login and a session token or API key; [`crate::transport::mqtt::acl`]
+//! Users subscribe with their login and a session token or API key; [`acl`]
 //! checks every subscribe and publish against the connection's rights (a device may publish
 //! only to its own topic).
 //!
@@ -22,12 +22,12 @@ use std::net::SocketAddr;
 
 use chrono::Utc;
 use protocol::osmand::{OsmandConfig, parse_json};
-use protocol::{DeviceId, DeviceMessage, FixTimeWindow, Protocol};
+use protocol::{DeviceId, Protocol};
 use rumqttd::local::{LinkBuilder, LinkRx, LinkTx};
 use rumqttd::{ConnectionSettings, LinkType, Notification, RouterConfig, Server, ServerSettings};
 
-use crate::services::batcher::PositionBatcher;
-use crate::storage::{Db, PositionRow};
+use crate::services::ingest::{Ingest, IngestError, Source, UnknownDevicePolicy};
+use crate::storage::Db;
 use crate::transport::mqtt::acl::{Acls, GuardedV4};
 
 /// The subscription the server consumes.
@@ -123,7 +123,7 @@ impl MqttBroker {
         &self.acls
     }
 
-    /// The task publishing alarms and pursuit positions (see [`crate::transport::mqtt::publish`]); once.
+    /// The task publishing alarms and pursuit positions (see [`publish`]); once.
     pub fn take_publisher(
         &mut self,
         bus: crate::services::bus::Bus,
@@ -133,13 +133,11 @@ impl MqttBroker {
         Some(crate::transport::mqtt::publish::publish(bus, db, link))
     }
 
-    /// Splits into the listener task and the consumer task.
+    /// Splits into the listener task and the consumer task (which hands every position
+    /// publish to `ingest`).
     pub fn into_tasks(
         self,
-        db: Db,
-        batcher: PositionBatcher,
-        alarms: Option<crate::services::alarms::AlarmEngine>,
-        fix_window: FixTimeWindow,
+        ingest: Ingest,
     ) -> (
         impl Future<Output = Result<(), String>> + Send + 'static,
         impl Future<Output = Result<(), String>> + Send + 'static,
@@ -152,33 +150,20 @@ impl MqttBroker {
                 .map_err(|e| e.to_string())
         };
         let (tx, rx) = self.link;
-        (listener, consume(tx, rx, db, batcher, alarms, fix_window))
+        // Only a device with its MQTT token can publish to its topic: one the database does
+        // not know (deleted while connected) is not registered again, whatever the setting.
+        let ingest = ingest.with_unknown_devices(UnknownDevicePolicy::Reject);
+        (listener, consume(tx, rx, ingest))
     }
 }
 
-async fn consume(
-    mut tx: LinkTx,
-    mut rx: LinkRx,
-    db: Db,
-    batcher: PositionBatcher,
-    alarms: Option<crate::services::alarms::AlarmEngine>,
-    fix_window: FixTimeWindow,
-) -> Result<(), String> {
+async fn consume(mut tx: LinkTx, mut rx: LinkRx, ingest: Ingest) -> Result<(), String> {
     tx.subscribe(POSITION_FILTER).map_err(|e| e.to_string())?;
     let config = OsmandConfig::default();
-    let touches = crate::services::ingest::DeviceTouches::default();
     loop {
         match rx.next().await {
             Ok(Some(Notification::Forward(f))) => {
-                let ingest = Ingest {
-                    db: &db,
-                    batcher: &batcher,
-                    alarms: alarms.as_ref(),
-                    config: &config,
-                    fix_window: &fix_window,
-                    touches: &touches,
-                };
-                store(&f.publish.topic, &f.publish.payload, &ingest).await;
+                store(&f.publish.topic, &f.publish.payload, &config, &ingest).await;
             }
             Ok(Some(Notification::Unschedule)) => {
                 // The link's buffer filled: ask to be scheduled again or nothing more arrives.
@@ -190,25 +175,7 @@ async fn consume(
     }
 }
 
-/// What the consumer hands each publish to.
-struct Ingest<'a> {
-    db: &'a Db,
-    batcher: &'a PositionBatcher,
-    alarms: Option<&'a crate::services::alarms::AlarmEngine>,
-    config: &'a OsmandConfig,
-    fix_window: &'a FixTimeWindow,
-    touches: &'a crate::services::ingest::DeviceTouches,
-}
-
-async fn store(topic: &[u8], payload: &[u8], ingest: &Ingest<'_>) {
-    let Ingest {
-        db,
-        batcher,
-        alarms,
-        config,
-        fix_window,
-        touches,
-    } = *ingest;
+async fn store(topic: &[u8], payload: &[u8], config: &OsmandConfig, ingest: &Ingest) {
     let topic_device = std::str::from_utf8(topic)
         .ok()
         .and_then(|t| t.strip_prefix("vigil/"))
@@ -232,41 +199,13 @@ async fn store(topic: &[u8], payload: &[u8], ingest: &Ingest<'_>) {
         }
     };
     metrics::counter!("vigil_frames_total", "protocol" => "mqtt").increment(1);
-    let Ok(Some(dev)) = db.device_by_unique_id(device.as_str()).await else {
-        return;
+    // The broker acked the publish already: nothing to wait for here.
+    let from = Source {
+        protocol: Protocol::Mqtt,
+        peer: None,
     };
-    let mut positions = match report.message {
-        DeviceMessage::Position(p) => vec![p],
-        DeviceMessage::Batch(ps) => ps,
-        _ => Vec::new(),
-    };
-    if touches.due(dev.id, std::time::Instant::now()) {
-        let _ = db.touch_device(dev.id, "mqtt", now).await;
-    }
-    let rejected = crate::services::ingest::screen(fix_window, &mut positions, now);
-    if !rejected.is_empty() {
-        crate::services::ingest::record_rejected(
-            db,
-            Protocol::Mqtt,
-            (dev.id, dev.unique_id.as_str()),
-            None,
-            now,
-            &rejected,
-        )
-        .await;
-    }
-    if positions.is_empty() {
-        return;
-    }
-    let rows = positions
-        .iter()
-        .map(|p| PositionRow::from_position(dev.id, p, now))
-        .collect();
-    if let Err(e) = batcher.submit(rows).await {
-        tracing::warn!(error = %e, "mqtt: position dropped");
-        return;
-    }
-    if let Some(alarms) = alarms {
-        alarms.observe(dev.id, &dev.unique_id, positions).await;
+    match ingest.report(from, device.as_str(), report.message).await {
+        Ok(_) | Err(IngestError::UnknownDevice) => {}
+        Err(e) => tracing::warn!(error = %e, "mqtt: position dropped"),
     }
 }

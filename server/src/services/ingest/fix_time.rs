@@ -1,15 +1,11 @@
 //! What every ingest path — the TCP gateway (GT06, JT808, H02), the OsmAnd HTTP listener and
-//! MQTT — does with fixes dated outside [`protocol::FixTimeWindow`]: [`screen`] takes them out
+//! MQTT — does (through [`super::Ingest`]) with fixes dated outside [`protocol::FixTimeWindow`]: [`screen`] takes them out
 //! before anything is stored or handed to the alarm stage, [`record_rejected`] counts them and
 //! keeps each as a `fix_time_rejected` event. The device still gets its ack (the caller's job):
 //! a device whose clock is broken would otherwise resend the same fix forever.
 //!
 //! One fix far in the future would otherwise be the device's latest position for as long as
 //! the clock takes to catch up (years), whatever it reports meanwhile.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use protocol::{FixTimeError, FixTimeWindow, Position, Protocol};
@@ -162,46 +158,5 @@ mod tests {
         let mut ok = vec![fix("2026-12-03T11:59:59Z")];
         assert!(screen(&FixTimeWindow::default(), &mut ok, now).is_empty());
         assert_eq!(ok.len(), 1);
-    }
-}
-
-/// How often a device's `last_seen_at` is written while it keeps reporting. Every path writes
-/// it at most this often (the TCP gateway per connection, OsmAnd and MQTT per device through
-/// [`DeviceTouches`]); before, OsmAnd and MQTT wrote it on every message — one UPDATE per
-/// position on the single SQLite writer.
-pub const TOUCH_EVERY: Duration = Duration::from_secs(60);
-
-/// When each device's `last_seen_at` was last written by a connectionless path (OsmAnd, MQTT).
-/// One entry per device that reported through it; clones share the map.
-#[derive(Debug, Clone, Default)]
-pub struct DeviceTouches(Arc<Mutex<HashMap<i64, Instant>>>);
-
-impl DeviceTouches {
-    /// Whether `device` is due a `last_seen_at` write at `now` (then recorded as written).
-    pub fn due(&self, device: i64, now: Instant) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(&device) {
-            Some(&last) if now.saturating_duration_since(last) < TOUCH_EVERY => false,
-            _ => {
-                map.insert(device, now);
-                true
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod touch_tests {
-    use super::*;
-
-    #[test]
-    fn a_device_is_touched_at_most_once_a_minute() {
-        let t = DeviceTouches::default();
-        let now = Instant::now();
-        assert!(t.due(1, now));
-        assert!(!t.due(1, now + Duration::from_secs(59)));
-        assert!(t.due(2, now + Duration::from_secs(59)));
-        assert!(t.due(1, now + TOUCH_EVERY));
-        assert!(!t.due(1, now + TOUCH_EVERY + Duration::from_secs(1)));
     }
 }
