@@ -37,8 +37,8 @@ use protocol::{LatLon, Position, StatusReport};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-pub use crate::domain::alarms::{AlarmConfig, severity};
-use crate::domain::alarms::{ArmedContact, Guard};
+pub use crate::domain::alarms::AlarmConfig;
+use crate::domain::alarms::{AlarmKind, ArmedContact, Guard};
 pub use crate::storage::alarms::AlarmView;
 
 use crate::services::bus::{AlarmAction, Bus, BusEvent, LivePosition};
@@ -182,7 +182,7 @@ struct Worker {
     config: AlarmConfig,
     devices: HashMap<i64, DeviceState>,
     /// (device, kind) → the open alarm (cache of the database).
-    open: HashMap<(i64, String), AlarmView>,
+    open: HashMap<(i64, AlarmKind), AlarmView>,
     /// Vehicles with an open alarm → the unit receiving their positions.
     pursuit: HashMap<i64, i64>,
     pending: HashMap<i64, Pending>,
@@ -242,7 +242,7 @@ impl Worker {
                     if let Some(u) = a.unit_id {
                         self.pursuit.insert(a.device_id, u);
                     }
-                    self.open.insert((a.device_id, a.kind.clone()), a);
+                    self.open.insert((a.device_id, a.kind), a);
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot load open alarms"),
@@ -258,7 +258,7 @@ impl Worker {
         match input {
             Input::Guard(g) => self.set_guard(g),
             Input::AlarmChanged(a) => {
-                let key = (a.device_id, a.kind.clone());
+                let key = (a.device_id, a.kind);
                 if a.status == store::AlarmStatus::Resolved {
                     self.open.remove(&key);
                     if !self.open.keys().any(|(d, _)| *d == a.device_id) {
@@ -342,7 +342,7 @@ impl Worker {
             let seen_here = self.devices.get(&c.device_id).and_then(|s| s.last_received);
             let open_since = self
                 .open
-                .get(&(c.device_id, "offline".to_owned()))
+                .get(&(c.device_id, AlarmKind::Offline))
                 .map(|a| a.last_time);
             if !rules::offline_due(&c, seen_here, open_since, now, after) {
                 continue;
@@ -356,7 +356,7 @@ impl Worker {
                 now,
                 at,
                 Trigger {
-                    kind: "offline".into(),
+                    kind: AlarmKind::Offline,
                     evidence: None,
                 },
             )
@@ -442,7 +442,7 @@ impl Worker {
         at: Option<(f64, f64)>,
         t: Trigger,
     ) {
-        let key = (device_id, t.kind.clone());
+        let key = (device_id, t.kind);
         let cooldown = chrono::Duration::from_std(self.config.cooldown).unwrap_or_default();
         let (lat, lon) = (at.map(|a| a.0), at.map(|a| a.1));
         if let Some(open) = self.open.get_mut(&key)
@@ -477,8 +477,8 @@ impl Worker {
         let unit_id = self.unit_for(at).await;
         let new = store::NewAlarm {
             device_id,
-            kind: t.kind.clone(),
-            severity: severity(&t.kind),
+            kind: t.kind,
+            severity: t.kind.severity(),
             unit_id,
             time,
             lat,
@@ -501,7 +501,7 @@ impl Worker {
                 }
             }
         };
-        metrics::counter!("vigil_alarms_total", "kind" => t.kind.clone()).increment(1);
+        metrics::counter!("vigil_alarms_total", "kind" => t.kind.as_str()).increment(1);
         if let Some(u) = view.unit_id {
             self.pursuit.insert(device_id, u);
         }
@@ -517,7 +517,7 @@ impl Worker {
             match store::bump_alarm(&self.db, id, p.times, p.time, p.lat, p.lon, &p.evidence).await
             {
                 Ok(view) => {
-                    let key = (view.device_id, view.kind.clone());
+                    let key = (view.device_id, view.kind);
                     if let Some(open) = self.open.get_mut(&key)
                         && open.id == view.id
                     {

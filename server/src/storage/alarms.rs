@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::migrate::{Migration, MigrationType};
 use sqlx::{Row, SqlSafeStr};
 
-pub use crate::domain::alarms::{AlarmStatus, ArmedContact, Guard, Severity};
+pub use crate::domain::alarms::{AlarmKind, AlarmStatus, ArmedContact, Guard, Severity};
 use crate::storage::DatabaseKind;
 use crate::storage::on_pool;
 use crate::storage::{Db, DbError};
@@ -36,7 +36,7 @@ macro_rules! alarm_from_row {
         AlarmView {
             id: r.try_get("id")?,
             device_id: r.try_get("device_id")?,
-            kind: r.try_get("kind")?,
+            kind: crate::storage::stored_name("kind", r.try_get("kind")?, AlarmKind::parse)?,
             severity: crate::storage::stored_name(
                 "severity",
                 r.try_get("severity")?,
@@ -69,7 +69,7 @@ pub struct AlarmView {
     /// Device row id.
     pub device_id: i64,
     /// `theft`, `vibration`, `sos`, `low_battery`, `geofence_exit`, …
-    pub kind: String,
+    pub kind: AlarmKind,
     /// `high`, `medium` or `low`.
     pub severity: Severity,
     /// Where it is in its lifecycle.
@@ -102,7 +102,7 @@ pub struct NewAlarm {
     /// Device row id.
     pub device_id: i64,
     /// Kind.
-    pub kind: String,
+    pub kind: AlarmKind,
     /// Severity.
     pub severity: Severity,
     /// Routed patrol unit.
@@ -162,7 +162,7 @@ pub struct AlarmFilter {
     /// Status.
     pub status: Option<AlarmStatus>,
     /// Kind.
-    pub kind: Option<String>,
+    pub kind: Option<AlarmKind>,
     /// Patrol unit.
     pub unit_id: Option<i64>,
     /// Device.
@@ -208,7 +208,7 @@ pub async fn insert_alarm(db: &Db, a: &NewAlarm) -> Result<AlarmView, DbError> {
     Ok(on_pool!(db, p => {
         let mut tx = p.begin().await?;
         let r = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(a.device_id).bind(&a.kind).bind(a.severity.as_str()).bind(a.unit_id).bind(a.time)
+            .bind(a.device_id).bind(a.kind.as_str()).bind(a.severity.as_str()).bind(a.unit_id).bind(a.time)
             .bind(a.lat).bind(a.lon).bind(&evidence).bind(now)
             .fetch_one(&mut *tx).await?;
         let view = alarm_from_row!(&r);
@@ -243,12 +243,16 @@ pub async fn bump_alarm(
 }
 
 /// The newest not-resolved alarm of a device and kind.
-pub async fn open_alarm(db: &Db, device_id: i64, kind: &str) -> Result<Option<AlarmView>, DbError> {
+pub async fn open_alarm(
+    db: &Db,
+    device_id: i64,
+    kind: AlarmKind,
+) -> Result<Option<AlarmView>, DbError> {
     let sql = format!(
         "SELECT {ALARM_COLS} FROM alarms WHERE device_id = $1 AND kind = $2 AND status <> 'resolved' ORDER BY id DESC LIMIT 1"
     );
     Ok(on_pool!(db, p => {
-        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(device_id).bind(kind).fetch_optional(p).await? {
+        match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(device_id).bind(kind.as_str()).fetch_optional(p).await? {
             Some(r) => Some(alarm_from_row!(&r)),
             None => None,
         }
@@ -290,7 +294,7 @@ pub async fn list_alarms(db: &Db, f: &AlarmFilter) -> Result<Vec<AlarmView>, DbE
         add("status =", Bind::Str(s.as_str().to_owned()), &mut sql);
     }
     if let Some(k) = &f.kind {
-        add("kind =", Bind::Str(k.clone()), &mut sql);
+        add("kind =", Bind::Str(k.as_str().to_owned()), &mut sql);
     }
     if let Some(u) = f.unit_id {
         add("unit_id =", Bind::I64(u), &mut sql);

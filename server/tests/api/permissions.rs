@@ -344,7 +344,7 @@ async fn new_alarm(app: &TestApp, fx: &Fixture) -> i64 {
         &app.db,
         &alarm_store::NewAlarm {
             device_id: fx.device,
-            kind: "vibration".into(),
+            kind: alarm_store::AlarmKind::Vibration,
             severity: alarm_store::Severity::Medium,
             unit_id: Some(fx.unit1),
             time: chrono::Utc::now(),

@@ -313,7 +313,7 @@ async fn officer_cut_power_needs_an_open_alarm(backend: Backend) {
         &app.db,
         &alarm_store::NewAlarm {
             device_id: dev,
-            kind: "theft".into(),
+            kind: alarm_store::AlarmKind::Theft,
             severity: vigil_server::storage::alarms::Severity::High,
             unit_id: Some(u1),
             time: chrono::Utc::now(),
@@ -756,7 +756,7 @@ async fn units_and_webhooks_are_edited_and_deleted(backend: Backend) {
         &app.db,
         &alarm_store::NewAlarm {
             device_id: dev,
-            kind: "sos".into(),
+            kind: alarm_store::AlarmKind::Sos,
             severity: vigil_server::storage::alarms::Severity::High,
             unit_id: Some(a),
             time: chrono::Utc::now(),

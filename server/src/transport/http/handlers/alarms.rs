@@ -27,7 +27,7 @@ pub struct ListQuery {
     /// `open`, `acknowledged`, `assigned`, `resolved`.
     #[param(pattern = "^(open|acknowledged|assigned|resolved)$")]
     pub status: Option<String>,
-    /// Alarm kind (`theft`, `vibration`, …).
+    /// Alarm kind (`theft`, `vibration`, …); an unknown kind is a 400.
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub kind: Option<String>,
@@ -120,6 +120,20 @@ pub async fn list(
             )
         })?),
     };
+    let kind = match q.kind.as_deref() {
+        None => None,
+        // An unknown kind would only ever match nothing (and text the database refuses would
+        // reach it): refused here, with the `invalid_value` code the database refusal had.
+        Some(k) => Some(alarms::AlarmKind::parse(k).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_value",
+                format!(
+                    "type must be one of {:?}",
+                    alarms::AlarmKind::ALL.map(|k| k.as_str())
+                ),
+            )
+        })?),
+    };
     let limit = crate::transport::http::page_limit(q.limit)?;
     if let (Some(f), Some(t)) = (q.from, q.to)
         && f >= t
@@ -133,7 +147,7 @@ pub async fn list(
         &state.db,
         &alarms::AlarmFilter {
             status,
-            kind: q.kind,
+            kind,
             unit_id: q.unit_id,
             device_id: q.device_id,
             from: q.from,
