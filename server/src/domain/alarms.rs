@@ -1,5 +1,6 @@
-//! Alarms as the domain sees them: how urgent (severity), where in their lifecycle (status),
-//! a device's guard, and the rules' settings.
+//! Alarms as the domain sees them: what about (kind), how urgent (severity), where in their
+//! lifecycle (status), the alarm as shown ([`AlarmView`]), a device's guard, and the rules'
+//! settings.
 
 use std::time::Duration;
 
@@ -79,6 +80,41 @@ impl AlarmStatus {
     pub fn parse(s: &str) -> Option<AlarmStatus> {
         AlarmStatus::ALL.into_iter().find(|a| a.as_str() == s)
     }
+}
+
+/// An alarm as stored and as the API, WebSocket, MQTT and webhooks show it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct AlarmView {
+    /// Alarm id.
+    pub id: i64,
+    /// Device row id.
+    pub device_id: i64,
+    /// `theft`, `vibration`, `sos`, `low_battery`, `geofence_exit`, …
+    pub kind: AlarmKind,
+    /// `high`, `medium` or `low`.
+    pub severity: Severity,
+    /// Where it is in its lifecycle.
+    pub status: AlarmStatus,
+    /// Patrol unit the alarm is routed or assigned to.
+    pub unit_id: Option<i64>,
+    /// How many times it was raised while open (de-duplication).
+    pub count: i64,
+    /// Fix time of the first occurrence.
+    pub first_time: DateTime<Utc>,
+    /// Fix time of the latest occurrence.
+    pub last_time: DateTime<Utc>,
+    /// Latest latitude.
+    pub lat: Option<f64>,
+    /// Latest longitude.
+    pub lon: Option<f64>,
+    /// Evidence gathered (for `theft`: `ignition_on`, `moved`, `power_cut`, `vibration_then_movement`).
+    pub evidence: Vec<String>,
+    /// Resolution outcome.
+    pub outcome: Option<String>,
+    /// Row creation.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
 }
 
 /// The persisted guard state of a device.

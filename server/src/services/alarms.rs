@@ -38,8 +38,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 pub use crate::domain::alarms::AlarmConfig;
+pub use crate::domain::alarms::AlarmView;
 use crate::domain::alarms::{AlarmKind, ArmedContact, Guard};
-pub use crate::storage::alarms::AlarmView;
 
 use crate::services::bus::{AlarmAction, Bus, BusEvent, LivePosition};
 use crate::services::fences::FenceStore;

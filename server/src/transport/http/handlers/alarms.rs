@@ -5,10 +5,11 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::alarms::{AlarmView, Guard};
 use crate::services::access::{self, Actor};
 use crate::services::bus::{AlarmAction, BusEvent};
 use crate::storage::Role;
-use crate::storage::alarms::{self, AlarmActionRow, AlarmView, Guard};
+use crate::storage::alarms::{self, AlarmActionRow};
 use crate::transport::http::{ApiError, AppState};
 
 const OUTCOMES: [&str; 5] = [
