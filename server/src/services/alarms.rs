@@ -26,6 +26,7 @@
 
 use crate::domain::rules;
 use crate::storage::alarms as store;
+use crate::storage::{guards, units};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -206,7 +207,7 @@ impl Worker {
     }
 
     async fn restore(&mut self) {
-        match store::guards(&self.db).await {
+        match guards::guards(&self.db).await {
             Ok(guards) => {
                 for g in guards {
                     self.set_guard(g);
@@ -214,7 +215,7 @@ impl Worker {
             }
             Err(e) => tracing::error!(error = %e, "cannot load armed devices"),
         }
-        match store::alarm_states(&self.db).await {
+        match guards::alarm_states(&self.db).await {
             Ok(states) => {
                 for (device_id, json) in states {
                     let Ok(p) = serde_json::from_str::<Persisted>(&json) else {
@@ -381,7 +382,7 @@ impl Worker {
             charging: state.charging,
         };
         let json = serde_json::to_string(&p).unwrap_or_default();
-        if let Err(e) = store::save_alarm_state(&self.db, device_id, &json).await {
+        if let Err(e) = guards::save_alarm_state(&self.db, device_id, &json).await {
             tracing::warn!(device_id, error = %e, "alarm rule state not saved");
         }
     }
@@ -424,7 +425,7 @@ impl Worker {
         {
             return Some(u);
         }
-        match store::default_unit(&self.db).await {
+        match units::default_unit(&self.db).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(error = %e, "default unit lookup failed");
@@ -542,7 +543,7 @@ pub async fn offline_sweep(engine: AlarmEngine, db: Db, every: Duration) -> Resu
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match store::armed_contacts(&db).await {
+        match guards::armed_contacts(&db).await {
             Ok(armed) if armed.is_empty() => {}
             Ok(armed) => {
                 if !engine.sweep(armed).await {

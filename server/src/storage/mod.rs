@@ -6,6 +6,9 @@
 
 pub mod access;
 pub mod alarms;
+pub mod fences;
+pub mod guards;
+pub mod units;
 pub mod writer;
 
 use std::path::Path;

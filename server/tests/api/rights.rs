@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use vigil_server::services::access::{self};
 use vigil_server::storage::access as store;
 use vigil_server::storage::alarms as alarm_store;
+use vigil_server::storage::units as unit_store;
 use vigil_server::storage::{PositionRow, Role, User};
 
 use crate::both_backends;
@@ -270,11 +271,11 @@ async fn officer_cut_power_needs_an_open_alarm(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = spawn_app(&db).await;
     let admin = app.login().await;
-    let u1 = alarm_store::create_unit(&app.db, "North", false)
+    let u1 = unit_store::create_unit(&app.db, "North", false)
         .await
         .unwrap()
         .id;
-    let u2 = alarm_store::create_unit(&app.db, "South", false)
+    let u2 = unit_store::create_unit(&app.db, "South", false)
         .await
         .unwrap()
         .id;
@@ -461,7 +462,7 @@ async fn mqtt_topics_follow_the_same_rights(backend: Backend) {
         )
         .await;
     let u1 = u1["id"].as_i64().unwrap();
-    let u2 = alarm_store::create_unit(&app.db, "South", false)
+    let u2 = unit_store::create_unit(&app.db, "South", false)
         .await
         .unwrap()
         .id;

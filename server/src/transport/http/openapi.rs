@@ -18,7 +18,7 @@ use super::routes::{Access, Method, ROUTES};
 use crate::domain::alarms::{AlarmView, Guard};
 use crate::services::webhooks::{DeliveryList, Webhook, WebhookList};
 use crate::storage::StoredPosition;
-use crate::storage::alarms::PatrolUnit;
+use crate::storage::units::PatrolUnit;
 
 /// A GeoJSON Feature as the API returns fences and trajectory points (schema only: the
 /// handlers build it with the `geofence` crate).
