@@ -10,7 +10,7 @@
 //! | `vigil/devices/<unique_id>/live` | the same positions, per device |
 //!
 //! A subscriber logs in as a user (login + session token or API key) and may subscribe only
-//! to the topics of its rights: see [`crate::mqtt_acl`].
+//! to the topics of its rights: see [`crate::transport::mqtt::acl`].
 
 use std::collections::HashMap;
 
