@@ -1,5 +1,6 @@
-//! Alarms as the domain sees them: how urgent (severity), where in their lifecycle (status),
-//! a device's guard, and the rules' settings.
+//! Alarms as the domain sees them: what about (kind), how urgent (severity), where in their
+//! lifecycle (status), the alarm as shown ([`AlarmView`]), a device's guard, and the rules'
+//! settings.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use chrono::{DateTime, Utc};
 use geofence::TrackerConfig;
 use serde::Serialize;
 
-/// How urgent an alarm is (from its kind: [`severity`]).
+/// How urgent an alarm is (from its kind: [`AlarmKind::severity`]).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
@@ -79,6 +80,41 @@ impl AlarmStatus {
     pub fn parse(s: &str) -> Option<AlarmStatus> {
         AlarmStatus::ALL.into_iter().find(|a| a.as_str() == s)
     }
+}
+
+/// An alarm as stored and as the API, WebSocket, MQTT and webhooks show it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct AlarmView {
+    /// Alarm id.
+    pub id: i64,
+    /// Device row id.
+    pub device_id: i64,
+    /// `theft`, `vibration`, `sos`, `low_battery`, `geofence_exit`, …
+    pub kind: AlarmKind,
+    /// `high`, `medium` or `low`.
+    pub severity: Severity,
+    /// Where it is in its lifecycle.
+    pub status: AlarmStatus,
+    /// Patrol unit the alarm is routed or assigned to.
+    pub unit_id: Option<i64>,
+    /// How many times it was raised while open (de-duplication).
+    pub count: i64,
+    /// Fix time of the first occurrence.
+    pub first_time: DateTime<Utc>,
+    /// Fix time of the latest occurrence.
+    pub last_time: DateTime<Utc>,
+    /// Latest latitude.
+    pub lat: Option<f64>,
+    /// Latest longitude.
+    pub lon: Option<f64>,
+    /// Evidence gathered (for `theft`: `ignition_on`, `moved`, `power_cut`, `vibration_then_movement`).
+    pub evidence: Vec<String>,
+    /// Resolution outcome.
+    pub outcome: Option<String>,
+    /// Row creation.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
 }
 
 /// The persisted guard state of a device.
@@ -158,12 +194,290 @@ impl Default for AlarmConfig {
     }
 }
 
-/// Severity of an alarm kind.
-pub fn severity(kind: &str) -> Severity {
-    match kind {
-        "theft" | "sos" | "power_cut" | "illegal_ignition" | "tow" | "removing" | "tampering"
-        | "movement" | "accident" => Severity::High,
-        "low_battery" | "power_on" | "power_off" | "parking" | "idle" | "fault" => Severity::Low,
-        _ => Severity::Medium,
+/// What an alarm is about: one kind per [`protocol::Alarm`] (device-reported, same names) plus
+/// what only the server derives (`offline`). The stored, API, MQTT and webhook name is
+/// [`AlarmKind::as_str`]; `theft`, `low_battery`, `power_cut`, `overspeed` and the
+/// `geofence_*` kinds are raised both from device flags and by the server's own rules.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AlarmKind {
+    /// Panic / SOS button (device-reported).
+    Sos,
+    /// Shock or vibration sensor (device-reported).
+    Vibration,
+    /// Battery low: device-reported, or derived from level/voltage thresholds.
+    LowBattery,
+    /// External power lost: device-reported, or derived from charging true → false.
+    PowerCut,
+    /// External power voltage low (device-reported).
+    LowPower,
+    /// Device switched off (device-reported).
+    PowerOff,
+    /// Device switched on (device-reported).
+    PowerOn,
+    /// Over the speed limit: device-reported, or derived (held for N seconds).
+    Overspeed,
+    /// A fence entered: device-side, or a fence assigned to the device.
+    GeofenceEnter,
+    /// A fence left: device-side, or a fence assigned to the device.
+    GeofenceExit,
+    /// Device-side geofence event without a direction.
+    Geofence,
+    /// Moved while parked (device-reported).
+    Movement,
+    /// Towed (device-reported).
+    Tow,
+    /// Opened or tampered with (device-reported).
+    Tampering,
+    /// Removed from its mounting (device-reported).
+    Removing,
+    /// Suspected theft while armed (evidence lists why), or the device's own theft alarm.
+    Theft,
+    /// Ignition on while armed (device-reported).
+    IllegalIgnition,
+    /// Door opened (device-reported).
+    Door,
+    /// Collision / accident (device-reported).
+    Accident,
+    /// Rollover or fall (device-reported).
+    FallDown,
+    /// Harsh braking (device-reported).
+    HardBraking,
+    /// Harsh acceleration (device-reported).
+    HardAcceleration,
+    /// Harsh cornering (device-reported).
+    HardCornering,
+    /// Fatigue driving (device-reported).
+    Fatigue,
+    /// GPS antenna cut or shorted (device-reported).
+    GpsAntennaCut,
+    /// Device hardware fault (device-reported).
+    Fault,
+    /// GSM/GPS jamming (device-reported).
+    Jamming,
+    /// Parked for too long (device-reported).
+    Parking,
+    /// Idling for too long (device-reported).
+    Idle,
+    /// Abnormal fuel level (device-reported).
+    FuelLeak,
+    /// Temperature out of range (device-reported).
+    Temperature,
+    /// Alarm the device did not qualify further (device-reported).
+    General,
+    /// An armed device silent for longer than expected (the offline sweep).
+    Offline,
+}
+
+impl AlarmKind {
+    /// Every kind: the device-reported ones in [`protocol::Alarm::ALL`] order, then the derived.
+    pub const ALL: [AlarmKind; 33] = [
+        AlarmKind::Sos,
+        AlarmKind::Vibration,
+        AlarmKind::LowBattery,
+        AlarmKind::PowerCut,
+        AlarmKind::LowPower,
+        AlarmKind::PowerOff,
+        AlarmKind::PowerOn,
+        AlarmKind::Overspeed,
+        AlarmKind::GeofenceEnter,
+        AlarmKind::GeofenceExit,
+        AlarmKind::Geofence,
+        AlarmKind::Movement,
+        AlarmKind::Tow,
+        AlarmKind::Tampering,
+        AlarmKind::Removing,
+        AlarmKind::Theft,
+        AlarmKind::IllegalIgnition,
+        AlarmKind::Door,
+        AlarmKind::Accident,
+        AlarmKind::FallDown,
+        AlarmKind::HardBraking,
+        AlarmKind::HardAcceleration,
+        AlarmKind::HardCornering,
+        AlarmKind::Fatigue,
+        AlarmKind::GpsAntennaCut,
+        AlarmKind::Fault,
+        AlarmKind::Jamming,
+        AlarmKind::Parking,
+        AlarmKind::Idle,
+        AlarmKind::FuelLeak,
+        AlarmKind::Temperature,
+        AlarmKind::General,
+        AlarmKind::Offline,
+    ];
+
+    /// The stored and wire name (for device-reported kinds, the [`protocol::Alarm::as_str`] name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlarmKind::Sos => "sos",
+            AlarmKind::Vibration => "vibration",
+            AlarmKind::LowBattery => "low_battery",
+            AlarmKind::PowerCut => "power_cut",
+            AlarmKind::LowPower => "low_power",
+            AlarmKind::PowerOff => "power_off",
+            AlarmKind::PowerOn => "power_on",
+            AlarmKind::Overspeed => "overspeed",
+            AlarmKind::GeofenceEnter => "geofence_enter",
+            AlarmKind::GeofenceExit => "geofence_exit",
+            AlarmKind::Geofence => "geofence",
+            AlarmKind::Movement => "movement",
+            AlarmKind::Tow => "tow",
+            AlarmKind::Tampering => "tampering",
+            AlarmKind::Removing => "removing",
+            AlarmKind::Theft => "theft",
+            AlarmKind::IllegalIgnition => "illegal_ignition",
+            AlarmKind::Door => "door",
+            AlarmKind::Accident => "accident",
+            AlarmKind::FallDown => "fall_down",
+            AlarmKind::HardBraking => "hard_braking",
+            AlarmKind::HardAcceleration => "hard_acceleration",
+            AlarmKind::HardCornering => "hard_cornering",
+            AlarmKind::Fatigue => "fatigue",
+            AlarmKind::GpsAntennaCut => "gps_antenna_cut",
+            AlarmKind::Fault => "fault",
+            AlarmKind::Jamming => "jamming",
+            AlarmKind::Parking => "parking",
+            AlarmKind::Idle => "idle",
+            AlarmKind::FuelLeak => "fuel_leak",
+            AlarmKind::Temperature => "temperature",
+            AlarmKind::General => "general",
+            AlarmKind::Offline => "offline",
+        }
+    }
+
+    /// Parses a stored or requested name.
+    pub fn parse(s: &str) -> Option<AlarmKind> {
+        AlarmKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// How urgent an alarm of this kind is.
+    pub fn severity(self) -> Severity {
+        use AlarmKind::*;
+        match self {
+            Theft | Sos | PowerCut | IllegalIgnition | Tow | Removing | Tampering | Movement
+            | Accident => Severity::High,
+            LowBattery | PowerOn | PowerOff | Parking | Idle | Fault => Severity::Low,
+            _ => Severity::Medium,
+        }
+    }
+}
+
+impl From<protocol::Alarm> for AlarmKind {
+    fn from(a: protocol::Alarm) -> AlarmKind {
+        use protocol::Alarm as A;
+        match a {
+            A::Sos => AlarmKind::Sos,
+            A::Vibration => AlarmKind::Vibration,
+            A::LowBattery => AlarmKind::LowBattery,
+            A::PowerCut => AlarmKind::PowerCut,
+            A::LowPower => AlarmKind::LowPower,
+            A::PowerOff => AlarmKind::PowerOff,
+            A::PowerOn => AlarmKind::PowerOn,
+            A::Overspeed => AlarmKind::Overspeed,
+            A::GeofenceEnter => AlarmKind::GeofenceEnter,
+            A::GeofenceExit => AlarmKind::GeofenceExit,
+            A::Geofence => AlarmKind::Geofence,
+            A::Movement => AlarmKind::Movement,
+            A::Tow => AlarmKind::Tow,
+            A::Tampering => AlarmKind::Tampering,
+            A::Removing => AlarmKind::Removing,
+            A::Theft => AlarmKind::Theft,
+            A::IllegalIgnition => AlarmKind::IllegalIgnition,
+            A::Door => AlarmKind::Door,
+            A::Accident => AlarmKind::Accident,
+            A::FallDown => AlarmKind::FallDown,
+            A::HardBraking => AlarmKind::HardBraking,
+            A::HardAcceleration => AlarmKind::HardAcceleration,
+            A::HardCornering => AlarmKind::HardCornering,
+            A::Fatigue => AlarmKind::Fatigue,
+            A::GpsAntennaCut => AlarmKind::GpsAntennaCut,
+            A::Fault => AlarmKind::Fault,
+            A::Jamming => AlarmKind::Jamming,
+            A::Parking => AlarmKind::Parking,
+            A::Idle => AlarmKind::Idle,
+            A::FuelLeak => AlarmKind::FuelLeak,
+            A::Temperature => AlarmKind::Temperature,
+            A::General => AlarmKind::General,
+        }
+    }
+}
+
+impl std::fmt::Display for AlarmKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_names_round_trip() {
+        for k in AlarmKind::ALL {
+            assert_eq!(AlarmKind::parse(k.as_str()), Some(k));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str(), "{k:?}");
+            let back: AlarmKind = serde_json::from_value(k.as_str().into()).unwrap();
+            assert_eq!(back, k);
+        }
+        assert_eq!(AlarmKind::parse("bogus"), None);
+        assert_eq!(AlarmKind::parse("Theft"), None);
+    }
+
+    #[test]
+    fn device_alarms_keep_their_protocol_names() {
+        for a in protocol::Alarm::ALL {
+            assert_eq!(AlarmKind::from(a).as_str(), a.as_str());
+        }
+        assert_eq!(AlarmKind::Offline.as_str(), "offline");
+        assert_eq!(AlarmKind::ALL.len(), protocol::Alarm::ALL.len() + 1);
+    }
+
+    #[test]
+    fn severities_unchanged() {
+        let high = [
+            "theft",
+            "sos",
+            "power_cut",
+            "illegal_ignition",
+            "tow",
+            "removing",
+            "tampering",
+            "movement",
+            "accident",
+        ];
+        let low = [
+            "low_battery",
+            "power_on",
+            "power_off",
+            "parking",
+            "idle",
+            "fault",
+        ];
+        for k in AlarmKind::ALL {
+            let want = if high.contains(&k.as_str()) {
+                Severity::High
+            } else if low.contains(&k.as_str()) {
+                Severity::Low
+            } else {
+                Severity::Medium
+            };
+            assert_eq!(k.severity(), want, "{k}");
+        }
+    }
+
+    #[test]
+    fn severity_and_status_names_round_trip() {
+        for s in [Severity::High, Severity::Medium, Severity::Low] {
+            assert_eq!(Severity::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in AlarmStatus::ALL {
+            assert_eq!(AlarmStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 }

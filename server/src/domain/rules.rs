@@ -12,7 +12,7 @@ use geofence::{
 use protocol::{Alarm, Position};
 use std::collections::HashSet;
 
-use super::alarms::{AlarmConfig, ArmedContact, Guard};
+use super::alarms::{AlarmConfig, AlarmKind, ArmedContact, Guard};
 
 /// What the rules remember of one device between reports.
 #[derive(Default)]
@@ -47,7 +47,7 @@ pub struct DeviceState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trigger {
     /// The alarm kind (`theft`, `sos`, `low_battery`, …).
-    pub kind: String,
+    pub kind: AlarmKind,
     /// For `theft`: what gave it away (`armed_circle`, `vibration_movement`, …).
     pub evidence: Option<&'static str>,
 }
@@ -140,7 +140,7 @@ pub fn evaluate(
 
     for a in s.alarms.iter() {
         triggers.push(Trigger {
-            kind: a.as_str().to_owned(),
+            kind: AlarmKind::from(a),
             evidence: None,
         });
     }
@@ -150,7 +150,7 @@ pub fn evaluate(
             .is_some_and(|v| v > 0.0 && v <= cfg.low_battery_voltage);
     if low && !state.low_battery && !s.alarms.contains(Alarm::LowBattery) {
         triggers.push(Trigger {
-            kind: "low_battery".into(),
+            kind: AlarmKind::LowBattery,
             evidence: None,
         });
     }
@@ -162,7 +162,7 @@ pub fn evaluate(
     let power_lost = state.charging == Some(true) && s.charging == Some(false);
     if power_lost && !s.alarms.contains(Alarm::PowerCut) {
         triggers.push(Trigger {
-            kind: "power_cut".into(),
+            kind: AlarmKind::PowerCut,
             evidence: None,
         });
     }
@@ -192,7 +192,7 @@ pub fn evaluate(
             {
                 state.over_raised = true;
                 triggers.push(Trigger {
-                    kind: "overspeed".into(),
+                    kind: AlarmKind::Overspeed,
                     evidence: None,
                 });
             }
@@ -218,11 +218,11 @@ pub fn evaluate(
         changed |= !events.is_empty();
         for e in events.into_iter().filter(|e| e.alarm) {
             let kind = match e.transition {
-                geofence::Transition::Enter => "geofence_enter",
-                geofence::Transition::Exit => "geofence_exit",
+                geofence::Transition::Enter => AlarmKind::GeofenceEnter,
+                geofence::Transition::Exit => AlarmKind::GeofenceExit,
             };
             triggers.push(Trigger {
-                kind: kind.into(),
+                kind,
                 evidence: None,
             });
         }
@@ -263,7 +263,7 @@ pub fn evaluate(
         }
         for e in evidence {
             triggers.push(Trigger {
-                kind: "theft".into(),
+                kind: AlarmKind::Theft,
                 evidence: Some(e),
             });
         }
@@ -320,7 +320,7 @@ mod tests {
             .iter()
             .map(|t| match t.evidence {
                 Some(e) => format!("{}:{e}", t.kind),
-                None => t.kind.clone(),
+                None => t.kind.to_string(),
             })
             .collect()
     }

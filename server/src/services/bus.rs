@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::broadcast;
 
-use crate::services::alarms::AlarmView;
+use crate::domain::alarms::AlarmView;
 
 /// Events kept for slow subscribers before they start skipping.
 pub const BUS_CAPACITY: usize = 8192;

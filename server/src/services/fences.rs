@@ -9,7 +9,7 @@ use std::sync::RwLock;
 
 use geofence::{Fence, FenceError, FenceId, FenceIndex, FenceKind, SharedFenceIndex};
 
-use crate::storage::alarms;
+use crate::storage::fences as store;
 use crate::storage::{Db, DbError};
 
 /// Fence storage errors.
@@ -72,7 +72,7 @@ impl FenceStore {
     pub async fn load(db: &Db) -> Result<FenceStore, FenceStoreError> {
         let store = FenceStore::default();
         let mut fences = Vec::new();
-        for row in alarms::fences(db).await? {
+        for row in store::fences(db).await? {
             let value: serde_json::Value = serde_json::from_str(&row.feature).unwrap_or_default();
             match parse_feature(&value, row.id) {
                 Ok(f) => fences.push(f),
@@ -83,7 +83,7 @@ impl FenceStore {
             }
         }
         store.index.replace_all(FenceIndex::from_fences(fences)?);
-        for (device, fence) in alarms::fence_assignments(db).await? {
+        for (device, fence) in store::fence_assignments(db).await? {
             write(&store.assigned)
                 .entry(device)
                 .or_default()
@@ -106,7 +106,7 @@ impl FenceStore {
     ) -> Result<Fence, FenceStoreError> {
         // Validate before touching the database.
         let probe = parse_feature(feature, 1)?;
-        let id = alarms::insert_fence(
+        let id = store::insert_fence(
             db,
             probe.name.as_deref().unwrap_or(""),
             probe.kind.as_str(),
@@ -117,7 +117,7 @@ impl FenceStore {
         let text = geofence::fences_to_geojson([&fence]);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let one = value["features"][0].to_string();
-        alarms::set_fence_feature(db, id, &one).await?;
+        store::set_fence_feature(db, id, &one).await?;
         if let Some(u) = unit_id {
             write(&self.owners).insert(fence.id, u);
         }
@@ -138,7 +138,7 @@ impl FenceStore {
         let text = geofence::fences_to_geojson([&fence]);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let one = value["features"][0].to_string();
-        let found = alarms::update_fence(
+        let found = store::update_fence(
             db,
             id,
             fence.name.as_deref().unwrap_or(""),
@@ -163,7 +163,7 @@ impl FenceStore {
 
     /// Deletes a fence; false when there was none.
     pub async fn delete(&self, db: &Db, id: i64) -> Result<bool, FenceStoreError> {
-        let gone = alarms::delete_fence(db, id).await?;
+        let gone = store::delete_fence(db, id).await?;
         let fid = FenceId(id as u64);
         self.index.remove(fid);
         write(&self.owners).remove(&fid);
@@ -175,7 +175,7 @@ impl FenceStore {
 
     /// Assigns a fence to a device.
     pub async fn assign(&self, db: &Db, device_id: i64, fence_id: i64) -> Result<(), DbError> {
-        alarms::assign_fence(db, device_id, fence_id).await?;
+        store::assign_fence(db, device_id, fence_id).await?;
         write(&self.assigned)
             .entry(device_id)
             .or_default()

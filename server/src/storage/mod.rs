@@ -7,6 +7,9 @@
 pub mod access;
 pub mod alarms;
 pub mod commands;
+pub mod fences;
+pub mod guards;
+pub mod units;
 pub mod webhooks;
 pub mod writer;
 

@@ -204,6 +204,12 @@ async fn gt06_device_alarms_and_lifecycle(backend: Backend) {
     assert_eq!(v["alarms"].as_array().unwrap().len(), 1);
     let (s, v) = app.get("/api/v1/alarms?status=bogus", &token).await;
     assert_eq!(s, 400, "{v}");
+    let (s, v) = app.get("/api/v1/alarms?type=bogus", &token).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().starts_with("type "),
+        "{v}"
+    );
     // Lifecycle.
     let sos_id = sos["id"].as_i64().unwrap();
     let (s, a) = app

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use vigil_server::services::access::{self, Scope};
 use vigil_server::storage::access as store;
 use vigil_server::storage::alarms as alarm_store;
+use vigil_server::storage::units as unit_store;
 use vigil_server::storage::{PositionRow, Role, User};
 use vigil_server::transport::http::routes::{Access, Method, ROUTES, RouteSpec, key_admits};
 
@@ -285,7 +286,7 @@ async fn request(app: &TestApp, fx: &Fixture, r: &RouteSpec, c: Caller) -> (Stri
             Some(json!({"name": "Unit one"})),
         ),
         "units.delete" => {
-            let u = alarm_store::create_unit(&app.db, &format!("Doomed {}", seq()), false)
+            let u = unit_store::create_unit(&app.db, &format!("Doomed {}", seq()), false)
                 .await
                 .unwrap();
             (format!("/units/{}", u.id), None)
@@ -344,7 +345,7 @@ async fn new_alarm(app: &TestApp, fx: &Fixture) -> i64 {
         &app.db,
         &alarm_store::NewAlarm {
             device_id: fx.device,
-            kind: "vibration".into(),
+            kind: alarm_store::AlarmKind::Vibration,
             severity: alarm_store::Severity::Medium,
             unit_id: Some(fx.unit1),
             time: chrono::Utc::now(),
@@ -432,11 +433,11 @@ async fn fixture(app: &TestApp) -> Fixture {
     let sharee = user(app, &hash, "sharee@example.com", Role::Owner).await;
     let integrator = user(app, &hash, "integrator@example.com", Role::Integrator).await;
     let extra = user(app, &hash, "extra@example.com", Role::Owner).await;
-    let unit1 = alarm_store::create_unit(&app.db, "Unit 1", false)
+    let unit1 = unit_store::create_unit(&app.db, "Unit 1", false)
         .await
         .unwrap()
         .id;
-    let unit2 = alarm_store::create_unit(&app.db, "Unit 2", true)
+    let unit2 = unit_store::create_unit(&app.db, "Unit 2", true)
         .await
         .unwrap()
         .id;

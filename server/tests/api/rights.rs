@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use vigil_server::services::access::{self};
 use vigil_server::storage::access as store;
 use vigil_server::storage::alarms as alarm_store;
+use vigil_server::storage::units as unit_store;
 use vigil_server::storage::{PositionRow, Role, User};
 
 use crate::both_backends;
@@ -270,11 +271,11 @@ async fn officer_cut_power_needs_an_open_alarm(backend: Backend) {
     let db = TestDb::new(backend).await;
     let app = spawn_app(&db).await;
     let admin = app.login().await;
-    let u1 = alarm_store::create_unit(&app.db, "North", false)
+    let u1 = unit_store::create_unit(&app.db, "North", false)
         .await
         .unwrap()
         .id;
-    let u2 = alarm_store::create_unit(&app.db, "South", false)
+    let u2 = unit_store::create_unit(&app.db, "South", false)
         .await
         .unwrap()
         .id;
@@ -313,7 +314,7 @@ async fn officer_cut_power_needs_an_open_alarm(backend: Backend) {
         &app.db,
         &alarm_store::NewAlarm {
             device_id: dev,
-            kind: "theft".into(),
+            kind: alarm_store::AlarmKind::Theft,
             severity: vigil_server::storage::alarms::Severity::High,
             unit_id: Some(u1),
             time: chrono::Utc::now(),
@@ -461,7 +462,7 @@ async fn mqtt_topics_follow_the_same_rights(backend: Backend) {
         )
         .await;
     let u1 = u1["id"].as_i64().unwrap();
-    let u2 = alarm_store::create_unit(&app.db, "South", false)
+    let u2 = unit_store::create_unit(&app.db, "South", false)
         .await
         .unwrap()
         .id;
@@ -756,7 +757,7 @@ async fn units_and_webhooks_are_edited_and_deleted(backend: Backend) {
         &app.db,
         &alarm_store::NewAlarm {
             device_id: dev,
-            kind: "sos".into(),
+            kind: alarm_store::AlarmKind::Sos,
             severity: vigil_server::storage::alarms::Severity::High,
             unit_id: Some(a),
             time: chrono::Utc::now(),

@@ -15,9 +15,10 @@ use super::handlers::{
     alarms, auth, commands, devices, events, fences, keys, trajectory, units, users,
 };
 use super::routes::{Access, Method, ROUTES};
+use crate::domain::alarms::{AlarmView, Guard};
 use crate::services::webhooks::Webhook;
 use crate::storage::StoredPosition;
-use crate::storage::alarms::{AlarmView, Guard, PatrolUnit};
+use crate::storage::units::PatrolUnit;
 use crate::transport::http::handlers::webhooks::{DeliveryList, WebhookList};
 
 /// A GeoJSON Feature as the API returns fences and trajectory points (schema only: the

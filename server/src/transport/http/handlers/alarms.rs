@@ -5,10 +5,12 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::alarms::{AlarmView, Guard};
 use crate::services::access::{self, Actor};
 use crate::services::bus::{AlarmAction, BusEvent};
 use crate::storage::Role;
-use crate::storage::alarms::{self, AlarmActionRow, AlarmView, Guard};
+use crate::storage::alarms::{self, AlarmActionRow};
+use crate::storage::{guards, units};
 use crate::transport::http::{ApiError, AppState};
 
 const OUTCOMES: [&str; 5] = [
@@ -27,7 +29,7 @@ pub struct ListQuery {
     /// `open`, `acknowledged`, `assigned`, `resolved`.
     #[param(pattern = "^(open|acknowledged|assigned|resolved)$")]
     pub status: Option<String>,
-    /// Alarm kind (`theft`, `vibration`, …).
+    /// Alarm kind (`theft`, `vibration`, …); an unknown kind is a 400.
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub kind: Option<String>,
@@ -120,6 +122,20 @@ pub async fn list(
             )
         })?),
     };
+    let kind = match q.kind.as_deref() {
+        None => None,
+        // An unknown kind would only ever match nothing (and text the database refuses would
+        // reach it): refused here, with the `invalid_value` code the database refusal had.
+        Some(k) => Some(alarms::AlarmKind::parse(k).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_value",
+                format!(
+                    "type must be one of {:?}",
+                    alarms::AlarmKind::ALL.map(|k| k.as_str())
+                ),
+            )
+        })?),
+    };
     let limit = crate::transport::http::page_limit(q.limit)?;
     if let (Some(f), Some(t)) = (q.from, q.to)
         && f >= t
@@ -133,7 +149,7 @@ pub async fn list(
         &state.db,
         &alarms::AlarmFilter {
             status,
-            kind: q.kind,
+            kind,
             unit_id: q.unit_id,
             device_id: q.device_id,
             from: q.from,
@@ -270,7 +286,7 @@ pub async fn assign(
     // Authorise before validating the unit, so the answer does not reveal the alarm.
     access::handled_alarm(&state.db, &auth, id).await?;
     let unit = body.unit_id;
-    if !alarms::units(&state.db).await?.iter().any(|u| u.id == unit) {
+    if !units::units(&state.db).await?.iter().any(|u| u.id == unit) {
         return Err(ApiError::bad_request(
             "invalid_unit",
             format!("no patrol unit {unit}"),
@@ -380,7 +396,7 @@ pub async fn arm(
             ));
         }
     };
-    let guard = alarms::set_guard(&state.db, dev.id, true, Some(at), Some(auth.user.id)).await?;
+    let guard = guards::set_guard(&state.db, dev.id, true, Some(at), Some(auth.user.id)).await?;
     state.alarms.guard_changed(guard).await;
     Ok(HttpResponse::Ok().json(guard))
 }
@@ -392,7 +408,7 @@ pub async fn disarm(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let dev = access::managed_device(&state.db, &auth, id.into_inner()).await?;
-    let guard = alarms::set_guard(&state.db, dev.id, false, None, Some(auth.user.id)).await?;
+    let guard = guards::set_guard(&state.db, dev.id, false, None, Some(auth.user.id)).await?;
     state.alarms.guard_changed(guard).await;
     Ok(HttpResponse::Ok().json(guard))
 }
@@ -404,7 +420,7 @@ pub async fn guard(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let dev = access::visible_device(&state.db, &auth, id.into_inner()).await?;
-    match alarms::guard(&state.db, dev.id).await? {
+    match guards::guard(&state.db, dev.id).await? {
         Some(g) => Ok(HttpResponse::Ok().json(GuardState::Stored(g))),
         None => Ok(HttpResponse::Ok().json(GuardState::Never(NeverArmed {
             device_id: dev.id,
@@ -439,8 +455,8 @@ pub async fn speed_limit(
             "limit_kmh must be in (0, 1000]",
         ));
     }
-    alarms::set_speed_limit(&state.db, dev.id, body.limit_kmh).await?;
-    if let Some(g) = alarms::guard(&state.db, dev.id).await? {
+    guards::set_speed_limit(&state.db, dev.id, body.limit_kmh).await?;
+    if let Some(g) = guards::guard(&state.db, dev.id).await? {
         state.alarms.guard_changed(g).await;
     }
     Ok(HttpResponse::NoContent().finish())

@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use crate::services::access::{self, Actor};
 use crate::services::fences::FenceStoreError;
-use crate::storage::alarms;
+use crate::storage::units;
 use crate::transport::http::{ApiError, AppState};
 
 impl From<FenceStoreError> for ApiError {
@@ -75,7 +75,7 @@ async fn fence_unit(
 ) -> Result<Option<i64>, ApiError> {
     let unit_id = feature["properties"]["unit_id"].as_i64();
     if let Some(u) = unit_id
-        && !alarms::units(&state.db).await?.iter().any(|x| x.id == u)
+        && !units::units(&state.db).await?.iter().any(|x| x.id == u)
     {
         return Err(ApiError::bad_request(
             "invalid_unit",

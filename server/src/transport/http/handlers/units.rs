@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::services::access::Actor;
-use crate::storage::alarms::{self, PatrolUnit};
+use crate::storage::units::{self, PatrolUnit};
 use crate::transport::http::{ApiError, AppState};
 
 /// Body of `POST /api/v1/units`.
@@ -41,7 +41,7 @@ pub async fn create(
     body: web::Json<CreateUnit>,
 ) -> Result<HttpResponse, ApiError> {
     let name = valid_name(&body.name)?;
-    let unit = alarms::create_unit(&state.db, name, body.default).await?;
+    let unit = units::create_unit(&state.db, name, body.default).await?;
     Ok(HttpResponse::Created().json(unit))
 }
 
@@ -84,7 +84,7 @@ pub async fn list(state: web::Data<AppState>, auth: Actor) -> Result<HttpRespons
         Some(crate::storage::access::units_of(&state.db, auth.user.id).await?)
     };
     let mut out = Vec::new();
-    for u in alarms::units(&state.db).await? {
+    for u in units::units(&state.db).await? {
         if mine.as_ref().is_some_and(|m| !m.contains(&u.id)) {
             continue;
         }
@@ -116,7 +116,7 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let name = body.name.as_deref().map(valid_name).transpose()?;
-    match alarms::update_unit(&state.db, id, name, body.default).await? {
+    match units::update_unit(&state.db, id, name, body.default).await? {
         Some(u) => Ok(HttpResponse::Ok().json(u)),
         None => Err(ApiError::not_found(format!("unit {id} not found"))),
     }
@@ -130,7 +130,7 @@ pub async fn delete(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    if alarms::delete_unit(&state.db, id).await? {
+    if units::delete_unit(&state.db, id).await? {
         state.fences.unit_deleted(id);
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -22,24 +22,28 @@
 //! The fence trackers, the armed-circle tracker and the battery/charging edges are persisted
 //! (`alarm_state`) whenever one of them changes state, so a restart neither forgets that a
 //! vehicle is outside (or unplugged) nor raises enter/exit or low battery again for a state
-//! already reported.
+//! already reported (start-up and persistence: `alarms/state.rs`; the offline sweep:
+//! `alarms/offline.rs`).
+
+mod offline;
+mod state;
 
 use crate::domain::rules;
 use crate::storage::alarms as store;
+use crate::storage::units;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use geofence::{DeviceTrackers, FenceTracker};
 use protocol::{LatLon, Position, StatusReport};
-use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-pub use crate::domain::alarms::{AlarmConfig, severity};
-use crate::domain::alarms::{ArmedContact, Guard};
-pub use crate::storage::alarms::AlarmView;
+pub use crate::domain::alarms::AlarmConfig;
+pub use crate::domain::alarms::AlarmView;
+use crate::domain::alarms::{AlarmKind, ArmedContact, Guard};
+pub use offline::offline_sweep;
 
 use crate::services::bus::{AlarmAction, Bus, BusEvent, LivePosition};
 use crate::services::fences::FenceStore;
@@ -152,21 +156,6 @@ impl AlarmEngine {
     }
 }
 
-/// The part of a device's rule state that survives a restart (`alarm_state.state`, JSON).
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Persisted {
-    /// Fence trackers.
-    fences: DeviceTrackers,
-    /// The armed-circle tracker and the arming (`device_guard.changed_at`) it belongs to.
-    armed: Option<(DateTime<Utc>, FenceTracker)>,
-    /// The battery was low (edge of `low_battery`).
-    #[serde(default)]
-    low_battery: bool,
-    /// Last charging flag (edge of the derived `power_cut`).
-    #[serde(default)]
-    charging: Option<bool>,
-}
-
 struct Pending {
     times: i64,
     time: DateTime<Utc>,
@@ -182,7 +171,7 @@ struct Worker {
     config: AlarmConfig,
     devices: HashMap<i64, DeviceState>,
     /// (device, kind) → the open alarm (cache of the database).
-    open: HashMap<(i64, String), AlarmView>,
+    open: HashMap<(i64, AlarmKind), AlarmView>,
     /// Vehicles with an open alarm → the unit receiving their positions.
     pursuit: HashMap<i64, i64>,
     pending: HashMap<i64, Pending>,
@@ -205,50 +194,6 @@ impl Worker {
         Ok(())
     }
 
-    async fn restore(&mut self) {
-        match store::guards(&self.db).await {
-            Ok(guards) => {
-                for g in guards {
-                    self.set_guard(g);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot load armed devices"),
-        }
-        match store::alarm_states(&self.db).await {
-            Ok(states) => {
-                for (device_id, json) in states {
-                    let Ok(p) = serde_json::from_str::<Persisted>(&json) else {
-                        tracing::warn!(device_id, "stored alarm state unreadable; starting afresh");
-                        continue;
-                    };
-                    let state = self.devices.entry(device_id).or_default();
-                    state.trackers = p.fences;
-                    state.low_battery = p.low_battery;
-                    state.charging = p.charging;
-                    // Only for the same arming: a later arm/disarm starts a fresh circle.
-                    if let (Some((armed_at, tracker)), Some(g), Some((_, current))) =
-                        (p.armed, state.guard, state.armed_circle.as_mut())
-                        && (g.changed_at - armed_at).num_milliseconds().abs() < 1
-                    {
-                        *current = tracker;
-                    }
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot load alarm rule state"),
-        }
-        match store::unresolved_alarms(&self.db).await {
-            Ok(alarms) => {
-                for a in alarms {
-                    if let Some(u) = a.unit_id {
-                        self.pursuit.insert(a.device_id, u);
-                    }
-                    self.open.insert((a.device_id, a.kind.clone()), a);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot load open alarms"),
-        }
-    }
-
     fn set_guard(&mut self, g: Guard) {
         let state = self.devices.entry(g.device_id).or_default();
         rules::set_guard(state, g, self.config.theft_radius_m);
@@ -258,7 +203,7 @@ impl Worker {
         match input {
             Input::Guard(g) => self.set_guard(g),
             Input::AlarmChanged(a) => {
-                let key = (a.device_id, a.kind.clone());
+                let key = (a.device_id, a.kind);
                 if a.status == store::AlarmStatus::Resolved {
                     self.open.remove(&key);
                     if !self.open.keys().any(|(d, _)| *d == a.device_id) {
@@ -327,65 +272,6 @@ impl Worker {
         self.devices.get(&device_id).and_then(|s| s.last_fix)
     }
 
-    /// The offline rule: an armed device whose last contact (the newer of `last_seen_at` and
-    /// the last report this process received) is older than `offline_after` raises `offline`
-    /// once per silence: not again while an open `offline` alarm already covers that contact.
-    async fn sweep(&mut self, armed: Vec<ArmedContact>, now: DateTime<Utc>) {
-        let Some(after) = self
-            .config
-            .offline_after
-            .and_then(|d| chrono::Duration::from_std(d).ok())
-        else {
-            return;
-        };
-        for c in armed {
-            let seen_here = self.devices.get(&c.device_id).and_then(|s| s.last_received);
-            let open_since = self
-                .open
-                .get(&(c.device_id, "offline".to_owned()))
-                .map(|a| a.last_time);
-            if !rules::offline_due(&c, seen_here, open_since, now, after) {
-                continue;
-            }
-            let at = match self.last_fix(c.device_id).await {
-                Some(at) => Some(at),
-                None => c.armed_lat.zip(c.armed_lon),
-            };
-            self.raise(
-                c.device_id,
-                now,
-                at,
-                Trigger {
-                    kind: "offline".into(),
-                    evidence: None,
-                },
-            )
-            .await;
-        }
-        self.flush().await;
-    }
-
-    /// Writes the device's persisted rule state (after a confirmed crossing or a change of the
-    /// battery/charging edges).
-    async fn persist(&mut self, device_id: i64) {
-        let Some(state) = self.devices.get(&device_id) else {
-            return;
-        };
-        let p = Persisted {
-            fences: state.trackers.clone(),
-            armed: match (state.guard, &state.armed_circle) {
-                (Some(g), Some((_, t))) if g.armed => Some((g.changed_at, *t)),
-                _ => None,
-            },
-            low_battery: state.low_battery,
-            charging: state.charging,
-        };
-        let json = serde_json::to_string(&p).unwrap_or_default();
-        if let Err(e) = store::save_alarm_state(&self.db, device_id, &json).await {
-            tracing::warn!(device_id, error = %e, "alarm rule state not saved");
-        }
-    }
-
     /// Runs every rule on one position (`is_fix`: a real fix, not a status report).
     async fn evaluate(&mut self, device_id: i64, p: &Position, is_fix: bool) {
         let at = Some((p.location.lat, p.location.lon));
@@ -424,7 +310,7 @@ impl Worker {
         {
             return Some(u);
         }
-        match store::default_unit(&self.db).await {
+        match units::default_unit(&self.db).await {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!(error = %e, "default unit lookup failed");
@@ -442,7 +328,7 @@ impl Worker {
         at: Option<(f64, f64)>,
         t: Trigger,
     ) {
-        let key = (device_id, t.kind.clone());
+        let key = (device_id, t.kind);
         let cooldown = chrono::Duration::from_std(self.config.cooldown).unwrap_or_default();
         let (lat, lon) = (at.map(|a| a.0), at.map(|a| a.1));
         if let Some(open) = self.open.get_mut(&key)
@@ -477,8 +363,8 @@ impl Worker {
         let unit_id = self.unit_for(at).await;
         let new = store::NewAlarm {
             device_id,
-            kind: t.kind.clone(),
-            severity: severity(&t.kind),
+            kind: t.kind,
+            severity: t.kind.severity(),
             unit_id,
             time,
             lat,
@@ -501,7 +387,7 @@ impl Worker {
                 }
             }
         };
-        metrics::counter!("vigil_alarms_total", "kind" => t.kind.clone()).increment(1);
+        metrics::counter!("vigil_alarms_total", "kind" => t.kind.as_str()).increment(1);
         if let Some(u) = view.unit_id {
             self.pursuit.insert(device_id, u);
         }
@@ -517,7 +403,7 @@ impl Worker {
             match store::bump_alarm(&self.db, id, p.times, p.time, p.lat, p.lon, &p.evidence).await
             {
                 Ok(view) => {
-                    let key = (view.device_id, view.kind.clone());
+                    let key = (view.device_id, view.kind);
                     if let Some(open) = self.open.get_mut(&key)
                         && open.id == view.id
                     {
@@ -530,26 +416,6 @@ impl Worker {
                 }
                 Err(e) => tracing::warn!(alarm = id, error = %e, "alarm update failed"),
             }
-        }
-    }
-}
-
-/// The offline sweep (run as the named worker `offline_sweep`): every `every`, hands the armed
-/// devices and their last contact to the alarm worker. Ends with an error when the alarm
-/// worker is gone (so `/health` shows it).
-pub async fn offline_sweep(engine: AlarmEngine, db: Db, every: Duration) -> Result<(), String> {
-    let mut tick = tokio::time::interval(every.max(Duration::from_millis(10)));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match store::armed_contacts(&db).await {
-            Ok(armed) if armed.is_empty() => {}
-            Ok(armed) => {
-                if !engine.sweep(armed).await {
-                    return Err("alarm worker gone".into());
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "offline sweep: armed devices not read"),
         }
     }
 }
