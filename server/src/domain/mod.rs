@@ -1,7 +1,16 @@
 //! The domain: what Vigil is about, with no database, HTTP or sockets.
 
 pub mod alarms;
+pub mod devices;
+pub mod events;
 pub mod login_throttle;
+pub mod positions;
 pub mod rules;
 pub mod scope;
 pub mod trajectory;
+pub mod users;
+
+pub use devices::{Device, NewDevice};
+pub use events::{Event, NewEvent};
+pub use positions::{PositionRow, StoredPosition, TrackPoint};
+pub use users::{ApiKey, Profile, Role, User};

@@ -13,9 +13,10 @@ use chrono::Utc;
 use sqlx::SqlSafeStr;
 use sqlx::migrate::{Migration, MigrationType};
 
+use crate::domain::{Device, Role, User};
 use crate::services::auth::token_hash;
 use crate::storage::DatabaseKind;
-use crate::storage::{Db, DbError, Device, Role, User};
+use crate::storage::{Db, DbError};
 use crate::transport::http::ApiError;
 
 /// Prefix that marks an API key in `Authorization: Bearer` (session tokens are plain hex).

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use crate::app::settings::Settings;
-use crate::storage::{Db, DbError, Role, User};
+use crate::domain::{Role, User};
+use crate::storage::{Db, DbError};
 
 /// Authentication errors.
 #[derive(Debug, thiserror::Error)]

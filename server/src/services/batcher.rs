@@ -21,8 +21,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::telemetry::Health;
+use crate::domain::PositionRow;
+use crate::storage::Db;
 use crate::storage::writer::{PositionSink, WalWatch};
-use crate::storage::{Db, PositionRow};
 
 /// Batching parameters.
 #[derive(Debug, Clone, Copy)]

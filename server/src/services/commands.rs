@@ -24,11 +24,12 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::settings::Settings;
+use crate::domain::Device;
 use crate::services::access::{self, Actor, CommandKind, KeyRule, Scope};
 use crate::services::bus::{Bus, BusEvent};
 use crate::services::device_sessions::{SendCommandError, SessionRegistry};
 use crate::storage::on_pool;
-use crate::storage::{Db, DbError, Device};
+use crate::storage::{Db, DbError};
 use crate::transport::http::ApiError;
 
 /// A command as stored.

@@ -13,7 +13,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -24,6 +23,9 @@ use sqlx::types::Json;
 use sqlx::{Connection, QueryBuilder, Row, SqlSafeStr};
 
 use crate::app::settings::Settings;
+use crate::domain::{
+    Device, Event, NewDevice, NewEvent, PositionRow, Role, StoredPosition, TrackPoint, User,
+};
 
 /// Runs `$body` with `$p` bound to the concrete pool (the body is compiled once per driver).
 macro_rules! on_pool {
@@ -83,251 +85,19 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Sees and manages everything.
-    Admin,
-    /// Sees what is shared with them (before roles; migrated to `owner`).
-    User,
-    /// Sees every alarm and every vehicle, dispatches units.
-    Dispatcher,
-    /// Member of a patrol unit: sees the alarms of the unit and their vehicles.
-    Officer,
-    /// Owns vehicles; may share one read-only.
-    Owner,
-    /// Reaches the API with scoped API keys.
-    Integrator,
-}
-
-impl Role {
-    /// Database spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-            Role::Dispatcher => "dispatcher",
-            Role::Officer => "officer",
-            Role::Owner => "owner",
-            Role::Integrator => "integrator",
-        }
-    }
-    /// Parses the database spelling (unknown text: the least privileged [`Role::User`]).
-    pub fn parse(s: &str) -> Role {
-        match s {
-            "admin" => Role::Admin,
-            "dispatcher" => Role::Dispatcher,
-            "officer" => Role::Officer,
-            "owner" => Role::Owner,
-            "integrator" => Role::Integrator,
-            _ => Role::User,
-        }
-    }
-}
-
-/// A user account (never carries the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct User {
-    /// Row id.
-    pub id: i64,
-    /// Login name (an email address, or `admin` for the generated first administrator).
-    pub email: String,
-    /// Display name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-}
-
-/// A tracker as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Device {
-    /// Row id.
-    pub id: i64,
-    /// The identifier the device reports (IMEI, phone number, …).
-    pub unique_id: String,
-    /// Protocol it last spoke, if it ever connected.
-    pub protocol: Option<String>,
-    /// Display name.
-    pub name: String,
-    /// Whether an owner or administrator created or claimed it (false: auto-registered).
-    pub claimed: bool,
-    /// Owning user (later issues).
-    pub owner_id: Option<i64>,
-    /// When the row was created.
-    pub created_at: DateTime<Utc>,
-    /// Last time the device said anything.
-    pub last_seen_at: Option<DateTime<Utc>>,
-    /// JT808 authentication code issued on registration.
-    #[serde(skip)]
-    pub auth_code: Option<String>,
-    /// Per-device MQTT password.
-    #[serde(skip)]
-    pub mqtt_token: Option<String>,
-    /// Command texts for this device family.
-    pub command_profile: Value,
-}
-
-/// A device to create.
-#[derive(Debug, Clone, Default)]
-pub struct NewDevice {
-    /// The identifier the device reports.
-    pub unique_id: String,
-    /// Display name.
-    pub name: String,
-    /// Protocol, if known.
-    pub protocol: Option<String>,
-    /// Created by a person (true) or auto-registered (false).
-    pub claimed: bool,
-}
-
-/// One position row ready to insert.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PositionRow {
-    /// Device row id.
-    pub device_id: i64,
-    /// Fix time.
-    pub fix_time: DateTime<Utc>,
-    /// When the server received it.
-    pub server_time: DateTime<Utc>,
-    /// Latitude.
-    pub lat: f64,
-    /// Longitude.
-    pub lon: f64,
-    /// GNSS fix valid.
-    pub valid: bool,
-    /// km/h.
-    pub speed_kmh: f64,
-    /// Degrees.
-    pub course: Option<f64>,
-    /// Metres.
-    pub altitude_m: Option<f64>,
-    /// Satellites used.
-    pub satellites: Option<i64>,
-    /// Metres.
-    pub accuracy_m: Option<f64>,
-    /// Metres.
-    pub odometer_m: Option<i64>,
-    /// Re-sent from the device's buffer.
-    pub archived: bool,
-    /// Ignition.
-    pub ignition: Option<bool>,
-    /// Anti-theft armed.
-    pub armed: Option<bool>,
-    /// Charging / external power.
-    pub charging: Option<bool>,
-    /// Battery percent.
-    pub battery_level: Option<i64>,
-    /// Battery volts.
-    pub battery_voltage: Option<f64>,
-    /// Comma-separated alarm names.
-    pub alarms: String,
-    /// Everything else (cell, vendor attributes, other status fields).
-    pub attributes: Value,
-}
-
-impl PositionRow {
-    /// Maps a decoded position of `device_id` onto its row.
-    pub fn from_position(
-        device_id: i64,
-        p: &protocol::Position,
-        server_time: DateTime<Utc>,
-    ) -> PositionRow {
-        let s = &p.status;
-        let mut attrs = serde_json::Map::new();
-        if let Some(v) = s.output_cut {
-            attrs.insert("output_cut".into(), v.into());
-        }
-        if let Some(v) = s.door_open {
-            attrs.insert("door_open".into(), v.into());
-        }
-        if let Some(v) = s.power_voltage {
-            attrs.insert("power_voltage".into(), f64::from(v).into());
-        }
-        if let Some(v) = s.gsm_signal {
-            attrs.insert("gsm_signal".into(), v.into());
-        }
-        if let Some(raw) = s.alarms.raw
-            && let Ok(v) = serde_json::to_value(raw)
-        {
-            attrs.insert("raw_alarm".into(), v);
-        }
-        if let Some(cell) = p.cell
-            && let Ok(v) = serde_json::to_value(cell)
-        {
-            attrs.insert("cell".into(), v);
-        }
-        for a in &p.attributes {
-            if let Ok(v) = serde_json::to_value(&a.value) {
-                attrs.insert(a.key.to_string(), v);
-            }
-        }
-        let alarms = s
-            .alarms
-            .iter()
-            .map(|a| a.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        PositionRow {
-            device_id,
-            fix_time: p.time,
-            server_time,
-            lat: p.location.lat,
-            lon: p.location.lon,
-            valid: p.valid,
-            speed_kmh: f64::from(p.speed_kmh),
-            course: p.course.map(f64::from),
-            altitude_m: p.altitude_m.map(f64::from),
-            satellites: p.satellites.map(i64::from),
-            accuracy_m: p.accuracy_m.map(f64::from),
-            odometer_m: p.odometer_m.and_then(|v| i64::try_from(v).ok()),
-            archived: p.archived,
-            ignition: s.ignition,
-            armed: s.armed,
-            charging: s.charging,
-            battery_level: s.battery_level.map(i64::from),
-            battery_voltage: s.battery_voltage.map(f64::from),
-            alarms,
-            attributes: Value::Object(attrs),
-        }
-    }
-}
-
-/// The columns of a stored position a trajectory needs (`GET …/trajectory` JSON points).
-/// Serialised with the keys in the order the API has always used.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TrackPoint {
-    /// Metres.
-    pub altitude_m: Option<f64>,
-    /// Degrees.
-    pub course: Option<f64>,
-    /// Latitude.
-    pub lat: f64,
-    /// Longitude.
-    pub lon: f64,
-    /// km/h.
-    pub speed_kmh: f64,
-    /// Fix time.
-    #[serde(rename = "time")]
-    pub fix_time: DateTime<Utc>,
-    /// GPS fix valid.
-    pub valid: bool,
-}
-
 type TrackTuple = (DateTime<Utc>, f64, f64, f64, Option<f64>, Option<f64>, bool);
 
-impl TrackPoint {
-    fn from_tuple(t: TrackTuple) -> TrackPoint {
-        let (fix_time, lat, lon, speed_kmh, course, altitude_m, valid) = t;
-        TrackPoint {
-            altitude_m,
-            course,
-            lat,
-            lon,
-            speed_kmh,
-            fix_time,
-            valid,
-        }
+/// The point of one row of the track queries.
+fn track_point(t: TrackTuple) -> TrackPoint {
+    let (fix_time, lat, lon, speed_kmh, course, altitude_m, valid) = t;
+    TrackPoint {
+        altitude_m,
+        course,
+        lat,
+        lon,
+        speed_kmh,
+        fix_time,
+        valid,
     }
 }
 
@@ -382,7 +152,7 @@ fn track_from_columns(cols: PgTrackColumns) -> Result<Vec<TrackPoint>, DbError> 
     }
     let mut out: Vec<TrackPoint> = (0..n)
         .map(|i| {
-            TrackPoint::from_tuple((
+            track_point((
                 time[i], lat[i], lon[i], speed[i], course[i], alt[i], valid[i],
             ))
         })
@@ -486,7 +256,7 @@ fn track_from_text(n: usize, text: &str) -> Result<Option<Vec<TrackPoint>>, DbEr
             .parse::<i64>()
             .map_err(|_| track_decode_error("valid", valid))?
             != 0;
-        out.push(TrackPoint::from_tuple((
+        out.push(track_point((
             fix_time, lat, lon, speed_kmh, course, altitude_m, valid,
         )));
     }
@@ -843,7 +613,7 @@ mod track_text_tests {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(TrackPoint::from_tuple)
+                .map(track_point)
                 .collect();
             if device == 2 {
                 assert!(text.is_none());
@@ -877,166 +647,159 @@ mod track_text_tests {
     }
 }
 
-/// A stored position as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct StoredPosition {
-    /// Row id.
-    pub id: i64,
-    /// Device row id.
-    pub device_id: i64,
-    /// Fix time.
-    pub fix_time: DateTime<Utc>,
-    /// Server receive time.
-    pub server_time: DateTime<Utc>,
-    /// Latitude.
-    #[schema(minimum = -90, maximum = 90)]
-    pub lat: f64,
-    /// Longitude.
-    #[schema(minimum = -180, maximum = 180)]
-    pub lon: f64,
-    /// GNSS fix valid.
-    pub valid: bool,
-    /// km/h.
-    #[schema(minimum = 0)]
-    pub speed_kmh: f64,
-    /// Degrees.
-    pub course: Option<f64>,
-    /// Metres.
-    pub altitude_m: Option<f64>,
-    /// Satellites.
-    pub satellites: Option<i64>,
-    /// Metres.
-    pub accuracy_m: Option<f64>,
-    /// Metres.
-    pub odometer_m: Option<i64>,
-    /// Re-sent from the device's buffer.
-    pub archived: bool,
-    /// Ignition.
-    pub ignition: Option<bool>,
-    /// Anti-theft armed.
-    pub armed: Option<bool>,
-    /// Charging.
-    pub charging: Option<bool>,
-    /// Battery percent.
-    pub battery_level: Option<i64>,
-    /// Battery volts.
-    pub battery_voltage: Option<f64>,
-    /// Alarm names.
-    pub alarms: Vec<String>,
-    /// Other attributes.
-    pub attributes: Value,
-}
-
-/// A server event to record.
-#[derive(Debug, Clone, Default)]
-pub struct NewEvent {
-    /// `connect`, `disconnect`, `unknown_device`, `rejected_device`, ….
-    pub kind: &'static str,
-    /// Device row id, when known.
-    pub device_id: Option<i64>,
-    /// The identifier the device gave.
-    pub unique_id: Option<String>,
-    /// Protocol.
-    pub protocol: Option<&'static str>,
-    /// Remote address.
-    pub peer: Option<String>,
-    /// Anything else.
-    pub detail: Value,
-}
-
-/// A stored server event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Event {
-    /// Row id (increasing).
-    pub id: i64,
-    /// When it happened.
-    pub time: DateTime<Utc>,
-    /// Kind.
-    pub kind: String,
-    /// Device row id.
-    pub device_id: Option<i64>,
-    /// The identifier the device gave.
-    pub unique_id: Option<String>,
-    /// Protocol.
-    pub protocol: Option<String>,
-    /// Remote address.
-    pub peer: Option<String>,
-    /// Details.
-    pub detail: Value,
-}
-
 const DEVICE_COLS: &str = "id, unique_id, protocol, name, claimed, owner_id, mqtt_token, auth_code, command_profile, created_at, last_seen_at";
 const POSITION_COLS: &str = "id, device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes";
 /// Most rows per SQLite INSERT statement (20 binds each: below SQLite's 32766), a power of two.
 const INSERT_CHUNK: usize = 1024;
 
-macro_rules! device_from_row {
-    ($row:expr) => {{
-        let r = $row;
-        Device {
-            id: r.try_get("id")?,
-            unique_id: r.try_get("unique_id")?,
-            protocol: r.try_get("protocol")?,
-            name: r.try_get("name")?,
-            claimed: r.try_get("claimed")?,
-            owner_id: r.try_get("owner_id")?,
-            mqtt_token: r.try_get("mqtt_token")?,
-            auth_code: r.try_get("auth_code")?,
-            command_profile: r.try_get::<Json<Value>, _>("command_profile")?.0,
-            created_at: r.try_get("created_at")?,
-            last_seen_at: r.try_get("last_seen_at")?,
-        }
-    }};
+/// A `devices` row as read ([`DEVICE_COLS`]).
+#[derive(sqlx::FromRow)]
+struct DeviceRecord {
+    id: i64,
+    unique_id: String,
+    protocol: Option<String>,
+    name: String,
+    claimed: bool,
+    owner_id: Option<i64>,
+    mqtt_token: Option<String>,
+    auth_code: Option<String>,
+    command_profile: Json<Value>,
+    created_at: DateTime<Utc>,
+    last_seen_at: Option<DateTime<Utc>>,
 }
 
-macro_rules! position_from_row {
-    ($row:expr) => {{
-        let r = $row;
-        let alarms: String = r.try_get("alarms")?;
+impl From<DeviceRecord> for Device {
+    fn from(r: DeviceRecord) -> Device {
+        Device {
+            id: r.id,
+            unique_id: r.unique_id,
+            protocol: r.protocol,
+            name: r.name,
+            claimed: r.claimed,
+            owner_id: r.owner_id,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            auth_code: r.auth_code,
+            mqtt_token: r.mqtt_token,
+            command_profile: r.command_profile.0,
+        }
+    }
+}
+
+/// A `positions` row as read ([`POSITION_COLS`]).
+#[derive(sqlx::FromRow)]
+struct PositionRecord {
+    id: i64,
+    device_id: i64,
+    fix_time: DateTime<Utc>,
+    server_time: DateTime<Utc>,
+    lat: f64,
+    lon: f64,
+    valid: bool,
+    speed_kmh: f64,
+    course: Option<f64>,
+    altitude_m: Option<f64>,
+    satellites: Option<i64>,
+    accuracy_m: Option<f64>,
+    odometer_m: Option<i64>,
+    archived: bool,
+    ignition: Option<bool>,
+    armed: Option<bool>,
+    charging: Option<bool>,
+    battery_level: Option<i64>,
+    battery_voltage: Option<f64>,
+    /// Comma-separated alarm names.
+    alarms: String,
+    attributes: Json<Value>,
+}
+
+impl From<PositionRecord> for StoredPosition {
+    fn from(r: PositionRecord) -> StoredPosition {
         StoredPosition {
-            id: r.try_get("id")?,
-            device_id: r.try_get("device_id")?,
-            fix_time: r.try_get("fix_time")?,
-            server_time: r.try_get("server_time")?,
-            lat: r.try_get("lat")?,
-            lon: r.try_get("lon")?,
-            valid: r.try_get("valid")?,
-            speed_kmh: r.try_get("speed_kmh")?,
-            course: r.try_get("course")?,
-            altitude_m: r.try_get("altitude_m")?,
-            satellites: r.try_get("satellites")?,
-            accuracy_m: r.try_get("accuracy_m")?,
-            odometer_m: r.try_get("odometer_m")?,
-            archived: r.try_get("archived")?,
-            ignition: r.try_get("ignition")?,
-            armed: r.try_get("armed")?,
-            charging: r.try_get("charging")?,
-            battery_level: r.try_get("battery_level")?,
-            battery_voltage: r.try_get("battery_voltage")?,
-            alarms: alarms
+            id: r.id,
+            device_id: r.device_id,
+            fix_time: r.fix_time,
+            server_time: r.server_time,
+            lat: r.lat,
+            lon: r.lon,
+            valid: r.valid,
+            speed_kmh: r.speed_kmh,
+            course: r.course,
+            altitude_m: r.altitude_m,
+            satellites: r.satellites,
+            accuracy_m: r.accuracy_m,
+            odometer_m: r.odometer_m,
+            archived: r.archived,
+            ignition: r.ignition,
+            armed: r.armed,
+            charging: r.charging,
+            battery_level: r.battery_level,
+            battery_voltage: r.battery_voltage,
+            alarms: r
+                .alarms
                 .split(',')
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            attributes: r.try_get::<Json<Value>, _>("attributes")?.0,
+            attributes: r.attributes.0,
         }
-    }};
+    }
 }
 
-macro_rules! event_from_row {
-    ($row:expr) => {{
-        let r = $row;
+/// An `events` row as read.
+#[derive(sqlx::FromRow)]
+struct EventRecord {
+    id: i64,
+    time: DateTime<Utc>,
+    kind: String,
+    device_id: Option<i64>,
+    unique_id: Option<String>,
+    protocol: Option<String>,
+    peer: Option<String>,
+    detail: Json<Value>,
+}
+
+impl From<EventRecord> for Event {
+    fn from(r: EventRecord) -> Event {
         Event {
-            id: r.try_get("id")?,
-            time: r.try_get("time")?,
-            kind: r.try_get("kind")?,
-            device_id: r.try_get("device_id")?,
-            unique_id: r.try_get("unique_id")?,
-            protocol: r.try_get("protocol")?,
-            peer: r.try_get("peer")?,
-            detail: r.try_get::<Json<Value>, _>("detail")?.0,
+            id: r.id,
+            time: r.time,
+            kind: r.kind,
+            device_id: r.device_id,
+            unique_id: r.unique_id,
+            protocol: r.protocol,
+            peer: r.peer,
+            detail: r.detail.0,
         }
-    }};
+    }
+}
+
+/// A `users` row as read (`id, email, name, role`), without the password hash.
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRecord {
+    id: i64,
+    email: String,
+    name: String,
+    role: String,
+}
+
+impl From<UserRecord> for User {
+    fn from(r: UserRecord) -> User {
+        User {
+            id: r.id,
+            email: r.email,
+            name: r.name,
+            role: Role::parse(&r.role),
+        }
+    }
+}
+
+/// A user and their password hash (`id, email, name, role, password_hash`).
+#[derive(sqlx::FromRow)]
+struct CredentialsRecord {
+    #[sqlx(flatten)]
+    user: UserRecord,
+    password_hash: String,
 }
 
 fn migrator(kind: DatabaseKind) -> Migrator {
@@ -1210,19 +973,9 @@ impl Db {
 
     /// A user and their password hash, by login email.
     pub async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>, DbError> {
-        on_pool!(self, p => {
-            let row = sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE email = $1")
-                .bind(email).fetch_optional(p).await?;
-            match row {
-                None => Ok(None),
-                Some(r) => Ok(Some((User {
-                    id: r.try_get("id")?,
-                    email: r.try_get("email")?,
-                    name: r.try_get("name")?,
-                    role: Role::parse(r.try_get("role")?),
-                }, r.try_get("password_hash")?))),
-            }
-        })
+        let row: Option<CredentialsRecord> = on_pool!(self, p => sqlx::query_as("SELECT id, email, name, role, password_hash FROM users WHERE email = $1")
+            .bind(email).fetch_optional(p).await?);
+        Ok(row.map(|r| (r.user.into(), r.password_hash)))
     }
 
     /// Stores an API session under the hash of its token.
@@ -1243,19 +996,9 @@ impl Db {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, DbError> {
-        on_pool!(self, p => {
-            let row = sqlx::query("SELECT u.id, u.email, u.name, u.role FROM api_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2")
-                .bind(token_hash).bind(now).fetch_optional(p).await?;
-            match row {
-                None => Ok(None),
-                Some(r) => Ok(Some(User {
-                    id: r.try_get("id")?,
-                    email: r.try_get("email")?,
-                    name: r.try_get("name")?,
-                    role: Role::parse(r.try_get("role")?),
-                })),
-            }
-        })
+        let row: Option<UserRecord> = on_pool!(self, p => sqlx::query_as("SELECT u.id, u.email, u.name, u.role FROM api_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2")
+            .bind(token_hash).bind(now).fetch_optional(p).await?);
+        Ok(row.map(User::from))
     }
 
     /// Deletes a session; true if it existed.
@@ -1272,16 +1015,11 @@ impl Db {
         let sql = format!(
             "INSERT INTO devices (unique_id, name, protocol, claimed, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {DEVICE_COLS}"
         );
-        let res: Result<Device, sqlx::Error> = on_pool!(self, p => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&d.unique_id).bind(&d.name).bind(&d.protocol).bind(d.claimed).bind(Utc::now())
-                .fetch_one(p).await {
-                Ok(r) => (|| Ok(device_from_row!(&r)))(),
-                Err(e) => Err(e),
-            }
-        });
+        let res: Result<DeviceRecord, sqlx::Error> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&d.unique_id).bind(&d.name).bind(&d.protocol).bind(d.claimed).bind(Utc::now())
+            .fetch_one(p).await);
         match res {
-            Ok(d) => Ok(d),
+            Ok(d) => Ok(d.into()),
             Err(e) if is_unique_violation(&e) => Err(DbError::Conflict("device")),
             Err(e) => Err(e.into()),
         }
@@ -1306,36 +1044,25 @@ impl Db {
     /// A device by the identifier it reports.
     pub async fn device_by_unique_id(&self, unique_id: &str) -> Result<Option<Device>, DbError> {
         let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE unique_id = $1");
-        on_pool!(self, p => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(unique_id).fetch_optional(p).await? {
-                None => Ok(None),
-                Some(r) => Ok(Some(device_from_row!(&r))),
-            }
-        })
+        let row: Option<DeviceRecord> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(unique_id).fetch_optional(p).await?);
+        Ok(row.map(Device::from))
     }
 
     /// A device by row id.
     pub async fn device(&self, id: i64) -> Result<Option<Device>, DbError> {
         let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1");
-        on_pool!(self, p => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await? {
-                None => Ok(None),
-                Some(r) => Ok(Some(device_from_row!(&r))),
-            }
-        })
+        let row: Option<DeviceRecord> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id).fetch_optional(p).await?);
+        Ok(row.map(Device::from))
     }
 
     /// Devices ordered by id, after `after_id`, at most `limit`.
     pub async fn list_devices(&self, after_id: i64, limit: i64) -> Result<Vec<Device>, DbError> {
         let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id > $1 ORDER BY id LIMIT $2");
-        on_pool!(self, p => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after_id).bind(limit).fetch_all(p).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(device_from_row!(r));
-            }
-            Ok(out)
-        })
+        let rows: Vec<DeviceRecord> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(after_id).bind(limit).fetch_all(p).await?);
+        Ok(rows.into_iter().map(Device::from).collect())
     }
 
     /// Stores the JT808 authentication code issued to a device.
@@ -1393,12 +1120,9 @@ impl Db {
         let sql = format!(
             "SELECT {POSITION_COLS} FROM positions WHERE device_id = $1 ORDER BY fix_time DESC LIMIT 1"
         );
-        on_pool!(self, p => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(device_id).fetch_optional(p).await? {
-                None => Ok(None),
-                Some(r) => Ok(Some(position_from_row!(&r))),
-            }
-        })
+        let row: Option<PositionRecord> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(device_id).fetch_optional(p).await?);
+        Ok(row.map(StoredPosition::from))
     }
 
     /// Positions of a device with `from <= fix_time < to` and `fix_time > after` (keyset
@@ -1415,14 +1139,9 @@ impl Db {
             "SELECT {POSITION_COLS} FROM positions WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 AND fix_time > $4 ORDER BY fix_time LIMIT $5"
         );
         let after = page_after(from, after);
-        on_pool!(self, p => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(device_id).bind(from).bind(to).bind(after).bind(limit).fetch_all(p).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(position_from_row!(r));
-            }
-            Ok(out)
-        })
+        let rows: Vec<PositionRecord> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(device_id).bind(from).bind(to).bind(after).bind(limit).fetch_all(p).await?);
+        Ok(rows.into_iter().map(StoredPosition::from).collect())
     }
 
     /// The track columns of [`Db::positions`]' rows (same range, paging and order), read
@@ -1458,7 +1177,7 @@ impl Db {
                     .bind(limit)
                     .fetch_all(p)
                     .await?;
-                Ok(rows.into_iter().map(TrackPoint::from_tuple).collect())
+                Ok(rows.into_iter().map(track_point).collect())
             }
             Db::Postgres(p) => {
                 let cols: PgTrackColumns = sqlx::query_as(PG_TRACK_SQL)
@@ -1499,19 +1218,13 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<Event>, DbError> {
         let before = before_id.unwrap_or(i64::MAX);
-        on_pool!(self, p => {
-            let rows = match device_id {
-                Some(d) => sqlx::query("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE device_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
-                    .bind(d).bind(before).bind(limit).fetch_all(p).await?,
-                None => sqlx::query("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2")
-                    .bind(before).bind(limit).fetch_all(p).await?,
-            };
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(event_from_row!(r));
-            }
-            Ok(out)
-        })
+        let rows: Vec<EventRecord> = on_pool!(self, p => match device_id {
+            Some(d) => sqlx::query_as("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE device_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
+                .bind(d).bind(before).bind(limit).fetch_all(p).await?,
+            None => sqlx::query_as("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2")
+                .bind(before).bind(limit).fetch_all(p).await?,
+        });
+        Ok(rows.into_iter().map(Event::from).collect())
     }
 }
 

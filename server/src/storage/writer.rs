@@ -13,7 +13,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
 
-use crate::storage::{Db, DbError, PositionRow};
+use crate::domain::PositionRow;
+use crate::storage::{Db, DbError};
 
 /// WAL size, in frames (pages), at which the writer lets the log start over: 32 MiB.
 pub const WAL_RESTART_FRAMES: i64 = 8192;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use vigil_server::storage::PositionRow;
+use vigil_server::domain::PositionRow;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestDb, position, spawn_app};

@@ -17,10 +17,6 @@ const TRANSPORTS: [&str; 3] = ["gateway", "http", "mqtt"];
 const KNOWN: &[(&str, &str)] = &[
     ("app/mod.rs", "names actix outside transport/http/"),
     (
-        "domain/trajectory.rs",
-        "domain/ imports storage/, a layer above it",
-    ),
-    (
         "services/access.rs",
         "names ApiError outside transport/http/",
     ),

@@ -2,7 +2,8 @@
 
 use chrono::Utc;
 use serde_json::json;
-use vigil_server::storage::{Db, PositionRow};
+use vigil_server::domain::PositionRow;
+use vigil_server::storage::Db;
 use vigil_server::{Application, Settings, StartError};
 
 use crate::both_backends;

@@ -33,11 +33,12 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::app::settings::UnknownDevicePolicy;
+use crate::domain::{NewEvent, PositionRow};
 use crate::services::batcher::{CommitReceipt, PositionBatcher};
 use crate::services::device_sessions::{
     SessionCommand, SessionRegistry, SessionSignal, SessionTicket,
 };
-use crate::storage::{Db, NewEvent, PositionRow};
+use crate::storage::Db;
 
 /// Gateway behaviour shared by every protocol listener.
 #[derive(Debug, Clone)]

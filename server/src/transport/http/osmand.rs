@@ -8,8 +8,9 @@ use protocol::{DeviceMessage, FixTimeWindow, Protocol};
 use serde_json::json;
 
 use crate::app::settings::UnknownDevicePolicy;
+use crate::domain::{NewEvent, PositionRow};
 use crate::services::batcher::PositionBatcher;
-use crate::storage::{Db, NewEvent, PositionRow};
+use crate::storage::Db;
 
 /// What the OsmAnd handler needs.
 #[derive(Debug, Clone)]

@@ -26,8 +26,9 @@ use protocol::{DeviceId, DeviceMessage, FixTimeWindow, Protocol};
 use rumqttd::local::{LinkBuilder, LinkRx, LinkTx};
 use rumqttd::{ConnectionSettings, LinkType, Notification, RouterConfig, Server, ServerSettings};
 
+use crate::domain::PositionRow;
 use crate::services::batcher::PositionBatcher;
-use crate::storage::{Db, PositionRow};
+use crate::storage::Db;
 use crate::transport::mqtt::acl::{Acls, GuardedV4};
 
 /// The subscription the server consumes.

@@ -5,9 +5,9 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Role;
 use crate::services::access::{self, Actor};
 use crate::services::bus::{AlarmAction, BusEvent};
-use crate::storage::Role;
 use crate::storage::alarms::{self, AlarmActionRow, AlarmView, Guard};
 use crate::transport::http::{ApiError, AppState};
 
