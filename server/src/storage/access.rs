@@ -6,7 +6,8 @@ use sqlx::Row;
 
 use crate::domain::scope::Scope;
 use crate::domain::{ApiKey, Profile, Role, User};
-use crate::storage::{Db, DbError, UserRecord, on_pool};
+use crate::storage::users::UserRecord;
+use crate::storage::{Db, DbError, on_pool};
 
 /// An `api_keys` row as read ([`KEY_COLS`]).
 #[derive(sqlx::FromRow)]

@@ -87,7 +87,7 @@ impl PositionSink {
                     Some(c) => c,
                     None => conn.insert(open_writer(options).await?),
                 };
-                let res = crate::storage::insert_positions_sqlite(c, rows).await;
+                let res = crate::storage::sqlite::insert_positions(c, rows).await;
                 if res.is_err() {
                     // Whatever state it is in, a fresh connection is the safe retry.
                     if let Some(c) = conn.take() {
