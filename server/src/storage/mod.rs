@@ -25,8 +25,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::Row;
-use sqlx::SqlSafeStr;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -92,51 +91,32 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-fn migrator(kind: DatabaseKind) -> Migrator {
-    let (desc, sql) = match kind {
-        DatabaseKind::Sqlite => (
-            "initial",
-            include_str!("../../../migrations/sqlite/0001_initial.sql"),
-        ),
-        DatabaseKind::Postgres => (
-            "initial",
-            include_str!("../../../migrations/postgres/0001_initial.sql"),
-        ),
-    };
-    let alarms = match kind {
-        DatabaseKind::Sqlite => include_str!("../../../migrations/sqlite/0002_alarms.sql"),
-        DatabaseKind::Postgres => include_str!("../../../migrations/postgres/0002_alarms.sql"),
-    };
-    let track = match kind {
-        DatabaseKind::Sqlite => include_str!("../../../migrations/sqlite/0005_track_index.sql"),
-        DatabaseKind::Postgres => include_str!("../../../migrations/postgres/0005_track_index.sql"),
-    };
-    Migrator::with_migrations(vec![
-        Migration::new(
-            1,
-            desc.into(),
-            MigrationType::Simple,
-            sql.into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            2,
-            "alarms".into(),
-            MigrationType::Simple,
-            alarms.into_sql_str(),
-            false,
-        ),
-        crate::services::access::migration(kind),
-        crate::services::access::profiles_migration(kind),
-        Migration::new(
-            5,
-            "track index".into(),
-            MigrationType::Simple,
-            track.into_sql_str(),
-            false,
-        ),
-        crate::storage::alarms::migration(kind),
-    ])
+/// The PostgreSQL migrations (`migrations/postgres`), embedded at build time.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The SQLite migrations (`migrations/sqlite`), embedded at build time; run them through
+/// [`sqlite_migrator`].
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// The SQLite migration that must run outside a transaction: 0003 rebuilds the users table,
+/// which SQLite allows only with foreign keys off, and `PRAGMA foreign_keys` does nothing
+/// inside a transaction.
+const SQLITE_NO_TX_MIGRATION: i64 = 3;
+
+/// [`SQLITE_MIGRATIONS`] with [`SQLITE_NO_TX_MIGRATION`] outside a transaction. The file cannot
+/// say so itself (a first line `-- no-transaction`): that would change its checksum, which
+/// every database that applied it keeps in `_sqlx_migrations`.
+fn sqlite_migrator() -> Migrator {
+    Migrator::with_migrations(
+        SQLITE_MIGRATIONS
+            .iter()
+            .cloned()
+            .map(|mut m| {
+                m.no_tx |= m.version == SQLITE_NO_TX_MIGRATION;
+                m
+            })
+            .collect(),
+    )
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -212,8 +192,10 @@ impl Db {
 
     /// Applies pending migrations of this engine's dialect.
     pub async fn migrate(&self) -> Result<(), DbError> {
-        let m = migrator(self.kind());
-        on_pool!(self, p => m.run(p).await?);
+        match self {
+            Db::Sqlite(p) => sqlite_migrator().run(p).await?,
+            Db::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
         Ok(())
     }
 

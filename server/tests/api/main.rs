@@ -14,6 +14,7 @@ mod ingest_guard;
 mod layers;
 mod lifecycle;
 mod logins;
+mod migrations;
 mod mqtt;
 mod openapi;
 mod outage;
