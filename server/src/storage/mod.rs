@@ -31,8 +31,6 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::app::settings::Settings;
-
 /// Runs `$body` with `$p` bound to the concrete pool (the body is compiled once per driver).
 macro_rules! on_pool {
     ($db:expr, $p:ident => $body:expr) => {
@@ -77,9 +75,59 @@ pub enum DbError {
         /// Cause.
         source: std::io::Error,
     },
-    /// The settings do not name a usable database.
-    #[error("{0}")]
-    Settings(#[from] crate::app::settings::SettingsError),
+    /// The URL names no engine this build speaks.
+    #[error("database URL must start with sqlite: or postgres://")]
+    UnknownEngine,
+}
+
+/// A value the database refused as malformed or out of range: the caller's input, not a fault
+/// of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidValue {
+    /// Text with NUL or characters the database cannot store.
+    Text,
+    /// A date or time outside the database's range.
+    TimeOutOfRange,
+    /// Any other malformed or out-of-range value.
+    Other,
+}
+
+impl DbError {
+    /// The value the database refused, when that is the cause. PostgreSQL refuses some values
+    /// the API lets through: NUL characters in text (22021), timestamps outside its range
+    /// (22008), … — SQLSTATE class 22 "data exception" is always about a value sent to it.
+    pub fn invalid_value(&self) -> Option<InvalidValue> {
+        let DbError::Sqlx(sqlx::Error::Database(d)) = self else {
+            return None;
+        };
+        let code = d.code()?;
+        if !code.starts_with("22") {
+            return None;
+        }
+        Some(match code.as_ref() {
+            "22021" | "22P05" => InvalidValue::Text,
+            "22008" => InvalidValue::TimeOutOfRange,
+            _ => InvalidValue::Other,
+        })
+    }
+
+    /// Whether the database could not be reached (pool timeout or closed, I/O error): worth
+    /// a retry later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            DbError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+        )
+    }
+}
+
+/// What storage needs to open a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbConfig {
+    /// `sqlite:…` or `postgres://…` (the scheme selects the engine: [`DatabaseKind::of_url`]).
+    pub url: String,
+    /// Most pooled connections.
+    pub max_connections: u32,
 }
 
 /// A connection pool to either engine.
@@ -124,11 +172,12 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 impl Db {
-    /// Opens the database named by the settings (creating a SQLite file and its directory on
-    /// first run, WAL mode) and applies pending migrations.
-    pub async fn connect(settings: &Settings) -> Result<Db, DbError> {
-        let url = settings.database_url.as_str();
-        let db = match settings.database_kind()? {
+    /// Opens the database `config` names (creating a SQLite file and its directory on first
+    /// run, WAL mode) and applies pending migrations.
+    pub async fn connect(config: &DbConfig) -> Result<Db, DbError> {
+        let url = config.url.as_str();
+        let kind = DatabaseKind::of_url(url).ok_or(DbError::UnknownEngine)?;
+        let db = match kind {
             DatabaseKind::Sqlite => {
                 let opts = SqliteConnectOptions::from_str(url)?
                     .create_if_missing(true)
@@ -156,7 +205,7 @@ impl Db {
                     })?;
                 }
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(settings.database_max_connections)
+                    .max_connections(config.max_connections)
                     .acquire_timeout(Duration::from_secs(10))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
@@ -171,7 +220,7 @@ impl Db {
             }
             DatabaseKind::Postgres => {
                 let pool = PgPoolOptions::new()
-                    .max_connections(settings.database_max_connections)
+                    .max_connections(config.max_connections)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect(url)
                     .await?;
@@ -231,4 +280,18 @@ pub enum DatabaseKind {
     Sqlite,
     /// PostgreSQL server.
     Postgres,
+}
+
+impl DatabaseKind {
+    /// The engine a database URL's scheme selects (`sqlite:`, `postgres://` or
+    /// `postgresql://`); `None` for any other.
+    pub fn of_url(url: &str) -> Option<DatabaseKind> {
+        if url.starts_with("sqlite:") {
+            Some(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(DatabaseKind::Postgres)
+        } else {
+            None
+        }
+    }
 }

@@ -116,7 +116,7 @@ async fn databases_of_the_previous_release_open(backend: Backend) {
         }
     }
 
-    let store = Db::connect(&test_settings(&db.url))
+    let store = Db::connect(&test_settings(&db.url).db_config())
         .await
         .expect("the current build opens the previous release's database");
     // Nothing was applied again: still the six versions, once each, all successful.
