@@ -11,6 +11,7 @@ use crate::storage::{Db, DbError, on_pool, postgres, sqlite};
 
 const POSITION_COLS: &str = "id, device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes";
 
+/// A row of the track queries: fix time, lat, lon, speed, course, altitude, valid.
 pub(super) type TrackTuple = (DateTime<Utc>, f64, f64, f64, Option<f64>, Option<f64>, bool);
 
 /// The point of one row of the track queries.
