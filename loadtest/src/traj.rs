@@ -377,10 +377,9 @@ async fn measure(a: &TrajArgs, kind: DbKind, db: &RunDb, target: &Target) -> any
     };
     eprintln!("{kind:?}: {rows} rows, {fill_text}");
     // The server's own track query and decoding (`Db::track`), on a pool of its own.
-    let track = vigil_server::storage::Db::connect(&vigil_server::app::settings::Settings {
-        database_url: db.url.clone(),
-        database_max_connections: 1,
-        ..Default::default()
+    let track = vigil_server::storage::Db::connect(&vigil_server::storage::DbConfig {
+        url: db.url.clone(),
+        max_connections: 1,
     })
     .await?;
     let http_addr = target.addr("http").context("no HTTP listener")?;

@@ -171,7 +171,9 @@ impl Application {
             }
         }
 
-        let db = Db::connect(&settings).await?;
+        // A URL of no known engine is the setting's error (naming VIGIL_DATABASE_URL).
+        settings.database_kind()?;
+        let db = Db::connect(&settings.db_config()).await?;
         let first_admin = ensure_admin(&db, settings.admin_credentials()).await?;
 
         let health = Health::default();

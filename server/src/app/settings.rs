@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::storage::DatabaseKind;
+use crate::storage::{DatabaseKind, DbConfig};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
@@ -326,16 +326,16 @@ impl Settings {
 
     /// The engine selected by [`Settings::database_url`]'s scheme.
     pub fn database_kind(&self) -> Result<DatabaseKind, SettingsError> {
-        let url = self.database_url.as_str();
-        if url.starts_with("sqlite:") {
-            Ok(DatabaseKind::Sqlite)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(DatabaseKind::Postgres)
-        } else {
-            Err(invalid(
-                "database_url",
-                "must start with sqlite: or postgres://",
-            ))
+        DatabaseKind::of_url(&self.database_url)
+            .ok_or_else(|| invalid("database_url", "must start with sqlite: or postgres://"))
+    }
+
+    /// What storage needs to open the database ([`Settings::database_url`],
+    /// [`Settings::database_max_connections`]).
+    pub fn db_config(&self) -> DbConfig {
+        DbConfig {
+            url: self.database_url.clone(),
+            max_connections: self.database_max_connections,
         }
     }
 

@@ -1,66 +1,9 @@
-//! Who calls: a user account with its [`Role`], and the [`Actor`] of a request (the user and
+//! Who calls: a user account ([`User`], with its [`Role`]) and the [`Actor`] of a request (the user and
 //! the [`Credential`] it authenticated with). What an actor may do to which object is decided
 //! in `services::access`; the refusals that need no storage are here ([`Forbidden`]).
 
-use serde::Serialize;
-
 use crate::domain::scope::{KeyRule, Scope};
-
-/// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Sees and manages everything.
-    Admin,
-    /// Sees what is shared with them (before roles; migrated to `owner`).
-    User,
-    /// Sees every alarm and every vehicle, dispatches units.
-    Dispatcher,
-    /// Member of a patrol unit: sees the alarms of the unit and their vehicles.
-    Officer,
-    /// Owns vehicles; may share one read-only.
-    Owner,
-    /// Reaches the API with scoped API keys.
-    Integrator,
-}
-
-impl Role {
-    /// Database spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::User => "user",
-            Role::Dispatcher => "dispatcher",
-            Role::Officer => "officer",
-            Role::Owner => "owner",
-            Role::Integrator => "integrator",
-        }
-    }
-    /// Parses the database spelling (unknown text: the least privileged [`Role::User`]).
-    pub fn parse(s: &str) -> Role {
-        match s {
-            "admin" => Role::Admin,
-            "dispatcher" => Role::Dispatcher,
-            "officer" => Role::Officer,
-            "owner" => Role::Owner,
-            "integrator" => Role::Integrator,
-            _ => Role::User,
-        }
-    }
-}
-
-/// A user account (never carries the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct User {
-    /// Row id.
-    pub id: i64,
-    /// Login name (an email address, or `admin` for the generated first administrator).
-    pub email: String,
-    /// Display name.
-    pub name: String,
-    /// Role.
-    pub role: Role,
-}
+use crate::domain::users::{Role, User};
 
 /// How the caller authenticated.
 #[derive(Debug, Clone)]

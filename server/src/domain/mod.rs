@@ -3,8 +3,17 @@
 pub mod actor;
 pub mod alarms;
 pub mod commands;
+pub mod devices;
+pub mod events;
 pub mod login_throttle;
+pub mod positions;
 pub mod rules;
 pub mod scope;
 pub mod topics;
 pub mod trajectory;
+pub mod users;
+
+pub use devices::{Device, NewDevice};
+pub use events::{Event, NewEvent};
+pub use positions::{PositionRow, StoredPosition, TrackPoint};
+pub use users::{ApiKey, Profile, Role, User};

@@ -9,7 +9,7 @@ use geo::{Coord, Distance, Haversine, LineString, Point, SimplifyIdx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::storage::{StoredPosition, TrackPoint};
+use crate::domain::{StoredPosition, TrackPoint};
 
 /// Metres between two fixes (haversine).
 pub fn distance_m(a: &StoredPosition, b: &StoredPosition) -> f64 {

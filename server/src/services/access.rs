@@ -9,51 +9,13 @@ pub use crate::domain::login_throttle::{Client, LoginThrottle, Throttled};
 pub use crate::domain::scope::{KeyRule, Scope};
 
 use chrono::Utc;
-use sqlx::SqlSafeStr;
-use sqlx::migrate::{Migration, MigrationType};
 
+use crate::domain::{Device, Role};
 use crate::services::auth::token_hash;
-use crate::storage::DatabaseKind;
-use crate::storage::{Db, DbError, Device, Role};
+use crate::storage::{Db, DbError};
 
 /// Prefix that marks an API key in `Authorization: Bearer` (session tokens are plain hex).
 pub const API_KEY_PREFIX: &str = "vk_";
-
-/// The 0003 migration for this engine (SQLite's runs outside a transaction: table rebuild).
-pub fn migration(kind: DatabaseKind) -> Migration {
-    let (sql, no_tx) = match kind {
-        DatabaseKind::Sqlite => (
-            include_str!("../../../migrations/sqlite/0003_access.sql"),
-            true,
-        ),
-        DatabaseKind::Postgres => (
-            include_str!("../../../migrations/postgres/0003_access.sql"),
-            false,
-        ),
-    };
-    Migration::new(
-        3,
-        "access".into(),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        no_tx,
-    )
-}
-
-/// The 0004 migration (user contact phone) for this engine.
-pub fn profiles_migration(kind: DatabaseKind) -> Migration {
-    let sql = match kind {
-        DatabaseKind::Sqlite => include_str!("../../../migrations/sqlite/0004_profiles.sql"),
-        DatabaseKind::Postgres => include_str!("../../../migrations/postgres/0004_profiles.sql"),
-    };
-    Migration::new(
-        4,
-        "profiles".into(),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )
-}
 
 /// An object the caller asked for by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

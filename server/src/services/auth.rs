@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-use crate::storage::{Db, DbError, Role, User};
+use crate::domain::{Role, User};
+use crate::storage::{Db, DbError};
 
 /// Authentication errors.
 #[derive(Debug, thiserror::Error)]

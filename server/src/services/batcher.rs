@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::PositionRow;
 use crate::services::health::Health;
+use crate::storage::Db;
 use crate::storage::writer::{PositionSink, WalWatch};
-use crate::storage::{Db, PositionRow};
 
 /// Batching parameters.
 #[derive(Debug, Clone, Copy)]

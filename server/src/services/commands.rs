@@ -25,12 +25,13 @@ pub use crate::domain::commands::{
 };
 pub use crate::storage::commands::{AuditEntry, CommandRecord};
 
+use crate::domain::Device;
 use crate::domain::commands::protocol_command;
 use crate::services::access::{self, Actor, KeyRule, Scope};
 use crate::services::bus::{Bus, BusEvent};
 use crate::services::device_sessions::{SendCommandError, SessionRegistry};
 use crate::storage::commands::{self as store, NewAudit, NewCommand};
-use crate::storage::{Db, DbError, Device};
+use crate::storage::{Db, DbError};
 
 /// The settings the queue works with.
 #[derive(Debug, Clone, Copy, PartialEq)]

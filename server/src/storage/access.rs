@@ -2,86 +2,58 @@
 //! officer's view of the alarms table.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::Row;
 
 use crate::domain::scope::Scope;
-use crate::storage::on_pool;
-use crate::storage::{Db, DbError, Role, User};
+use crate::domain::{ApiKey, Profile, Role, User};
+use crate::storage::users::UserRecord;
+use crate::storage::{Db, DbError, on_pool};
 
-/// An API key as listed (never the key itself).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ApiKey {
-    /// Row id.
-    pub id: i64,
-    /// Owning user.
-    pub user_id: i64,
-    /// Label.
-    pub name: String,
-    /// First characters of the key, to recognise it.
-    pub prefix: String,
-    /// Granted scopes (a stored name that is no longer a scope is left out).
-    pub scopes: Vec<Scope>,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Revocation time, if revoked.
-    pub revoked_at: Option<DateTime<Utc>>,
+/// An `api_keys` row as read ([`KEY_COLS`]).
+#[derive(sqlx::FromRow)]
+struct KeyRecord {
+    id: i64,
+    user_id: i64,
+    name: String,
+    prefix: String,
+    /// Space-separated scope names.
+    scopes: String,
+    created_at: DateTime<Utc>,
+    revoked_at: Option<DateTime<Utc>>,
 }
 
-macro_rules! key_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        (|| -> Result<ApiKey, sqlx::Error> {
-            let scopes: String = r.try_get("scopes")?;
-            Ok(ApiKey {
-                id: r.try_get("id")?,
-                user_id: r.try_get("user_id")?,
-                name: r.try_get("name")?,
-                prefix: r.try_get("prefix")?,
-                scopes: scopes
-                    .split_whitespace()
-                    .filter_map(|s| s.parse().ok())
-                    .collect(),
-                created_at: r.try_get("created_at")?,
-                revoked_at: r.try_get("revoked_at")?,
-            })
-        })()
-    }};
+impl From<KeyRecord> for ApiKey {
+    fn from(r: KeyRecord) -> ApiKey {
+        ApiKey {
+            id: r.id,
+            user_id: r.user_id,
+            name: r.name,
+            prefix: r.prefix,
+            scopes: r
+                .scopes
+                .split_whitespace()
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
+    }
 }
 
 const KEY_COLS: &str = "id, user_id, name, prefix, scopes, created_at, revoked_at";
 
-macro_rules! user_from_row {
-    ($r:expr) => {{
-        let r = $r;
-        (|| -> Result<User, sqlx::Error> {
-            let role: String = r.try_get("role")?;
-            Ok(User {
-                id: r.try_get("id")?,
-                email: r.try_get("email")?,
-                name: r.try_get("name")?,
-                role: Role::parse(&role),
-            })
-        })()
-    }};
-}
-
 /// Users by id order, after `after`, at most `limit`.
 pub async fn list_users(db: &Db, after: i64, limit: i64) -> Result<Vec<User>, DbError> {
-    on_pool!(db, p => {
-        let rows = sqlx::query("SELECT id, email, name, role FROM users WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(after).bind(limit).fetch_all(p).await?;
-        rows.iter().map(|r| user_from_row!(r).map_err(DbError::from)).collect()
-    })
+    let rows: Vec<UserRecord> = on_pool!(db, p => sqlx::query_as("SELECT id, email, name, role FROM users WHERE id > $1 ORDER BY id LIMIT $2")
+        .bind(after).bind(limit).fetch_all(p).await?);
+    Ok(rows.into_iter().map(User::from).collect())
 }
 
 /// One user by id.
 pub async fn user(db: &Db, id: i64) -> Result<Option<User>, DbError> {
-    on_pool!(db, p => {
-        let row = sqlx::query("SELECT id, email, name, role FROM users WHERE id = $1")
-            .bind(id).fetch_optional(p).await?;
-        match row { None => Ok(None), Some(r) => Ok(Some(user_from_row!(&r)?)) }
-    })
+    let row: Option<UserRecord> = on_pool!(db, p => sqlx::query_as("SELECT id, email, name, role FROM users WHERE id = $1")
+        .bind(id).fetch_optional(p).await?);
+    Ok(row.map(User::from))
 }
 
 /// Replaces the patrol units a user belongs to.
@@ -165,31 +137,14 @@ pub async fn officer_alarm_devices(db: &Db, user_id: i64) -> Result<Vec<i64>, Db
     })
 }
 
-/// A user's contact details (the display name is `users.name`).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Profile {
-    /// Display name (`None` when empty).
-    pub display_name: Option<String>,
-    /// Contact phone.
-    pub phone: Option<String>,
-}
-
 /// The profile of a user (`None`: no such user).
 pub async fn profile(db: &Db, user_id: i64) -> Result<Option<Profile>, DbError> {
-    on_pool!(db, p => {
-        let row = sqlx::query("SELECT name, phone FROM users WHERE id = $1")
-            .bind(user_id).fetch_optional(p).await?;
-        match row {
-            None => Ok(None),
-            Some(r) => {
-                let name: String = r.try_get("name")?;
-                Ok(Some(Profile {
-                    display_name: (!name.is_empty()).then_some(name),
-                    phone: r.try_get("phone")?,
-                }))
-            }
-        }
-    })
+    let row: Option<(String, Option<String>)> = on_pool!(db, p => sqlx::query_as("SELECT name, phone FROM users WHERE id = $1")
+        .bind(user_id).fetch_optional(p).await?);
+    Ok(row.map(|(name, phone)| Profile {
+        display_name: (!name.is_empty()).then_some(name),
+        phone,
+    }))
 }
 
 /// Sets a user's display name and phone (`None` leaves a field unchanged; an empty string
@@ -238,29 +193,25 @@ pub async fn create_key(
     let sql = format!(
         "INSERT INTO api_keys (user_id, name, prefix, key_hash, scopes, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {KEY_COLS}"
     );
-    on_pool!(db, p => {
-        let r = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(name).bind(prefix).bind(key_hash)
-            .bind(scopes.join(" ")).bind(Utc::now()).fetch_one(p).await?;
-        key_from_row!(&r).map_err(DbError::from)
-    })
+    let row: KeyRecord = on_pool!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(user_id).bind(name).bind(prefix).bind(key_hash)
+        .bind(scopes.join(" ")).bind(Utc::now()).fetch_one(p).await?);
+    Ok(row.into())
 }
 
 /// Keys of a user, newest first.
 pub async fn keys_of(db: &Db, user_id: i64) -> Result<Vec<ApiKey>, DbError> {
     let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE user_id = $1 ORDER BY id DESC");
-    on_pool!(db, p => {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id).fetch_all(p).await?;
-        rows.iter().map(|r| key_from_row!(r).map_err(DbError::from)).collect()
-    })
+    let rows: Vec<KeyRecord> = on_pool!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(user_id).fetch_all(p).await?);
+    Ok(rows.into_iter().map(ApiKey::from).collect())
 }
 
 /// One key by id.
 pub async fn key(db: &Db, id: i64) -> Result<Option<ApiKey>, DbError> {
     let sql = format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1");
-    on_pool!(db, p => {
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await?;
-        match row { None => Ok(None), Some(r) => Ok(Some(key_from_row!(&r)?)) }
-    })
+    let row: Option<KeyRecord> = on_pool!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(id).fetch_optional(p).await?);
+    Ok(row.map(ApiKey::from))
 }
 
 /// Revokes a key (keeps the row for the audit trail).
@@ -270,16 +221,28 @@ pub async fn revoke_key(db: &Db, id: i64) -> Result<(), DbError> {
     Ok(())
 }
 
+/// An unrevoked key with its user's columns (`u.email, u.name AS user_name, u.role`).
+#[derive(sqlx::FromRow)]
+struct KeyUserRecord {
+    #[sqlx(flatten)]
+    key: KeyRecord,
+    email: String,
+    user_name: String,
+    role: String,
+}
+
 /// The user and key behind an unrevoked key hash.
 pub async fn key_user(db: &Db, key_hash: &str) -> Result<Option<(User, ApiKey)>, DbError> {
     let sql = "SELECT k.id, k.user_id, k.name, k.prefix, k.scopes, k.created_at, k.revoked_at, u.email, u.name AS user_name, u.role FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL";
-    on_pool!(db, p => {
-        let Some(r) = sqlx::query(sql).bind(key_hash).fetch_optional(p).await? else {
-            return Ok(None);
+    let row: Option<KeyUserRecord> =
+        on_pool!(db, p => sqlx::query_as(sql).bind(key_hash).fetch_optional(p).await?);
+    Ok(row.map(|r| {
+        let user = User {
+            id: r.key.user_id,
+            email: r.email,
+            name: r.user_name,
+            role: Role::parse(&r.role),
         };
-        let key = key_from_row!(&r)?;
-        let role: String = r.try_get("role")?;
-        let user = User { id: key.user_id, email: r.try_get("email")?, name: r.try_get("user_name")?, role: Role::parse(&role) };
-        Ok(Some((user, key)))
-    })
+        (user, r.key.into())
+    }))
 }

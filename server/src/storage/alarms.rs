@@ -4,31 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::SqlSafeStr;
-use sqlx::migrate::{Migration, MigrationType};
 
 pub use crate::domain::alarms::{AlarmKind, AlarmStatus, AlarmView, Severity};
-use crate::storage::DatabaseKind;
 use crate::storage::on_pool;
 use crate::storage::stored_name;
 use crate::storage::{Db, DbError};
-
-/// Migration 6: the `alarm_state` table (tracker state that survives a restart).
-pub fn migration(kind: DatabaseKind) -> Migration {
-    let sql = match kind {
-        DatabaseKind::Sqlite => include_str!("../../../migrations/sqlite/0006_alarm_state.sql"),
-        DatabaseKind::Postgres => {
-            include_str!("../../../migrations/postgres/0006_alarm_state.sql")
-        }
-    };
-    Migration::new(
-        6,
-        "alarm_state".into(),
-        MigrationType::Simple,
-        sql.into_sql_str(),
-        false,
-    )
-}
 
 const ALARM_COLS: &str = "id, device_id, kind, severity, status, unit_id, count, first_time, last_time, lat, lon, evidence, outcome, created_at, updated_at";
 

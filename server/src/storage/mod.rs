@@ -3,13 +3,25 @@
 //! Both dialects share one logical schema (`migrations/sqlite`, `migrations/postgres`) and, where
 //! the SQL text is the same, one query: `on_pool!` compiles the body once per driver. Queries
 //! are plain `sqlx::query` with binds (no build-time database).
+//!
+//! One module per table group adds its `impl Db` methods and reads rows into private
+//! `#[derive(sqlx::FromRow)]` records converted into the [`crate::domain`] types: `users`
+//! (users and sessions), `devices`, `positions`, `events`, [`access`] (shares, units, keys,
+//! profiles) and [`alarms`]. What only one engine speaks lives in `sqlite` (the track text
+//! codec, the chunked INSERT) and `postgres` (the array track query, the UNNEST INSERT).
 
 pub mod access;
 pub mod alarms;
 pub mod commands;
+mod devices;
+mod events;
 pub mod fences;
 pub mod guards;
+mod positions;
+mod postgres;
+mod sqlite;
 pub mod units;
+mod users;
 pub mod webhooks;
 pub mod writer;
 
@@ -17,18 +29,12 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::Row;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::types::Json;
-use sqlx::{Connection, QueryBuilder, Row, SqlSafeStr};
-
-use crate::app::settings::Settings;
 
 /// Runs `$body` with `$p` bound to the concrete pool (the body is compiled once per driver).
 macro_rules! on_pool {
@@ -74,9 +80,59 @@ pub enum DbError {
         /// Cause.
         source: std::io::Error,
     },
-    /// The settings do not name a usable database.
-    #[error("{0}")]
-    Settings(#[from] crate::app::settings::SettingsError),
+    /// The URL names no engine this build speaks.
+    #[error("database URL must start with sqlite: or postgres://")]
+    UnknownEngine,
+}
+
+/// A value the database refused as malformed or out of range: the caller's input, not a fault
+/// of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvalidValue {
+    /// Text with NUL or characters the database cannot store.
+    Text,
+    /// A date or time outside the database's range.
+    TimeOutOfRange,
+    /// Any other malformed or out-of-range value.
+    Other,
+}
+
+impl DbError {
+    /// The value the database refused, when that is the cause. PostgreSQL refuses some values
+    /// the API lets through: NUL characters in text (22021), timestamps outside its range
+    /// (22008), … — SQLSTATE class 22 "data exception" is always about a value sent to it.
+    pub fn invalid_value(&self) -> Option<InvalidValue> {
+        let DbError::Sqlx(sqlx::Error::Database(d)) = self else {
+            return None;
+        };
+        let code = d.code()?;
+        if !code.starts_with("22") {
+            return None;
+        }
+        Some(match code.as_ref() {
+            "22021" | "22P05" => InvalidValue::Text,
+            "22008" => InvalidValue::TimeOutOfRange,
+            _ => InvalidValue::Other,
+        })
+    }
+
+    /// Whether the database could not be reached (pool timeout or closed, I/O error): worth
+    /// a retry later.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            DbError::Sqlx(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+        )
+    }
+}
+
+/// What storage needs to open a database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbConfig {
+    /// `sqlite:…` or `postgres://…` (the scheme selects the engine: [`DatabaseKind::of_url`]).
+    pub url: String,
+    /// Most pooled connections.
+    pub max_connections: u32,
 }
 
 /// A connection pool to either engine.
@@ -88,953 +144,32 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-pub use crate::domain::actor::{Role, User};
+/// The PostgreSQL migrations (`migrations/postgres`), embedded at build time.
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
-/// A tracker as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Device {
-    /// Row id.
-    pub id: i64,
-    /// The identifier the device reports (IMEI, phone number, …).
-    pub unique_id: String,
-    /// Protocol it last spoke, if it ever connected.
-    pub protocol: Option<String>,
-    /// Display name.
-    pub name: String,
-    /// Whether an owner or administrator created or claimed it (false: auto-registered).
-    pub claimed: bool,
-    /// Owning user (later issues).
-    pub owner_id: Option<i64>,
-    /// When the row was created.
-    pub created_at: DateTime<Utc>,
-    /// Last time the device said anything.
-    pub last_seen_at: Option<DateTime<Utc>>,
-    /// JT808 authentication code issued on registration.
-    #[serde(skip)]
-    pub auth_code: Option<String>,
-    /// Per-device MQTT password.
-    #[serde(skip)]
-    pub mqtt_token: Option<String>,
-    /// Command texts for this device family.
-    pub command_profile: Value,
-}
+/// The SQLite migrations (`migrations/sqlite`), embedded at build time; run them through
+/// [`sqlite_migrator`].
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 
-/// A device to create.
-#[derive(Debug, Clone, Default)]
-pub struct NewDevice {
-    /// The identifier the device reports.
-    pub unique_id: String,
-    /// Display name.
-    pub name: String,
-    /// Protocol, if known.
-    pub protocol: Option<String>,
-    /// Created by a person (true) or auto-registered (false).
-    pub claimed: bool,
-}
+/// The SQLite migration that must run outside a transaction: 0003 rebuilds the users table,
+/// which SQLite allows only with foreign keys off, and `PRAGMA foreign_keys` does nothing
+/// inside a transaction.
+const SQLITE_NO_TX_MIGRATION: i64 = 3;
 
-/// One position row ready to insert.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PositionRow {
-    /// Device row id.
-    pub device_id: i64,
-    /// Fix time.
-    pub fix_time: DateTime<Utc>,
-    /// When the server received it.
-    pub server_time: DateTime<Utc>,
-    /// Latitude.
-    pub lat: f64,
-    /// Longitude.
-    pub lon: f64,
-    /// GNSS fix valid.
-    pub valid: bool,
-    /// km/h.
-    pub speed_kmh: f64,
-    /// Degrees.
-    pub course: Option<f64>,
-    /// Metres.
-    pub altitude_m: Option<f64>,
-    /// Satellites used.
-    pub satellites: Option<i64>,
-    /// Metres.
-    pub accuracy_m: Option<f64>,
-    /// Metres.
-    pub odometer_m: Option<i64>,
-    /// Re-sent from the device's buffer.
-    pub archived: bool,
-    /// Ignition.
-    pub ignition: Option<bool>,
-    /// Anti-theft armed.
-    pub armed: Option<bool>,
-    /// Charging / external power.
-    pub charging: Option<bool>,
-    /// Battery percent.
-    pub battery_level: Option<i64>,
-    /// Battery volts.
-    pub battery_voltage: Option<f64>,
-    /// Comma-separated alarm names.
-    pub alarms: String,
-    /// Everything else (cell, vendor attributes, other status fields).
-    pub attributes: Value,
-}
-
-impl PositionRow {
-    /// Maps a decoded position of `device_id` onto its row.
-    pub fn from_position(
-        device_id: i64,
-        p: &protocol::Position,
-        server_time: DateTime<Utc>,
-    ) -> PositionRow {
-        let s = &p.status;
-        let mut attrs = serde_json::Map::new();
-        if let Some(v) = s.output_cut {
-            attrs.insert("output_cut".into(), v.into());
-        }
-        if let Some(v) = s.door_open {
-            attrs.insert("door_open".into(), v.into());
-        }
-        if let Some(v) = s.power_voltage {
-            attrs.insert("power_voltage".into(), f64::from(v).into());
-        }
-        if let Some(v) = s.gsm_signal {
-            attrs.insert("gsm_signal".into(), v.into());
-        }
-        if let Some(raw) = s.alarms.raw
-            && let Ok(v) = serde_json::to_value(raw)
-        {
-            attrs.insert("raw_alarm".into(), v);
-        }
-        if let Some(cell) = p.cell
-            && let Ok(v) = serde_json::to_value(cell)
-        {
-            attrs.insert("cell".into(), v);
-        }
-        for a in &p.attributes {
-            if let Ok(v) = serde_json::to_value(&a.value) {
-                attrs.insert(a.key.to_string(), v);
-            }
-        }
-        let alarms = s
-            .alarms
+/// [`SQLITE_MIGRATIONS`] with [`SQLITE_NO_TX_MIGRATION`] outside a transaction. The file cannot
+/// say so itself (a first line `-- no-transaction`): that would change its checksum, which
+/// every database that applied it keeps in `_sqlx_migrations`.
+fn sqlite_migrator() -> Migrator {
+    Migrator::with_migrations(
+        SQLITE_MIGRATIONS
             .iter()
-            .map(|a| a.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        PositionRow {
-            device_id,
-            fix_time: p.time,
-            server_time,
-            lat: p.location.lat,
-            lon: p.location.lon,
-            valid: p.valid,
-            speed_kmh: f64::from(p.speed_kmh),
-            course: p.course.map(f64::from),
-            altitude_m: p.altitude_m.map(f64::from),
-            satellites: p.satellites.map(i64::from),
-            accuracy_m: p.accuracy_m.map(f64::from),
-            odometer_m: p.odometer_m.and_then(|v| i64::try_from(v).ok()),
-            archived: p.archived,
-            ignition: s.ignition,
-            armed: s.armed,
-            charging: s.charging,
-            battery_level: s.battery_level.map(i64::from),
-            battery_voltage: s.battery_voltage.map(f64::from),
-            alarms,
-            attributes: Value::Object(attrs),
-        }
-    }
-}
-
-/// The columns of a stored position a trajectory needs (`GET …/trajectory` JSON points).
-/// Serialised with the keys in the order the API has always used.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TrackPoint {
-    /// Metres.
-    pub altitude_m: Option<f64>,
-    /// Degrees.
-    pub course: Option<f64>,
-    /// Latitude.
-    pub lat: f64,
-    /// Longitude.
-    pub lon: f64,
-    /// km/h.
-    pub speed_kmh: f64,
-    /// Fix time.
-    #[serde(rename = "time")]
-    pub fix_time: DateTime<Utc>,
-    /// GPS fix valid.
-    pub valid: bool,
-}
-
-type TrackTuple = (DateTime<Utc>, f64, f64, f64, Option<f64>, Option<f64>, bool);
-
-impl TrackPoint {
-    fn from_tuple(t: TrackTuple) -> TrackPoint {
-        let (fix_time, lat, lon, speed_kmh, course, altitude_m, valid) = t;
-        TrackPoint {
-            altitude_m,
-            course,
-            lat,
-            lon,
-            speed_kmh,
-            fix_time,
-            valid,
-        }
-    }
-}
-
-/// The exclusive lower bound of a page of positions from `from`: the keyset cursor `after`,
-/// or just before `from` on the first page (so one `fix_time > $4` serves both).
-fn page_after(from: DateTime<Utc>, after: Option<DateTime<Utc>>) -> DateTime<Utc> {
-    after
-        .unwrap_or(DateTime::<Utc>::MIN_UTC)
-        .max(from - chrono::Duration::microseconds(1))
-}
-
-/// The PostgreSQL track query: the page as ONE row of seven arrays (binary, so the values
-/// are the stored ones), because sqlx spends more on each of 2,880 rows (a message, a row
-/// object, seven typed look-ups) than the database does; read from the covering index
-/// (migration 5) by an index-only scan. NULL arrays when the page is empty. The order is
-/// checked on decoding.
-const PG_TRACK_SQL: &str = "SELECT array_agg(fix_time), array_agg(lat), array_agg(lon), array_agg(speed_kmh), \
-     array_agg(course), array_agg(altitude_m), array_agg(valid) FROM (SELECT fix_time, lat, lon, speed_kmh, course, altitude_m, valid \
-     FROM positions WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 AND fix_time > $4 ORDER BY fix_time LIMIT $5) page";
-
-/// The row of [`PG_TRACK_SQL`].
-type PgTrackColumns = (
-    Option<Vec<DateTime<Utc>>>,
-    Option<Vec<f64>>,
-    Option<Vec<f64>>,
-    Option<Vec<f64>>,
-    Option<Vec<Option<f64>>>,
-    Option<Vec<Option<f64>>>,
-    Option<Vec<bool>>,
-);
-
-/// The points of [`PG_TRACK_SQL`]'s arrays, oldest first.
-fn track_from_columns(cols: PgTrackColumns) -> Result<Vec<TrackPoint>, DbError> {
-    let (Some(time), Some(lat), Some(lon), Some(speed), Some(course), Some(alt), Some(valid)) =
-        cols
-    else {
-        return Ok(Vec::new());
-    };
-    let n = time.len();
-    if [
-        lat.len(),
-        lon.len(),
-        speed.len(),
-        course.len(),
-        alt.len(),
-        valid.len(),
-    ]
-    .iter()
-    .any(|&l| l != n)
-    {
-        return Err(track_decode_error("arrays", "of different lengths"));
-    }
-    let mut out: Vec<TrackPoint> = (0..n)
-        .map(|i| {
-            TrackPoint::from_tuple((
-                time[i], lat[i], lon[i], speed[i], course[i], alt[i], valid[i],
-            ))
-        })
-        .collect();
-    // An aggregate over an ordered subquery sees its rows in order; should a plan not keep
-    // it, the page is still returned oldest first.
-    if !out.is_sorted_by_key(|p| p.fix_time) {
-        out.sort_by_key(|p| p.fix_time);
-    }
-    Ok(out)
-}
-
-/// The REAL track columns of the SQLite track query, with the power of two each is scaled by
-/// (the largest that keeps `|value| × 2^k < 2^63` over the column's range).
-const TRACK_REALS: [(&str, i32); 5] = [
-    ("lat", 55),        // |lat| <= 90 < 2^7
-    ("lon", 54),        // |lon| <= 180 < 2^8
-    ("speed_kmh", 52),  // < 1024 km/h
-    ("course", 53),     // < 512 degrees
-    ("altitude_m", 48), // |altitude| < 16384 m
-];
-
-/// Further scalings by 2^11 for values too small for the first (a double's 53 bits fit in
-/// 63 over 11 binades): prefixes `a` and `b`.
-const TRACK_TIER_BITS: i32 = 11;
-
-/// The SQLite track query: the page as ONE row of text (fields joined by U+001F, fixes by
-/// U+001E), because sqlx-sqlite hands every row from its worker thread to the caller through
-/// a channel with a copy of each value (~4 µs a row here); one row costs one hand-off.
-///
-/// A REAL `x` travels as the integer `x × 2^k` (or `× 2^(k+11)`, `× 2^(k+22)`, prefixed `a`,
-/// `b`) when that product is an integer below 2^63: scaling a double by a power of two is
-/// exact, so is SQLite's comparison of a REAL with an INTEGER, and the integer converts back
-/// to the same double. That holds for every value of a usual track; NULL is `n`; anything
-/// else is `~`, and the page is then read row by row ([`SQLITE_TRACK_ROWS_SQL`]). SQLite's
-/// own float-to-text conversion is avoided: it costs more than the rest of the query, and
-/// its text does not always parse back to the same double. `CAST(valid AS INTEGER)` is the
-/// integer sqlx reads a bool from. The order is checked on decoding.
-static SQLITE_TRACK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let tier = 1u64 << TRACK_TIER_BITS;
-    let mut fields = vec!["fix_time".to_string()];
-    let mut scaled = String::new();
-    for (i, (col, k)) in TRACK_REALS.iter().enumerate() {
-        let s = format!("s{i}");
-        let (s1, s2) = (format!("{s} * {tier}"), format!("{s} * {}", tier * tier));
-        fields.push(format!(
-            "CASE WHEN {s} = CAST({s} AS INTEGER) THEN CAST({s} AS INTEGER) \
-             WHEN {s1} = CAST({s1} AS INTEGER) THEN 'a' || CAST({s1} AS INTEGER) \
-             WHEN {s2} = CAST({s2} AS INTEGER) THEN 'b' || CAST({s2} AS INTEGER) \
-             WHEN {col} IS NULL THEN 'n' ELSE '~' END"
-        ));
-        scaled.push_str(&format!(", {col} * {} AS {s}", 1u64 << k));
-    }
-    fields.push("CAST(valid AS INTEGER)".into());
-    format!(
-        "SELECT COUNT(*), group_concat({}, '\u{1e}') FROM (SELECT fix_time, lat, lon, speed_kmh, course, altitude_m, valid{scaled} \
-         FROM positions INDEXED BY positions_track \
-         WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 AND fix_time > $4 ORDER BY fix_time LIMIT $5)",
-        fields.join(" || '\u{1f}' || ")
+            .cloned()
+            .map(|mut m| {
+                m.no_tx |= m.version == SQLITE_NO_TX_MIGRATION;
+                m
+            })
+            .collect(),
     )
-});
-
-/// The same page row by row, for values [`SQLITE_TRACK_SQL`] cannot carry. `INDEXED BY`:
-/// the planner cannot tell that the narrow index covers the query better than the unique one
-/// without statistics.
-const SQLITE_TRACK_ROWS_SQL: &str = "SELECT fix_time, lat, lon, speed_kmh, course, altitude_m, valid FROM positions INDEXED BY positions_track \
-     WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 AND fix_time > $4 ORDER BY fix_time LIMIT $5";
-
-fn track_decode_error(what: &str, text: &str) -> DbError {
-    DbError::Sqlx(sqlx::Error::Decode(
-        format!("track: invalid {what}: {text:?}").into(),
-    ))
-}
-
-/// Decodes the text of [`SQLITE_TRACK_SQL`] into the points sqlx would have decoded from
-/// the rows one by one (same doubles, same times); `None` when a value was not carried.
-fn track_from_text(n: usize, text: &str) -> Result<Option<Vec<TrackPoint>>, DbError> {
-    let mut out = Vec::with_capacity(n);
-    if n == 0 {
-        return Ok(Some(out));
-    }
-    let mut day: Option<(&str, chrono::NaiveDate)> = None;
-    for rec in text.split('\u{1e}') {
-        let mut f = rec.split('\u{1f}');
-        let mut next = || f.next().ok_or_else(|| track_decode_error("row", rec));
-        let time = next()?;
-        let fix_time =
-            parse_fix_time(time, &mut day).ok_or_else(|| track_decode_error("fix time", time))?;
-        let mut reals = [None; 5];
-        for (slot, (_, k)) in reals.iter_mut().zip(TRACK_REALS) {
-            match sql_real(next()?, k)? {
-                Real::Value(v) => *slot = v,
-                Real::NotCarried => return Ok(None),
-            }
-        }
-        let [Some(lat), Some(lon), Some(speed_kmh), course, altitude_m] = reals else {
-            return Err(track_decode_error("NULL in", rec));
-        };
-        let valid = next()?;
-        let valid = valid
-            .parse::<i64>()
-            .map_err(|_| track_decode_error("valid", valid))?
-            != 0;
-        out.push(TrackPoint::from_tuple((
-            fix_time, lat, lon, speed_kmh, course, altitude_m, valid,
-        )));
-    }
-    if out.len() != n {
-        return Err(track_decode_error(
-            "row count",
-            &format!("{} of {n}", out.len()),
-        ));
-    }
-    // Aggregates over an ordered subquery see its rows in order in every SQLite this crate
-    // links; should one not, the page is still returned oldest first.
-    if !out.is_sorted_by_key(|p| p.fix_time) {
-        out.sort_by_key(|p| p.fix_time);
-    }
-    Ok(Some(out))
-}
-
-/// One REAL field of [`SQLITE_TRACK_SQL`].
-enum Real {
-    /// The value, or NULL.
-    Value(Option<f64>),
-    /// `~`: not carried as a scaled integer.
-    NotCarried,
-}
-
-/// A REAL of [`SQLITE_TRACK_SQL`] scaled by `2^k` in the first tier: an integer below 2^63
-/// with at most 53 significant bits, so `v as f64` and the division by a power of two are
-/// both exact.
-fn sql_real(s: &str, k: i32) -> Result<Real, DbError> {
-    let (k, num) = match s.as_bytes().first() {
-        Some(b'n') if s == "n" => return Ok(Real::Value(None)),
-        Some(b'~') if s == "~" => return Ok(Real::NotCarried),
-        Some(b'a') => (k + TRACK_TIER_BITS, &s[1..]),
-        Some(b'b') => (k + 2 * TRACK_TIER_BITS, &s[1..]),
-        _ => (k, s),
-    };
-    let (neg, digits) = match num.strip_prefix('-') {
-        Some(d) => (true, d),
-        None => (false, num),
-    };
-    if digits.is_empty() || digits.len() > 19 {
-        return Err(track_decode_error("number", s));
-    }
-    let mut v = 0u64;
-    for c in digits.bytes() {
-        if !c.is_ascii_digit() {
-            return Err(track_decode_error("number", s));
-        }
-        v = v * 10 + u64::from(c - b'0');
-    }
-    if v >= 1 << 63 {
-        return Err(track_decode_error("number", s));
-    }
-    // 2^-k built from its bits (`powi` is a libm call on the hot path).
-    let scale = f64::from_bits(((1023 - k) as u64) << 52);
-    let x = v as f64 * scale;
-    Ok(Real::Value(Some(if neg { -x } else { x })))
-}
-
-/// A stored fix time as sqlx-sqlite decodes it. The server writes
-/// `YYYY-MM-DDTHH:MM:SS[.f]+00:00`, read here without a general parser (the date of the
-/// previous fix, `day`, is reused); anything else goes the way sqlx reads it.
-fn parse_fix_time<'a>(
-    s: &'a str,
-    day: &mut Option<(&'a str, chrono::NaiveDate)>,
-) -> Option<DateTime<Utc>> {
-    fast_fix_time(s, day).or_else(|| sqlx_fix_time(s))
-}
-
-fn fast_fix_time<'a>(
-    s: &'a str,
-    day: &mut Option<(&'a str, chrono::NaiveDate)>,
-) -> Option<DateTime<Utc>> {
-    let b = s.as_bytes();
-    let rest = s
-        .strip_suffix("+00:00")
-        .or_else(|| s.strip_suffix('Z'))?
-        .as_bytes();
-    if rest.len() < 19 || !rest[..19].is_ascii() {
-        return None;
-    }
-    if b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let mut v = 0u32;
-        for &c in &b[r] {
-            if !c.is_ascii_digit() {
-                return None;
-            }
-            v = v * 10 + u32::from(c - b'0');
-        }
-        Some(v)
-    };
-    let date = match *day {
-        Some((d, date)) if d == &s[..10] => date,
-        _ => {
-            if b[4] != b'-' || b[7] != b'-' {
-                return None;
-            }
-            let date = chrono::NaiveDate::from_ymd_opt(
-                i32::try_from(num(0..4)?).ok()?,
-                num(5..7)?,
-                num(8..10)?,
-            )?;
-            *day = Some((&s[..10], date));
-            date
-        }
-    };
-    let (h, m, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    // Leap seconds (60) and other rarities: the general parser.
-    if sec > 59 {
-        return None;
-    }
-    let nano = match rest.len() {
-        19 => 0,
-        21..=29 if rest[19] == b'.' => {
-            let digits = rest.len() - 20;
-            num(20..rest.len())? * 10u32.pow(9 - digits as u32)
-        }
-        _ => return None,
-    };
-    Some(date.and_hms_nano_opt(h, m, sec, nano)?.and_utc())
-}
-
-/// sqlx-sqlite's text decoding of a `DateTime<Utc>` (RFC 3339, then the SQLite formats in
-/// the same order).
-fn sqlx_fix_time(s: &str) -> Option<DateTime<Utc>> {
-    use chrono::{NaiveDateTime, TimeZone};
-    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        return Some(dt.with_timezone(&Utc));
-    }
-    const FORMATS: [&str; 12] = [
-        "%F %T%.f",
-        "%F %R",
-        "%F %RZ",
-        "%F %R%:z",
-        "%F %T%.fZ",
-        "%F %T%.f%:z",
-        "%FT%R",
-        "%FT%RZ",
-        "%FT%R%:z",
-        "%FT%T%.f",
-        "%FT%T%.fZ",
-        "%FT%T%.f%:z",
-    ];
-    for f in FORMATS {
-        if let Ok(dt) = DateTime::parse_from_str(s, f) {
-            return Some(dt.with_timezone(&Utc));
-        }
-        if let Ok(dt) = NaiveDateTime::parse_from_str(s, f) {
-            return Some(Utc.from_utc_datetime(&dt));
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod track_text_tests {
-    use super::*;
-
-    fn parse(s: &str) -> Option<DateTime<Utc>> {
-        parse_fix_time(s, &mut None)
-    }
-
-    #[test]
-    fn fix_times_read_as_sqlx_reads_them() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut times = Vec::new();
-        for i in 0..20_000u64 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let secs = (x % 300_000_000_000) as i64 - 62_000_000_000;
-            let nanos = match i % 4 {
-                0 => 0,
-                1 => (x >> 40) as u32 % 1000 * 1_000_000,
-                2 => (x >> 34) as u32 % 1_000_000 * 1000,
-                _ => (x >> 32) as u32 % 1_000_000_000,
-            };
-            let t = DateTime::from_timestamp(secs, nanos).unwrap();
-            // Runs of fixes on the same day, as in a track (the day is cached).
-            for k in 0..3 {
-                times.push(t + chrono::Duration::seconds(k * 30));
-            }
-        }
-        let texts: Vec<String> = times
-            .iter()
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
-            .collect();
-        let mut day = None;
-        for (t, text) in times.iter().zip(&texts) {
-            let t = *t;
-            // What sqlx writes, and the `Z` spelling.
-            assert_eq!(parse_fix_time(text, &mut day), Some(t), "{text}");
-            assert_eq!(sqlx_fix_time(text), Some(t), "{text}");
-            let z = t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-            assert_eq!(parse(&z), Some(t), "{z}");
-        }
-        // The other spellings sqlx accepts, and what it refuses.
-        for s in [
-            "2026-03-04T05:06:07+02:00",
-            "2026-03-04T05:06:07-00:00",
-            "2026-03-04t05:06:07z",
-            "2026-03-04 05:06:07",
-            "2026-03-04 05:06:07.25",
-            "2026-03-04 05:06",
-            "2026-03-04T05:06Z",
-            "2026-03-04T05:06:07.1234567891+00:00",
-            "2016-12-31T23:59:60+00:00",
-            "2026-02-30T05:06:07+00:00",
-            "2026-03-04T05:06:07.+00:00",
-            "2026-03-04T25:06:07+00:00",
-            "2026-03-04T05:06:07",
-            "2026-0é-04T05:06:07+00:00",
-            "not a time",
-            "",
-        ] {
-            assert_eq!(parse(s), sqlx_fix_time(s), "{s}");
-        }
-        assert_eq!(
-            parse("2026-03-04T05:06:07.5+00:00"),
-            "2026-03-04T05:06:07.500Z".parse().ok()
-        );
-    }
-
-    #[test]
-    fn track_text_decodes_every_field() {
-        let text = "2026-01-01T00:00:30+00:00\u{1f}810647932926689280\u{1f}2053641430080946176\u{1f}0\u{1f}n\u{1f}n\u{1f}0\u{1e}\
-                    2026-01-01T00:00:00.25+00:00\u{1f}b151115727451828640\u{1f}a-4707609087610677248\u{1f}15762598695796736\u{1f}-812899732740374528\u{1f}-7\u{1f}2";
-        let p = track_from_text(2, text).unwrap().unwrap();
-        // Oldest first whatever the text's order.
-        assert_eq!(
-            p[0].fix_time,
-            "2026-01-01T00:00:00.25Z".parse::<DateTime<Utc>>().unwrap()
-        );
-        assert_eq!((p[0].lat, p[0].lon, p[0].speed_kmh), (1e-6, -0.1276, 3.5));
-        assert_eq!(
-            (p[0].course, p[0].altitude_m, p[0].valid),
-            (Some(-90.25), Some(-7.0 / 281_474_976_710_656.0), true)
-        );
-        assert_eq!((p[1].lat, p[1].lon, p[1].speed_kmh), (22.5, 114.0, 0.0));
-        assert_eq!(
-            (p[1].course, p[1].altitude_m, p[1].valid),
-            (None, None, false)
-        );
-        assert!(track_from_text(0, "").unwrap().unwrap().is_empty());
-        assert!(track_from_text(3, text).is_err());
-        let row = |lat: &str| {
-            format!("2026-01-01T00:00:30+00:00\u{1f}{lat}\u{1f}0\u{1f}0\u{1f}n\u{1f}n\u{1f}1")
-        };
-        // Not carried: the caller reads the rows one by one.
-        assert!(track_from_text(1, &row("~")).unwrap().is_none());
-        for bad in [
-            "'x'",
-            "1.5",
-            "",
-            "-",
-            "a",
-            "12345678901234567890",
-            "9223372036854775808",
-            "n",
-        ] {
-            assert!(track_from_text(1, &row(bad)).is_err(), "{bad}");
-        }
-        assert!(track_from_text(1, "2026-01-01T00:00:30+00:00\u{1f}0").is_err());
-    }
-
-    /// The one-row text and the row-by-row read give the same points (bit for bit) for every
-    /// kind of value a track holds, and values the text cannot carry are reported.
-    #[tokio::test]
-    async fn text_track_is_the_rows_track() {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        sqlx::raw_sql(
-            "CREATE TABLE positions (device_id INTEGER NOT NULL, fix_time TEXT NOT NULL, lat REAL NOT NULL, \
-             lon REAL NOT NULL, speed_kmh REAL NOT NULL, course REAL, altitude_m REAL, valid INTEGER NOT NULL); \
-             CREATE INDEX positions_track ON positions (device_id, fix_time, lat, lon, speed_kmh, course, altitude_m, valid);",
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
-        // A double of full precision in [0, 1).
-        let mut unit = move || (rnd() >> 11) as f64 / (1u64 << 53) as f64;
-        let t0: DateTime<Utc> = "2026-01-01T00:00:00Z".parse().unwrap();
-        let mut tx = pool.begin().await.unwrap();
-        for i in 0..3000i64 {
-            let u = unit();
-            // Down to 1e-7 (1 cm) of the equator and the prime meridian: the second and
-            // third scalings (a double's bits go below 2^-77 only closer to zero).
-            let (lat, lon) = match i % 7 {
-                0 => (-(1e-6 + u * 0.05), 1e-7 + u * 1e-5),
-                1 => (0.0, -0.0),
-                2 => (1e-7 + u * 2e-4, -(1e-7 + u * 3e-6)),
-                _ => (u * 180.0 - 90.0, (unit() - 0.5) * 360.0),
-            };
-            let speed = if i % 5 == 0 {
-                0.0
-            } else {
-                f64::from((u * 300.0) as f32)
-            };
-            let course = (i % 4 != 0).then(|| f64::from((unit() * 360.0) as f32));
-            let altitude = (i % 3 != 0).then(|| f64::from((unit() * 9400.0 - 400.0) as f32));
-            let time = t0 + chrono::Duration::microseconds(i * 30_000_000 + (i % 13) * 123_457);
-            sqlx::query("INSERT INTO positions VALUES (1, $1, $2, $3, $4, $5, $6, $7)")
-                .bind(time)
-                .bind(lat)
-                .bind(lon)
-                .bind(speed)
-                .bind(course)
-                .bind(altitude)
-                .bind(i % 2 == 0)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-        }
-        // Device 2 holds a latitude no scaling carries exactly.
-        sqlx::query("INSERT INTO positions VALUES (2, $1, 1e-300, 1.0, 1.0, NULL, NULL, 1)")
-            .bind(t0)
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        let to = t0 + chrono::Duration::days(2);
-        let after = t0 - chrono::Duration::microseconds(1);
-        for (device, limit) in [(1i64, 5000i64), (1, 1000), (2, 10), (3, 10)] {
-            let (n, text): (i64, Option<String>) = sqlx::query_as(SQLITE_TRACK_SQL.as_str())
-                .bind(device)
-                .bind(t0)
-                .bind(to)
-                .bind(after)
-                .bind(limit)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            let text = track_from_text(n as usize, text.as_deref().unwrap_or("")).unwrap();
-            let rows: Vec<TrackPoint> = sqlx::query_as::<_, TrackTuple>(SQLITE_TRACK_ROWS_SQL)
-                .bind(device)
-                .bind(t0)
-                .bind(to)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&pool)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(TrackPoint::from_tuple)
-                .collect();
-            if device == 2 {
-                assert!(text.is_none());
-                continue;
-            }
-            let text = text.unwrap();
-            assert_eq!(text.len(), rows.len());
-            assert_eq!(
-                rows.len(),
-                match (device, limit) {
-                    (1, 5000) => 3000,
-                    (1, _) => 1000,
-                    _ => 0,
-                }
-            );
-            let bits = |p: &TrackPoint| {
-                (
-                    p.fix_time,
-                    p.lat.to_bits(),
-                    p.lon.to_bits(),
-                    p.speed_kmh.to_bits(),
-                    p.course.map(f64::to_bits),
-                    p.altitude_m.map(f64::to_bits),
-                    p.valid,
-                )
-            };
-            for (a, b) in text.iter().zip(&rows) {
-                assert_eq!(bits(a), bits(b), "{a:?} vs {b:?}");
-            }
-        }
-    }
-}
-
-/// A stored position as the API returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct StoredPosition {
-    /// Row id.
-    pub id: i64,
-    /// Device row id.
-    pub device_id: i64,
-    /// Fix time.
-    pub fix_time: DateTime<Utc>,
-    /// Server receive time.
-    pub server_time: DateTime<Utc>,
-    /// Latitude.
-    #[schema(minimum = -90, maximum = 90)]
-    pub lat: f64,
-    /// Longitude.
-    #[schema(minimum = -180, maximum = 180)]
-    pub lon: f64,
-    /// GNSS fix valid.
-    pub valid: bool,
-    /// km/h.
-    #[schema(minimum = 0)]
-    pub speed_kmh: f64,
-    /// Degrees.
-    pub course: Option<f64>,
-    /// Metres.
-    pub altitude_m: Option<f64>,
-    /// Satellites.
-    pub satellites: Option<i64>,
-    /// Metres.
-    pub accuracy_m: Option<f64>,
-    /// Metres.
-    pub odometer_m: Option<i64>,
-    /// Re-sent from the device's buffer.
-    pub archived: bool,
-    /// Ignition.
-    pub ignition: Option<bool>,
-    /// Anti-theft armed.
-    pub armed: Option<bool>,
-    /// Charging.
-    pub charging: Option<bool>,
-    /// Battery percent.
-    pub battery_level: Option<i64>,
-    /// Battery volts.
-    pub battery_voltage: Option<f64>,
-    /// Alarm names.
-    pub alarms: Vec<String>,
-    /// Other attributes.
-    pub attributes: Value,
-}
-
-/// A server event to record.
-#[derive(Debug, Clone, Default)]
-pub struct NewEvent {
-    /// `connect`, `disconnect`, `unknown_device`, `rejected_device`, ….
-    pub kind: &'static str,
-    /// Device row id, when known.
-    pub device_id: Option<i64>,
-    /// The identifier the device gave.
-    pub unique_id: Option<String>,
-    /// Protocol.
-    pub protocol: Option<&'static str>,
-    /// Remote address.
-    pub peer: Option<String>,
-    /// Anything else.
-    pub detail: Value,
-}
-
-/// A stored server event.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Event {
-    /// Row id (increasing).
-    pub id: i64,
-    /// When it happened.
-    pub time: DateTime<Utc>,
-    /// Kind.
-    pub kind: String,
-    /// Device row id.
-    pub device_id: Option<i64>,
-    /// The identifier the device gave.
-    pub unique_id: Option<String>,
-    /// Protocol.
-    pub protocol: Option<String>,
-    /// Remote address.
-    pub peer: Option<String>,
-    /// Details.
-    pub detail: Value,
-}
-
-const DEVICE_COLS: &str = "id, unique_id, protocol, name, claimed, owner_id, mqtt_token, auth_code, command_profile, created_at, last_seen_at";
-const POSITION_COLS: &str = "id, device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes";
-/// Most rows per SQLite INSERT statement (20 binds each: below SQLite's 32766), a power of two.
-const INSERT_CHUNK: usize = 1024;
-
-macro_rules! device_from_row {
-    ($row:expr) => {{
-        let r = $row;
-        Device {
-            id: r.try_get("id")?,
-            unique_id: r.try_get("unique_id")?,
-            protocol: r.try_get("protocol")?,
-            name: r.try_get("name")?,
-            claimed: r.try_get("claimed")?,
-            owner_id: r.try_get("owner_id")?,
-            mqtt_token: r.try_get("mqtt_token")?,
-            auth_code: r.try_get("auth_code")?,
-            command_profile: r.try_get::<Json<Value>, _>("command_profile")?.0,
-            created_at: r.try_get("created_at")?,
-            last_seen_at: r.try_get("last_seen_at")?,
-        }
-    }};
-}
-
-macro_rules! position_from_row {
-    ($row:expr) => {{
-        let r = $row;
-        let alarms: String = r.try_get("alarms")?;
-        StoredPosition {
-            id: r.try_get("id")?,
-            device_id: r.try_get("device_id")?,
-            fix_time: r.try_get("fix_time")?,
-            server_time: r.try_get("server_time")?,
-            lat: r.try_get("lat")?,
-            lon: r.try_get("lon")?,
-            valid: r.try_get("valid")?,
-            speed_kmh: r.try_get("speed_kmh")?,
-            course: r.try_get("course")?,
-            altitude_m: r.try_get("altitude_m")?,
-            satellites: r.try_get("satellites")?,
-            accuracy_m: r.try_get("accuracy_m")?,
-            odometer_m: r.try_get("odometer_m")?,
-            archived: r.try_get("archived")?,
-            ignition: r.try_get("ignition")?,
-            armed: r.try_get("armed")?,
-            charging: r.try_get("charging")?,
-            battery_level: r.try_get("battery_level")?,
-            battery_voltage: r.try_get("battery_voltage")?,
-            alarms: alarms
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            attributes: r.try_get::<Json<Value>, _>("attributes")?.0,
-        }
-    }};
-}
-
-macro_rules! event_from_row {
-    ($row:expr) => {{
-        let r = $row;
-        Event {
-            id: r.try_get("id")?,
-            time: r.try_get("time")?,
-            kind: r.try_get("kind")?,
-            device_id: r.try_get("device_id")?,
-            unique_id: r.try_get("unique_id")?,
-            protocol: r.try_get("protocol")?,
-            peer: r.try_get("peer")?,
-            detail: r.try_get::<Json<Value>, _>("detail")?.0,
-        }
-    }};
-}
-
-fn migrator(kind: DatabaseKind) -> Migrator {
-    let (desc, sql) = match kind {
-        DatabaseKind::Sqlite => (
-            "initial",
-            include_str!("../../../migrations/sqlite/0001_initial.sql"),
-        ),
-        DatabaseKind::Postgres => (
-            "initial",
-            include_str!("../../../migrations/postgres/0001_initial.sql"),
-        ),
-    };
-    let alarms = match kind {
-        DatabaseKind::Sqlite => include_str!("../../../migrations/sqlite/0002_alarms.sql"),
-        DatabaseKind::Postgres => include_str!("../../../migrations/postgres/0002_alarms.sql"),
-    };
-    let track = match kind {
-        DatabaseKind::Sqlite => include_str!("../../../migrations/sqlite/0005_track_index.sql"),
-        DatabaseKind::Postgres => include_str!("../../../migrations/postgres/0005_track_index.sql"),
-    };
-    Migrator::with_migrations(vec![
-        Migration::new(
-            1,
-            desc.into(),
-            MigrationType::Simple,
-            sql.into_sql_str(),
-            false,
-        ),
-        Migration::new(
-            2,
-            "alarms".into(),
-            MigrationType::Simple,
-            alarms.into_sql_str(),
-            false,
-        ),
-        crate::services::access::migration(kind),
-        crate::services::access::profiles_migration(kind),
-        Migration::new(
-            5,
-            "track index".into(),
-            MigrationType::Simple,
-            track.into_sql_str(),
-            false,
-        ),
-        crate::storage::alarms::migration(kind),
-    ])
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -1042,11 +177,12 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 impl Db {
-    /// Opens the database named by the settings (creating a SQLite file and its directory on
-    /// first run, WAL mode) and applies pending migrations.
-    pub async fn connect(settings: &Settings) -> Result<Db, DbError> {
-        let url = settings.database_url.as_str();
-        let db = match settings.database_kind()? {
+    /// Opens the database `config` names (creating a SQLite file and its directory on first
+    /// run, WAL mode) and applies pending migrations.
+    pub async fn connect(config: &DbConfig) -> Result<Db, DbError> {
+        let url = config.url.as_str();
+        let kind = DatabaseKind::of_url(url).ok_or(DbError::UnknownEngine)?;
+        let db = match kind {
             DatabaseKind::Sqlite => {
                 let opts = SqliteConnectOptions::from_str(url)?
                     .create_if_missing(true)
@@ -1074,7 +210,7 @@ impl Db {
                     })?;
                 }
                 let pool = SqlitePoolOptions::new()
-                    .max_connections(settings.database_max_connections)
+                    .max_connections(config.max_connections)
                     .acquire_timeout(Duration::from_secs(10))
                     .after_connect(|conn, _| {
                         Box::pin(async move {
@@ -1089,7 +225,7 @@ impl Db {
             }
             DatabaseKind::Postgres => {
                 let pool = PgPoolOptions::new()
-                    .max_connections(settings.database_max_connections)
+                    .max_connections(config.max_connections)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect(url)
                     .await?;
@@ -1110,8 +246,10 @@ impl Db {
 
     /// Applies pending migrations of this engine's dialect.
     pub async fn migrate(&self) -> Result<(), DbError> {
-        let m = migrator(self.kind());
-        on_pool!(self, p => m.run(p).await?);
+        match self {
+            Db::Sqlite(p) => sqlite_migrator().run(p).await?,
+            Db::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await?,
+        }
         Ok(())
     }
 
@@ -1126,206 +264,6 @@ impl Db {
         Ok(())
     }
 
-    // ---- users and sessions ----
-
-    /// Number of administrators.
-    pub async fn count_admins(&self) -> Result<i64, DbError> {
-        let n: i64 = on_pool!(self, p => sqlx::query("SELECT COUNT(*) AS n FROM users WHERE role = 'admin'")
-            .fetch_one(p).await?.try_get("n")?);
-        Ok(n)
-    }
-
-    /// Creates a user; [`DbError::Conflict`] if the email is taken.
-    pub async fn create_user(
-        &self,
-        email: &str,
-        name: &str,
-        password_hash: &str,
-        role: Role,
-    ) -> Result<User, DbError> {
-        let res = on_pool!(self, p => sqlx::query(
-            "INSERT INTO users (email, name, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
-            .bind(email).bind(name).bind(password_hash).bind(role.as_str()).bind(Utc::now())
-            .fetch_one(p).await.map(|r| r.try_get::<i64, _>("id")));
-        match res {
-            Ok(id) => Ok(User {
-                id: id?,
-                email: email.into(),
-                name: name.into(),
-                role,
-            }),
-            Err(e) if is_unique_violation(&e) => Err(DbError::Conflict("user")),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// A user and their password hash, by login email.
-    pub async fn user_credentials(&self, email: &str) -> Result<Option<(User, String)>, DbError> {
-        on_pool!(self, p => {
-            let row = sqlx::query("SELECT id, email, name, role, password_hash FROM users WHERE email = $1")
-                .bind(email).fetch_optional(p).await?;
-            match row {
-                None => Ok(None),
-                Some(r) => Ok(Some((User {
-                    id: r.try_get("id")?,
-                    email: r.try_get("email")?,
-                    name: r.try_get("name")?,
-                    role: Role::parse(r.try_get("role")?),
-                }, r.try_get("password_hash")?))),
-            }
-        })
-    }
-
-    /// Stores an API session under the hash of its token.
-    pub async fn create_session(
-        &self,
-        user_id: i64,
-        token_hash: &str,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        on_pool!(self, p => { sqlx::query("INSERT INTO api_sessions (user_id, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(user_id).bind(token_hash).bind(Utc::now()).bind(expires_at).execute(p).await?; });
-        Ok(())
-    }
-
-    /// The user owning an unexpired session.
-    pub async fn session_user(
-        &self,
-        token_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>, DbError> {
-        on_pool!(self, p => {
-            let row = sqlx::query("SELECT u.id, u.email, u.name, u.role FROM api_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2")
-                .bind(token_hash).bind(now).fetch_optional(p).await?;
-            match row {
-                None => Ok(None),
-                Some(r) => Ok(Some(User {
-                    id: r.try_get("id")?,
-                    email: r.try_get("email")?,
-                    name: r.try_get("name")?,
-                    role: Role::parse(r.try_get("role")?),
-                })),
-            }
-        })
-    }
-
-    /// Deletes a session; true if it existed.
-    pub async fn delete_session(&self, token_hash: &str) -> Result<bool, DbError> {
-        let n = on_pool!(self, p => sqlx::query("DELETE FROM api_sessions WHERE token_hash = $1")
-            .bind(token_hash).execute(p).await?.rows_affected());
-        Ok(n > 0)
-    }
-
-    // ---- devices ----
-
-    /// Creates a device; [`DbError::Conflict`] if the unique id is taken.
-    pub async fn create_device(&self, d: &NewDevice) -> Result<Device, DbError> {
-        let sql = format!(
-            "INSERT INTO devices (unique_id, name, protocol, claimed, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {DEVICE_COLS}"
-        );
-        let res: Result<Device, sqlx::Error> = on_pool!(self, p => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&d.unique_id).bind(&d.name).bind(&d.protocol).bind(d.claimed).bind(Utc::now())
-                .fetch_one(p).await {
-                Ok(r) => (|| Ok(device_from_row!(&r)))(),
-                Err(e) => Err(e),
-            }
-        });
-        match res {
-            Ok(d) => Ok(d),
-            Err(e) if is_unique_violation(&e) => Err(DbError::Conflict("device")),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Returns the device, creating it as unclaimed if it does not exist (auto-registration).
-    /// The bool is true when it was created now.
-    pub async fn register_device(
-        &self,
-        unique_id: &str,
-        protocol: &str,
-    ) -> Result<(Device, bool), DbError> {
-        let n = on_pool!(self, p => sqlx::query("INSERT INTO devices (unique_id, name, protocol, claimed, created_at) VALUES ($1, $1, $2, FALSE, $3) ON CONFLICT (unique_id) DO NOTHING")
-            .bind(unique_id).bind(protocol).bind(Utc::now()).execute(p).await?.rows_affected());
-        let dev = self
-            .device_by_unique_id(unique_id)
-            .await?
-            .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))?;
-        Ok((dev, n > 0))
-    }
-
-    /// A device by the identifier it reports.
-    pub async fn device_by_unique_id(&self, unique_id: &str) -> Result<Option<Device>, DbError> {
-        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE unique_id = $1");
-        on_pool!(self, p => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(unique_id).fetch_optional(p).await? {
-                None => Ok(None),
-                Some(r) => Ok(Some(device_from_row!(&r))),
-            }
-        })
-    }
-
-    /// A device by row id.
-    pub async fn device(&self, id: i64) -> Result<Option<Device>, DbError> {
-        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1");
-        on_pool!(self, p => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(p).await? {
-                None => Ok(None),
-                Some(r) => Ok(Some(device_from_row!(&r))),
-            }
-        })
-    }
-
-    /// Devices ordered by id, after `after_id`, at most `limit`.
-    pub async fn list_devices(&self, after_id: i64, limit: i64) -> Result<Vec<Device>, DbError> {
-        let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id > $1 ORDER BY id LIMIT $2");
-        on_pool!(self, p => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(after_id).bind(limit).fetch_all(p).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(device_from_row!(r));
-            }
-            Ok(out)
-        })
-    }
-
-    /// Stores the JT808 authentication code issued to a device.
-    pub async fn set_auth_code(&self, device_id: i64, code: &str) -> Result<(), DbError> {
-        on_pool!(self, p => { sqlx::query("UPDATE devices SET auth_code = $1 WHERE id = $2")
-            .bind(code).bind(device_id).execute(p).await?; });
-        Ok(())
-    }
-
-    /// Sets (or with `None` clears) a device's MQTT password.
-    pub async fn set_mqtt_token(&self, device_id: i64, token: Option<&str>) -> Result<(), DbError> {
-        on_pool!(self, p => { sqlx::query("UPDATE devices SET mqtt_token = $1 WHERE id = $2")
-            .bind(token).bind(device_id).execute(p).await?; });
-        Ok(())
-    }
-
-    /// Records that a device spoke now, in `protocol`.
-    pub async fn touch_device(
-        &self,
-        device_id: i64,
-        protocol: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        on_pool!(self, p => { sqlx::query("UPDATE devices SET last_seen_at = $1, protocol = $2 WHERE id = $3")
-            .bind(now).bind(protocol).bind(device_id).execute(p).await?; });
-        Ok(())
-    }
-
-    // ---- positions ----
-
-    /// Inserts positions in one transaction; a row whose `(device, fix_time)` is already
-    /// stored is skipped (a retried frame). Returns the rows actually inserted.
-    pub async fn insert_positions(&self, rows: &[PositionRow]) -> Result<u64, DbError> {
-        match self {
-            Db::Postgres(p) => insert_positions_unnest(p, rows).await,
-            Db::Sqlite(p) => insert_positions_sqlite(&mut *p.acquire().await?, rows).await,
-        }
-    }
-
     /// Copies committed WAL frames into the SQLite database file without blocking writers
     /// (`PRAGMA wal_checkpoint(PASSIVE)`) and returns the WAL's size in frames; nothing (and
     /// `None`) on PostgreSQL.
@@ -1338,285 +276,6 @@ impl Db {
         }
         Ok(None)
     }
-
-    /// The position with the latest fix time of a device.
-    pub async fn latest_position(&self, device_id: i64) -> Result<Option<StoredPosition>, DbError> {
-        let sql = format!(
-            "SELECT {POSITION_COLS} FROM positions WHERE device_id = $1 ORDER BY fix_time DESC LIMIT 1"
-        );
-        on_pool!(self, p => {
-            match sqlx::query(sqlx::AssertSqlSafe(sql)).bind(device_id).fetch_optional(p).await? {
-                None => Ok(None),
-                Some(r) => Ok(Some(position_from_row!(&r))),
-            }
-        })
-    }
-
-    /// Positions of a device with `from <= fix_time < to` and `fix_time > after` (keyset
-    /// paging), oldest first, at most `limit`.
-    pub async fn positions(
-        &self,
-        device_id: i64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        after: Option<DateTime<Utc>>,
-        limit: i64,
-    ) -> Result<Vec<StoredPosition>, DbError> {
-        let sql = format!(
-            "SELECT {POSITION_COLS} FROM positions WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 AND fix_time > $4 ORDER BY fix_time LIMIT $5"
-        );
-        let after = page_after(from, after);
-        on_pool!(self, p => {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(device_id).bind(from).bind(to).bind(after).bind(limit).fetch_all(p).await?;
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(position_from_row!(r));
-            }
-            Ok(out)
-        })
-    }
-
-    /// The track columns of [`Db::positions`]' rows (same range, paging and order), read
-    /// from the covering index alone (migration 4) and decoded without the rest of the row.
-    pub async fn track(
-        &self,
-        device_id: i64,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        after: Option<DateTime<Utc>>,
-        limit: i64,
-    ) -> Result<Vec<TrackPoint>, DbError> {
-        let after = page_after(from, after);
-        match self {
-            Db::Sqlite(p) => {
-                let (n, text): (i64, Option<String>) = sqlx::query_as(SQLITE_TRACK_SQL.as_str())
-                    .bind(device_id)
-                    .bind(from)
-                    .bind(to)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_one(p)
-                    .await?;
-                let n = usize::try_from(n).unwrap_or(0);
-                if let Some(points) = track_from_text(n, text.as_deref().unwrap_or(""))? {
-                    return Ok(points);
-                }
-                let rows = sqlx::query_as::<_, TrackTuple>(SQLITE_TRACK_ROWS_SQL)
-                    .bind(device_id)
-                    .bind(from)
-                    .bind(to)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(p)
-                    .await?;
-                Ok(rows.into_iter().map(TrackPoint::from_tuple).collect())
-            }
-            Db::Postgres(p) => {
-                let cols: PgTrackColumns = sqlx::query_as(PG_TRACK_SQL)
-                    .bind(device_id)
-                    .bind(from)
-                    .bind(to)
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_one(p)
-                    .await?;
-                track_from_columns(cols)
-            }
-        }
-    }
-
-    /// Number of stored positions of a device.
-    pub async fn count_positions(&self, device_id: i64) -> Result<i64, DbError> {
-        let n: i64 = on_pool!(self, p => sqlx::query("SELECT COUNT(*) AS n FROM positions WHERE device_id = $1")
-            .bind(device_id).fetch_one(p).await?.try_get("n")?);
-        Ok(n)
-    }
-
-    // ---- events ----
-
-    /// Records a server event.
-    pub async fn insert_event(&self, e: &NewEvent) -> Result<(), DbError> {
-        on_pool!(self, p => { sqlx::query("INSERT INTO events (time, kind, device_id, unique_id, protocol, peer, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(Utc::now()).bind(e.kind).bind(e.device_id).bind(&e.unique_id).bind(e.protocol).bind(&e.peer).bind(Json(&e.detail))
-            .execute(p).await?; });
-        Ok(())
-    }
-
-    /// Events newest first, optionally of one device, with `id < before_id`, at most `limit`.
-    pub async fn events(
-        &self,
-        device_id: Option<i64>,
-        before_id: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<Event>, DbError> {
-        let before = before_id.unwrap_or(i64::MAX);
-        on_pool!(self, p => {
-            let rows = match device_id {
-                Some(d) => sqlx::query("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE device_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
-                    .bind(d).bind(before).bind(limit).fetch_all(p).await?,
-                None => sqlx::query("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2")
-                    .bind(before).bind(limit).fetch_all(p).await?,
-            };
-            let mut out = Vec::with_capacity(rows.len());
-            for r in &rows {
-                out.push(event_from_row!(r));
-            }
-            Ok(out)
-        })
-    }
-}
-
-/// SQLite: `rows` in one transaction, retried fixes skipped; returns how many were new.
-///
-/// A multi-row INSERT is one statement per row count, and preparing one with thousands of
-/// placeholders costs more than running it; so the rows go in chunks whose sizes are powers
-/// of two (at most one statement of each size per batch), which stay in the connection's
-/// statement cache.
-pub(crate) async fn insert_positions_sqlite(
-    conn: &mut sqlx::SqliteConnection,
-    rows: &[PositionRow],
-) -> Result<u64, DbError> {
-    let mut chunks = Vec::new();
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let n = if rest.len() >= INSERT_CHUNK {
-            INSERT_CHUNK
-        } else {
-            1 << rest.len().ilog2()
-        };
-        let (chunk, tail) = rest.split_at(n);
-        chunks.push(chunk);
-        rest = tail;
-    }
-    match chunks.as_slice() {
-        [] => Ok(0),
-        // One statement is atomic on its own: no BEGIN/COMMIT round trips.
-        [one] => Ok(positions_insert(one)
-            .build()
-            .execute(&mut *conn)
-            .await?
-            .rows_affected()),
-        _ => {
-            let mut inserted = 0u64;
-            let mut tx = conn.begin().await?;
-            for chunk in chunks {
-                inserted += positions_insert(chunk)
-                    .build()
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
-            tx.commit().await?;
-            Ok(inserted)
-        }
-    }
-}
-
-/// SQLite: one multi-row INSERT of `rows` (at most [`INSERT_CHUNK`]), retried frames skipped.
-fn positions_insert(rows: &[PositionRow]) -> QueryBuilder<sqlx::Sqlite> {
-    let mut qb = QueryBuilder::new(
-        "INSERT INTO positions (device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes) ",
-    );
-    qb.push_values(rows, |mut b, r| {
-        b.push_bind(r.device_id)
-            .push_bind(r.fix_time)
-            .push_bind(r.server_time)
-            .push_bind(r.lat)
-            .push_bind(r.lon)
-            .push_bind(r.valid)
-            .push_bind(r.speed_kmh)
-            .push_bind(r.course)
-            .push_bind(r.altitude_m)
-            .push_bind(r.satellites)
-            .push_bind(r.accuracy_m)
-            .push_bind(r.odometer_m)
-            .push_bind(r.archived)
-            .push_bind(r.ignition)
-            .push_bind(r.armed)
-            .push_bind(r.charging)
-            .push_bind(r.battery_level)
-            .push_bind(r.battery_voltage)
-            .push_bind(r.alarms.clone())
-            .push_bind(Json(r.attributes.clone()));
-    });
-    qb.push(" ON CONFLICT (device_id, fix_time) DO NOTHING");
-    qb
-}
-
-/// PostgreSQL: one prepared statement whatever the batch size, the rows bound as 20 arrays.
-async fn insert_positions_unnest(pool: &PgPool, rows: &[PositionRow]) -> Result<u64, DbError> {
-    let n = rows.len();
-    let mut device_id = Vec::with_capacity(n);
-    let mut fix_time = Vec::with_capacity(n);
-    let mut server_time = Vec::with_capacity(n);
-    let mut lat = Vec::with_capacity(n);
-    let mut lon = Vec::with_capacity(n);
-    let mut valid = Vec::with_capacity(n);
-    let mut speed = Vec::with_capacity(n);
-    let mut course = Vec::with_capacity(n);
-    let mut altitude = Vec::with_capacity(n);
-    let mut satellites = Vec::with_capacity(n);
-    let mut accuracy = Vec::with_capacity(n);
-    let mut odometer = Vec::with_capacity(n);
-    let mut archived = Vec::with_capacity(n);
-    let mut ignition = Vec::with_capacity(n);
-    let mut armed = Vec::with_capacity(n);
-    let mut charging = Vec::with_capacity(n);
-    let mut battery_level = Vec::with_capacity(n);
-    let mut battery_voltage = Vec::with_capacity(n);
-    let mut alarms = Vec::with_capacity(n);
-    let mut attributes = Vec::with_capacity(n);
-    for r in rows {
-        device_id.push(r.device_id);
-        fix_time.push(r.fix_time);
-        server_time.push(r.server_time);
-        lat.push(r.lat);
-        lon.push(r.lon);
-        valid.push(r.valid);
-        speed.push(r.speed_kmh);
-        course.push(r.course);
-        altitude.push(r.altitude_m);
-        satellites.push(r.satellites);
-        accuracy.push(r.accuracy_m);
-        odometer.push(r.odometer_m);
-        archived.push(r.archived);
-        ignition.push(r.ignition);
-        armed.push(r.armed);
-        charging.push(r.charging);
-        battery_level.push(r.battery_level);
-        battery_voltage.push(r.battery_voltage);
-        alarms.push(r.alarms.as_str());
-        attributes.push(Json(&r.attributes));
-    }
-    // One statement, atomic on its own: no BEGIN/COMMIT round trips.
-    let done = sqlx::query(
-        "INSERT INTO positions (device_id, fix_time, server_time, lat, lon, valid, speed_kmh, course, altitude_m, satellites, accuracy_m, odometer_m, archived, ignition, armed, charging, battery_level, battery_voltage, alarms, attributes) \
-         SELECT * FROM UNNEST($1::int8[], $2::timestamptz[], $3::timestamptz[], $4::float8[], $5::float8[], $6::bool[], $7::float8[], $8::float8[], $9::float8[], $10::int8[], $11::float8[], $12::int8[], $13::bool[], $14::bool[], $15::bool[], $16::bool[], $17::int8[], $18::float8[], $19::text[], $20::jsonb[]) \
-         ON CONFLICT (device_id, fix_time) DO NOTHING",
-    )
-    .bind(device_id)
-    .bind(fix_time)
-    .bind(server_time)
-    .bind(lat)
-    .bind(lon)
-    .bind(valid)
-    .bind(speed)
-    .bind(course)
-    .bind(altitude)
-    .bind(satellites)
-    .bind(accuracy)
-    .bind(odometer)
-    .bind(archived)
-    .bind(ignition)
-    .bind(armed)
-    .bind(charging)
-    .bind(battery_level)
-    .bind(battery_voltage)
-    .bind(alarms)
-    .bind(attributes)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
 }
 
 /// Which database engine a URL selects.
@@ -1626,4 +285,18 @@ pub enum DatabaseKind {
     Sqlite,
     /// PostgreSQL server.
     Postgres,
+}
+
+impl DatabaseKind {
+    /// The engine a database URL's scheme selects (`sqlite:`, `postgres://` or
+    /// `postgresql://`); `None` for any other.
+    pub fn of_url(url: &str) -> Option<DatabaseKind> {
+        if url.starts_with("sqlite:") {
+            Some(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(DatabaseKind::Postgres)
+        } else {
+            None
+        }
+    }
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
 
-use crate::storage::{Db, DbError, PositionRow};
+use crate::domain::PositionRow;
+use crate::storage::{Db, DbError};
 
 /// WAL size, in frames (pages), at which the writer lets the log start over: 32 MiB.
 pub const WAL_RESTART_FRAMES: i64 = 8192;
@@ -86,7 +87,7 @@ impl PositionSink {
                     Some(c) => c,
                     None => conn.insert(open_writer(options).await?),
                 };
-                let res = crate::storage::insert_positions_sqlite(c, rows).await;
+                let res = crate::storage::sqlite::insert_positions(c, rows).await;
                 if res.is_err() {
                     // Whatever state it is in, a fresh connection is the safe retry.
                     if let Some(c) = conn.take() {

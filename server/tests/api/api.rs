@@ -153,7 +153,7 @@ async fn devices_and_positions(backend: Backend) {
     // 250 positions, one per minute, through the batcher.
     let rows = (0..250)
         .map(|i| {
-            vigil_server::storage::PositionRow::from_position(
+            vigil_server::domain::PositionRow::from_position(
                 id,
                 &crate::helpers::position(i * 60),
                 chrono::Utc::now(),
@@ -240,7 +240,7 @@ async fn non_administrators_see_nothing_of_others(backend: Backend) {
             "user@example.com",
             "User",
             &hash,
-            vigil_server::storage::Role::Owner,
+            vigil_server::domain::Role::Owner,
         )
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use vigil_server::storage::PositionRow;
+use vigil_server::domain::PositionRow;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestDb, position, spawn_app};
@@ -63,9 +63,10 @@ async fn sqlite_wal_starts_over_under_steady_writes() {
     use vigil_server::storage::writer::{PositionSink, WAL_RESTART_FRAMES, WalWatch};
     let tdb = TestDb::new(Backend::Sqlite).await;
     // The database alone: no application, so no background checkpointer either.
-    let db = vigil_server::storage::Db::connect(&crate::helpers::test_settings(&tdb.url))
-        .await
-        .unwrap();
+    let db =
+        vigil_server::storage::Db::connect(&crate::helpers::test_settings(&tdb.url).db_config())
+            .await
+            .unwrap();
     let (dev, _) = db.register_device("wal-device", "gt06").await.unwrap();
     let dev = dev.id;
     let wal = Arc::new(WalWatch::default());

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
-use vigil_server::storage::Role;
+use vigil_server::domain::Role;
 use vigil_server::storage::access as store;
 
 use crate::both_backends;

@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
-use vigil_server::storage::{Db, NewDevice};
+use vigil_server::domain::NewDevice;
+use vigil_server::storage::Db;
 use vigil_server::{Application, Settings};
 
 use crate::linecodec::LineCodec;

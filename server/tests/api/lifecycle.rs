@@ -2,7 +2,8 @@
 
 use chrono::Utc;
 use serde_json::json;
-use vigil_server::storage::{Db, PositionRow};
+use vigil_server::domain::PositionRow;
+use vigil_server::storage::Db;
 use vigil_server::{Application, Settings, StartError};
 
 use crate::both_backends;
@@ -31,7 +32,7 @@ async fn shutdown_flushes_pending_batches_and_restart_continues(backend: Backend
     for r in receipts {
         r.await.expect("flushed before exit");
     }
-    let store = Db::connect(&settings).await.unwrap();
+    let store = Db::connect(&settings.db_config()).await.unwrap();
     assert_eq!(store.count_positions(dev).await.unwrap(), 100);
     store.close().await;
 
@@ -193,7 +194,9 @@ async fn sigterm_mid_stream_loses_no_acknowledged_position(backend: Backend) {
     assert!(status.success(), "vigil exited with {status}");
     writer.abort();
 
-    let store = Db::connect(&test_settings(&db.url)).await.unwrap();
+    let store = Db::connect(&test_settings(&db.url).db_config())
+        .await
+        .unwrap();
     let dev = store.device_by_unique_id(imei).await.unwrap().unwrap();
     let stored: BTreeSet<i64> = store
         .positions(

@@ -322,7 +322,7 @@ async fn refused_before_anything_happens(backend: Backend) {
             "owner9@example.com",
             "Owner",
             &hash,
-            vigil_server::storage::Role::Owner,
+            vigil_server::domain::Role::Owner,
         )
         .await
         .unwrap();

@@ -15,6 +15,7 @@ mod ingest_paths;
 mod layers;
 mod lifecycle;
 mod logins;
+mod migrations;
 mod mqtt;
 mod openapi;
 mod outage;

@@ -20,7 +20,9 @@ both_backends!(mqtt_publish_with_device_token);
 #[tokio::test]
 async fn mqtt_login_on_a_failing_database_is_not_a_wrong_password() {
     let test_db = TestDb::new(Backend::Sqlite).await;
-    let db = Db::connect(&test_settings(&test_db.url)).await.unwrap();
+    let db = Db::connect(&test_settings(&test_db.url).db_config())
+        .await
+        .unwrap();
     // The device lookup still answers; the token lookup fails on the storage.
     let Db::Sqlite(pool) = &db else {
         unreachable!("a SQLite test database")

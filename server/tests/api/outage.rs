@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::Utc;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use vigil_server::storage::PositionRow;
+use vigil_server::domain::PositionRow;
 
 use crate::helpers::{Backend, TestDb, position, spawn_app_with, test_settings};
 use crate::real_codecs::{Wire, registration};

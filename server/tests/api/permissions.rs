@@ -7,11 +7,11 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Value, json};
+use vigil_server::domain::{PositionRow, Role, User};
 use vigil_server::services::access::{self, Scope};
 use vigil_server::storage::access as store;
 use vigil_server::storage::alarms as alarm_store;
 use vigil_server::storage::units as unit_store;
-use vigil_server::storage::{PositionRow, Role, User};
 use vigil_server::transport::http::routes::{Access, Method, ROUTES, RouteSpec, key_admits};
 
 use crate::both_backends;

@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use vigil_server::domain::{PositionRow, Role, User};
 use vigil_server::services::access::{self};
 use vigil_server::storage::access as store;
 use vigil_server::storage::alarms as alarm_store;
 use vigil_server::storage::units as unit_store;
-use vigil_server::storage::{PositionRow, Role, User};
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, TestDb, spawn_app};

@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use vigil_server::storage::PositionRow;
+use vigil_server::domain::PositionRow;
 
 use crate::both_backends;
 use crate::helpers::{Backend, TestApp, TestDb, spawn_app};

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::{DeviceRef, Ingest, IngestError, Source, UnknownDevicePolicy};
-use crate::storage::Device;
+use crate::domain::Device;
 
 /// What an authentication code given by a device turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ impl Ingest {
         }
         if self.config.unknown_devices == UnknownDevicePolicy::Reject {
             // No device row to file it under: the identifier it gave only.
-            let e = crate::storage::NewEvent {
+            let e = crate::domain::NewEvent {
                 kind: "unknown_device",
                 unique_id: Some(unique_id.to_owned()),
                 protocol: Some(from.protocol.as_str()),

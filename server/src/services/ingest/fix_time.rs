@@ -11,7 +11,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use protocol::{FixTimeError, FixTimeWindow, Position, Protocol};
 use serde_json::json;
 
-use crate::storage::{Db, NewEvent};
+use crate::domain::NewEvent;
+use crate::storage::Db;
 
 /// A fix [`screen`] took out.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -23,9 +23,10 @@ use serde::{Deserialize, Serialize};
 
 pub use fix_time::{MAX_EVENTS_PER_REPORT, RejectedFix, record_rejected, screen};
 
+use crate::domain::{Device, NewEvent, PositionRow};
 use crate::services::alarms::AlarmEngine;
 use crate::services::batcher::{CommitReceipt, PositionBatcher};
-use crate::storage::{Db, DbError, Device, NewEvent, PositionRow};
+use crate::storage::{Db, DbError};
 
 /// What to do with a device the database does not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

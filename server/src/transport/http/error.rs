@@ -8,7 +8,7 @@ use crate::domain::actor::Forbidden;
 use crate::services::access::AccessError;
 use crate::services::commands::{CommandError, CommandRefusal};
 use crate::services::webhooks::WebhookError;
-use crate::storage::DbError;
+use crate::storage::{DbError, InvalidValue};
 
 /// An API error: HTTP status, stable machine code, human message.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -81,42 +81,36 @@ impl ResponseError for ApiError {
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
-        match e {
-            DbError::Conflict(what) => ApiError::new(
+        if let DbError::Conflict(what) = e {
+            return ApiError::new(
                 StatusCode::CONFLICT,
                 "conflict",
                 format!("{what} already exists"),
-            ),
-            // PostgreSQL refuses some values the API lets through: NUL characters in text
-            // (22021), timestamps outside its range (22008), … — SQLSTATE class 22 "data
-            // exception" is always about a value the caller sent, so it is bad input, not a 500.
-            DbError::Sqlx(sqlx::Error::Database(ref d))
-                if d.code().is_some_and(|c| c.starts_with("22")) =>
-            {
-                tracing::debug!(error = %e, "value refused by the database");
-                ApiError::bad_request(
-                    "invalid_value",
-                    match d.code().as_deref() {
-                        Some("22021") | Some("22P05") => {
-                            "text must not contain NUL or characters the database cannot store"
-                        }
-                        Some("22008") => "a date or time is out of range",
-                        _ => "a value is out of range or malformed",
-                    },
-                )
-            }
-            DbError::Sqlx(
-                sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed,
-            ) => {
-                tracing::warn!(error = %e, "database unavailable");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "database unavailable, retry later",
-                )
-            }
-            other => ApiError::internal(other),
+            );
         }
+        // A value the database refused is bad input, not a 500.
+        if let Some(invalid) = e.invalid_value() {
+            tracing::debug!(error = %e, "value refused by the database");
+            return ApiError::bad_request(
+                "invalid_value",
+                match invalid {
+                    InvalidValue::Text => {
+                        "text must not contain NUL or characters the database cannot store"
+                    }
+                    InvalidValue::TimeOutOfRange => "a date or time is out of range",
+                    InvalidValue::Other => "a value is out of range or malformed",
+                },
+            );
+        }
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "database unavailable, retry later",
+            );
+        }
+        ApiError::internal(e)
     }
 }
 

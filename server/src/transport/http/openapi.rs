@@ -15,9 +15,9 @@ use super::handlers::{
     alarms, auth, commands, devices, events, fences, keys, trajectory, units, users,
 };
 use super::routes::{Access, Method, ROUTES};
+use crate::domain::StoredPosition;
 use crate::domain::alarms::{AlarmView, Guard};
 use crate::services::webhooks::Webhook;
-use crate::storage::StoredPosition;
 use crate::storage::units::PatrolUnit;
 use crate::transport::http::handlers::webhooks::{DeliveryList, WebhookList};
 
@@ -375,10 +375,10 @@ pub fn document() -> OpenApi {
         paths = paths.path(format!("/api/v1{}", r.path), PathItem::new(method, op));
     }
     let mut schemas = components();
-    <crate::storage::Role as ToSchema>::schemas(&mut schemas);
+    <crate::domain::Role as ToSchema>::schemas(&mut schemas);
     let mut components = ComponentsBuilder::new()
         .schema("Error", error_schema())
-        .schema(crate::storage::Role::name(), crate::storage::Role::schema())
+        .schema(crate::domain::Role::name(), crate::domain::Role::schema())
         .security_scheme(
             "bearer",
             SecurityScheme::Http(

@@ -5,10 +5,10 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Role;
 use crate::domain::alarms::{AlarmView, Guard};
 use crate::services::access::{self, Actor};
 use crate::services::bus::{AlarmAction, BusEvent};
-use crate::storage::Role;
 use crate::storage::alarms::{self, AlarmActionRow};
 use crate::storage::{guards, units};
 use crate::transport::http::{ApiError, AppState};

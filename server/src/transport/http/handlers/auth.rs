@@ -8,9 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::users::UserView;
+use crate::domain::User;
 use crate::services::access::{Client, Throttled};
 use crate::services::auth::{new_token, token_hash};
-use crate::storage::User;
 use crate::transport::http::{ApiError, AppState};
 
 /// Login request.

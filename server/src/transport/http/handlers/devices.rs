@@ -5,9 +5,9 @@ use chrono::{DateTime, Utc};
 use protocol::DeviceId;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{Device, NewDevice, StoredPosition};
 use crate::services::access::{self, Actor};
 use crate::storage::access as store;
-use crate::storage::{Device, NewDevice, StoredPosition};
 use crate::transport::http::{ApiError, AppState};
 
 /// A device with its live state.

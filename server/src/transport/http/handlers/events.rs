@@ -3,8 +3,8 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Event;
 use crate::services::access::{self, Actor};
-use crate::storage::Event;
 use crate::transport::http::{ApiError, AppState};
 
 /// Filters and paging.

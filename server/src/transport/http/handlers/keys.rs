@@ -4,9 +4,9 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ApiKey;
 use crate::services::access::{self, Actor, Scope};
 use crate::storage::access as store;
-use crate::storage::access::ApiKey;
 use crate::transport::http::{ApiError, AppState};
 
 /// Answer of `GET /api/v1/keys`.

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::trajectory::{self, DaySummary, Stop, Trip, TripParams};
+use crate::domain::{Device, StoredPosition, TrackPoint};
 use crate::services::access::{self, Actor};
-use crate::storage::{Device, StoredPosition, TrackPoint};
 use crate::transport::http::{ApiError, AppState};
 
 /// Most fixes one trips/summary call reads.

@@ -3,9 +3,9 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{Role, User};
 use crate::services::access::Actor;
 use crate::storage::access as store;
-use crate::storage::{Role, User};
 use crate::transport::http::{ApiError, AppState};
 
 /// A user as the API shows it: the account plus `display_name` (the `name`, null when empty)

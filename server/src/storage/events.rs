@@ -1,0 +1,63 @@
+//! Server events (connects, disconnects, rejected devices, …).
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+
+use crate::domain::{Event, NewEvent};
+use crate::storage::{Db, DbError, on_pool};
+
+/// An `events` row as read.
+#[derive(sqlx::FromRow)]
+struct EventRecord {
+    id: i64,
+    time: DateTime<Utc>,
+    kind: String,
+    device_id: Option<i64>,
+    unique_id: Option<String>,
+    protocol: Option<String>,
+    peer: Option<String>,
+    detail: Json<Value>,
+}
+
+impl From<EventRecord> for Event {
+    fn from(r: EventRecord) -> Event {
+        Event {
+            id: r.id,
+            time: r.time,
+            kind: r.kind,
+            device_id: r.device_id,
+            unique_id: r.unique_id,
+            protocol: r.protocol,
+            peer: r.peer,
+            detail: r.detail.0,
+        }
+    }
+}
+
+impl Db {
+    /// Records a server event.
+    pub async fn insert_event(&self, e: &NewEvent) -> Result<(), DbError> {
+        on_pool!(self, p => { sqlx::query("INSERT INTO events (time, kind, device_id, unique_id, protocol, peer, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(Utc::now()).bind(e.kind).bind(e.device_id).bind(&e.unique_id).bind(e.protocol).bind(&e.peer).bind(Json(&e.detail))
+            .execute(p).await?; });
+        Ok(())
+    }
+
+    /// Events newest first, optionally of one device, with `id < before_id`, at most `limit`.
+    pub async fn events(
+        &self,
+        device_id: Option<i64>,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Event>, DbError> {
+        let before = before_id.unwrap_or(i64::MAX);
+        let rows: Vec<EventRecord> = on_pool!(self, p => match device_id {
+            Some(d) => sqlx::query_as("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE device_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
+                .bind(d).bind(before).bind(limit).fetch_all(p).await?,
+            None => sqlx::query_as("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2")
+                .bind(before).bind(limit).fetch_all(p).await?,
+        });
+        Ok(rows.into_iter().map(Event::from).collect())
+    }
+}
