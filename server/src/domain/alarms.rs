@@ -117,6 +117,23 @@ pub struct AlarmView {
     pub updated_at: DateTime<Utc>,
 }
 
+/// One lifecycle step.
+// The schema keeps the name it had when this was the storage row, so API clients see no change.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AlarmActionRow)]
+pub struct AlarmStep {
+    /// `opened`, `acknowledged`, `assigned`, `resolved`.
+    pub action: String,
+    /// Who (none for the system).
+    pub user_id: Option<i64>,
+    /// Unit concerned.
+    pub unit_id: Option<i64>,
+    /// Outcome or note.
+    pub note: Option<String>,
+    /// When.
+    pub time: DateTime<Utc>,
+}
+
 /// The persisted guard state of a device.
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 pub struct Guard {

@@ -2,6 +2,7 @@
 //! ([`CommandStatus`]), the cut-off interlock's policy ([`CutPowerPolicy`]) and the reasons a
 //! request is refused ([`CommandRefusal`]).
 
+use chrono::{DateTime, Utc};
 use protocol::Command;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -206,4 +207,64 @@ impl CommandRefusal {
             CommandRefusal::InvalidText => "invalid_text",
         }
     }
+}
+
+/// A command as stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CommandRecord {
+    /// Row id.
+    pub id: i64,
+    /// Target device.
+    pub device_id: i64,
+    /// `cut_power`, `restore_power`, `locate`, `set_interval`, `custom`.
+    pub kind: String,
+    /// Parameters (`seconds`, `text`, …).
+    pub params: Value,
+    /// Where it is in its life.
+    pub status: CommandStatus,
+    /// Requesting user.
+    pub requested_by: Option<i64>,
+    /// API key used, if any.
+    pub api_key_id: Option<i64>,
+    /// Request time.
+    pub created_at: DateTime<Utc>,
+    /// Unsent or unanswered after this: expired.
+    pub expires_at: DateTime<Utc>,
+    /// Not sent before this (the revert of a `set_interval`).
+    pub not_before: Option<DateTime<Utc>>,
+    /// When it went to the device.
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When it was acknowledged, failed or expired.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// What the reply is matched on.
+    pub correlation: Option<Value>,
+    /// The device's reply.
+    pub reply: Option<Value>,
+    /// Why it failed.
+    pub failure: Option<String>,
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    /// Row id.
+    pub id: i64,
+    /// When.
+    pub time: DateTime<Utc>,
+    /// Who (user).
+    pub user_id: Option<i64>,
+    /// With which API key.
+    pub api_key_id: Option<i64>,
+    /// Target device.
+    pub device_id: Option<i64>,
+    /// The command, once one was created.
+    pub command_id: Option<i64>,
+    /// What was asked.
+    pub kind: String,
+    /// `accepted`, `held`, `refused`, `sent`, `acknowledged`, `failed`, `expired`.
+    pub outcome: String,
+    /// Why (refusal code, failure reason).
+    pub reason: String,
+    /// Parameters and context.
+    pub detail: Value,
 }

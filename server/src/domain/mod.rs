@@ -11,7 +11,9 @@ pub mod rules;
 pub mod scope;
 pub mod topics;
 pub mod trajectory;
+pub mod units;
 pub mod users;
+pub mod webhooks;
 
 pub use devices::{Device, NewDevice};
 pub use events::{Event, NewEvent};

@@ -20,10 +20,10 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::domain::commands::{AuditEntry, CommandRecord};
 pub use crate::domain::commands::{
     CommandKind, CommandRefusal, CommandStatus, CutPowerPolicy, Requester,
 };
-pub use crate::storage::commands::{AuditEntry, CommandRecord};
 
 use crate::domain::Device;
 use crate::domain::commands::protocol_command;

@@ -17,7 +17,7 @@ use sha2::Sha256;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
-pub use crate::storage::webhooks::{Delivery, Webhook};
+pub use crate::domain::webhooks::{Delivery, Webhook};
 
 use crate::services::bus::{Bus, BusEvent};
 use crate::storage::webhooks as store;

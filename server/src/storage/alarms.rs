@@ -3,8 +3,8 @@
 //! [`super::fences`] and [`super::guards`].
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
+use crate::domain::alarms::AlarmStep;
 pub use crate::domain::alarms::{AlarmKind, AlarmStatus, AlarmView, Severity};
 use crate::storage::on_pool;
 use crate::storage::stored_name;
@@ -78,19 +78,26 @@ pub struct NewAlarm {
     pub evidence: Vec<String>,
 }
 
-/// One lifecycle step.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
-pub struct AlarmActionRow {
-    /// `opened`, `acknowledged`, `assigned`, `resolved`.
-    pub action: String,
-    /// Who (none for the system).
-    pub user_id: Option<i64>,
-    /// Unit concerned.
-    pub unit_id: Option<i64>,
-    /// Outcome or note.
-    pub note: Option<String>,
-    /// When.
-    pub time: DateTime<Utc>,
+/// An `alarm_actions` row as read.
+#[derive(sqlx::FromRow)]
+struct ActionRecord {
+    action: String,
+    user_id: Option<i64>,
+    unit_id: Option<i64>,
+    note: Option<String>,
+    time: DateTime<Utc>,
+}
+
+impl From<ActionRecord> for AlarmStep {
+    fn from(r: ActionRecord) -> Self {
+        AlarmStep {
+            action: r.action,
+            user_id: r.user_id,
+            unit_id: r.unit_id,
+            note: r.note,
+            time: r.time,
+        }
+    }
 }
 
 /// Filters of the alarm list.
@@ -308,11 +315,12 @@ pub async fn transition(
 const ACTION_INSERT: &str = "INSERT INTO alarm_actions (alarm_id, action, user_id, unit_id, note, time) VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// The lifecycle steps of an alarm, oldest first.
-pub async fn actions(db: &Db, alarm_id: i64) -> Result<Vec<AlarmActionRow>, DbError> {
-    Ok(on_pool!(db, p => {
-        sqlx::query_as::<_, AlarmActionRow>("SELECT action, user_id, unit_id, note, time FROM alarm_actions WHERE alarm_id = $1 ORDER BY id")
+pub async fn actions(db: &Db, alarm_id: i64) -> Result<Vec<AlarmStep>, DbError> {
+    let rows = on_pool!(db, p => {
+        sqlx::query_as::<_, ActionRecord>("SELECT action, user_id, unit_id, note, time FROM alarm_actions WHERE alarm_id = $1 ORDER BY id")
             .bind(alarm_id).fetch_all(p).await?
-    }))
+    });
+    Ok(rows.into_iter().map(AlarmStep::from).collect())
 }
 
 #[cfg(test)]

@@ -2,23 +2,30 @@
 //! to, and the default unit for alarms outside every jurisdiction.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::Row;
 
+use crate::domain::units::PatrolUnit;
 use crate::storage::on_pool;
 use crate::storage::{Db, DbError};
 
-/// A patrol unit.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema, sqlx::FromRow)]
-pub struct PatrolUnit {
-    /// Id.
-    pub id: i64,
-    /// Name.
-    pub name: String,
-    /// Alarms outside every jurisdiction go here.
-    pub is_default: bool,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
+/// A `patrol_units` row as read.
+#[derive(sqlx::FromRow)]
+struct UnitRecord {
+    id: i64,
+    name: String,
+    is_default: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<UnitRecord> for PatrolUnit {
+    fn from(r: UnitRecord) -> Self {
+        PatrolUnit {
+            id: r.id,
+            name: r.name,
+            is_default: r.is_default,
+            created_at: r.created_at,
+        }
+    }
 }
 
 /// Creates a patrol unit (a new default unit replaces the previous default).
@@ -91,9 +98,10 @@ pub async fn delete_unit(db: &Db, id: i64) -> Result<bool, DbError> {
 
 /// Every patrol unit.
 pub async fn units(db: &Db) -> Result<Vec<PatrolUnit>, DbError> {
-    Ok(on_pool!(db, p => {
-        sqlx::query_as::<_, PatrolUnit>("SELECT id, name, is_default, created_at FROM patrol_units ORDER BY id").fetch_all(p).await?
-    }))
+    let rows = on_pool!(db, p => {
+        sqlx::query_as::<_, UnitRecord>("SELECT id, name, is_default, created_at FROM patrol_units ORDER BY id").fetch_all(p).await?
+    });
+    Ok(rows.into_iter().map(PatrolUnit::from).collect())
 }
 
 /// The default unit's id.

@@ -2,41 +2,54 @@
 //! (`webhook_deliveries`).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::Row;
 
+use crate::domain::webhooks::{Delivery, Webhook};
 use crate::storage::on_pool;
 use crate::storage::{Db, DbError};
 
-/// A subscriber.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Webhook {
-    /// Id.
-    pub id: i64,
-    /// Where events are POSTed.
-    pub url: String,
-    /// HMAC key (not returned by the API after creation).
-    #[serde(skip)]
-    pub secret: String,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
+/// A `webhooks` row as read.
+#[derive(sqlx::FromRow)]
+struct WebhookRecord {
+    id: i64,
+    url: String,
+    secret: String,
+    created_at: DateTime<Utc>,
 }
 
-/// One delivery log row.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Delivery {
-    /// Event type (`alarm.opened`, …).
-    pub event: String,
-    /// `delivered`, `failed` or `dropped`.
-    pub outcome: String,
-    /// Attempts made.
-    pub attempts: i64,
-    /// Last HTTP status.
-    pub http_status: Option<i64>,
-    /// Last error.
-    pub error: Option<String>,
-    /// When the outcome was final.
-    pub time: DateTime<Utc>,
+impl From<WebhookRecord> for Webhook {
+    fn from(r: WebhookRecord) -> Self {
+        Webhook {
+            id: r.id,
+            url: r.url,
+            secret: r.secret,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// A `webhook_deliveries` row as read.
+#[derive(sqlx::FromRow)]
+struct DeliveryRecord {
+    event: String,
+    outcome: String,
+    attempts: i64,
+    http_status: Option<i64>,
+    error: Option<String>,
+    time: DateTime<Utc>,
+}
+
+impl From<DeliveryRecord> for Delivery {
+    fn from(r: DeliveryRecord) -> Self {
+        Delivery {
+            event: r.event,
+            outcome: r.outcome,
+            attempts: r.attempts,
+            http_status: r.http_status,
+            error: r.error,
+            time: r.time,
+        }
+    }
 }
 
 /// Adds a subscriber.
@@ -54,13 +67,10 @@ pub async fn insert_webhook(db: &Db, url: &str, secret: &str) -> Result<Webhook,
 
 /// Every subscriber, by id.
 pub async fn webhooks(db: &Db) -> Result<Vec<Webhook>, DbError> {
-    Ok(on_pool!(db, p => {
-        let mut out = Vec::new();
-        for r in sqlx::query("SELECT id, url, secret, created_at FROM webhooks ORDER BY id").fetch_all(p).await? {
-            out.push(Webhook { id: r.try_get("id")?, url: r.try_get("url")?, secret: r.try_get("secret")?, created_at: r.try_get("created_at")? });
-        }
-        out
-    }))
+    let rows = on_pool!(db, p => {
+        sqlx::query_as::<_, WebhookRecord>("SELECT id, url, secret, created_at FROM webhooks ORDER BY id").fetch_all(p).await?
+    });
+    Ok(rows.into_iter().map(Webhook::from).collect())
 }
 
 /// Appends the final outcome of one event to a subscriber's delivery log.
@@ -81,15 +91,9 @@ pub async fn delete_webhook(db: &Db, id: i64) -> Result<bool, DbError> {
 
 /// Delivery log of one subscriber, newest first.
 pub async fn deliveries(db: &Db, hook: i64, limit: i64) -> Result<Vec<Delivery>, DbError> {
-    Ok(on_pool!(db, p => {
-        let mut out = Vec::new();
-        for r in sqlx::query("SELECT event, outcome, attempts, http_status, error, time FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2")
-            .bind(hook).bind(limit).fetch_all(p).await? {
-            out.push(Delivery {
-                event: r.try_get("event")?, outcome: r.try_get("outcome")?, attempts: r.try_get("attempts")?,
-                http_status: r.try_get("http_status")?, error: r.try_get("error")?, time: r.try_get("time")?,
-            });
-        }
-        out
-    }))
+    let rows = on_pool!(db, p => {
+        sqlx::query_as::<_, DeliveryRecord>("SELECT event, outcome, attempts, http_status, error, time FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY id DESC LIMIT $2")
+            .bind(hook).bind(limit).fetch_all(p).await?
+    });
+    Ok(rows.into_iter().map(Delivery::from).collect())
 }

@@ -1,10 +1,12 @@
 //! The layers of `server/src` and the one direction of their imports, checked on the source.
 //!
 //! `app → transport → services → storage → domain → (protocol, geofence)`: a file may name
-//! the layers below its own, never one above. Besides the order, three rules hold the layers'
+//! the layers below its own, never one above. Besides the order, these rules hold the layers'
 //! meaning: `domain/` knows no database, HTTP or sockets; only `storage/` names `sqlx`; only
-//! `transport/http` names actix or `ApiError`; and the transports (`gateway`, `http`, `mqtt`)
-//! never import each other. Every violation is listed, file and line, in one failure.
+//! `transport/http` names actix or `ApiError`; the transports (`gateway`, `http`, `mqtt`)
+//! never import each other; and `storage/` neither names `utoipa` nor derives `Serialize`
+//! (storage values are never the API's schema). Every violation is listed, file and line, in
+//! one failure.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +45,16 @@ fn names(text: &str, word: &str) -> bool {
     })
 }
 
+/// Whether `line` lists `name` as a derive: `#[derive(…, Serialize, …)]`, or a line of a
+/// derive spread over several (`    Serialize,`); `Deserialize` is not `Serialize`.
+fn derives(line: &str, name: &str) -> bool {
+    line.match_indices(name).any(|(i, _)| {
+        let before = line[..i].trim_end().chars().next_back();
+        let after = line[i + name.len()..].trim_start().chars().next();
+        matches!(before, None | Some('(' | ',')) && matches!(after, None | Some(')' | ','))
+    })
+}
+
 /// Which rules `line` of a file at `rel` (path under `server/src`, `/`-separated) breaks.
 fn violations(rel: &str, line: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -74,6 +86,16 @@ fn violations(rel: &str, line: &str) -> Vec<String> {
             if names(code, banned) {
                 out.push(format!("domain/ names {banned}"));
             }
+        }
+    }
+    // Storage values are never the API's schema: response types live in domain/ or the
+    // handlers, so a column rename cannot silently change the API.
+    if top == "storage" {
+        if names(code, "utoipa") {
+            out.push("storage/ names utoipa".into());
+        }
+        if code.contains("serde::Serialize") || derives(code, "Serialize") {
+            out.push("storage/ derives Serialize".into());
         }
     }
     if top != "storage" && names(code, "sqlx") {
@@ -178,4 +200,26 @@ fn the_checker_sees_what_it_must() {
     assert!(violations("services/bus.rs", "/// see crate::transport::http::stream").is_empty());
     assert!(violations("domain/rules.rs", "use crate::domain::alarms::Guard;").is_empty());
     assert!(violations("transport/http/osmand.rs", "use actix_web::App;").is_empty());
+    let serialize = vec!["storage/ derives Serialize".to_string()];
+    for line in [
+        "#[derive(Debug, Clone, Serialize, sqlx::FromRow)]",
+        "#[derive(serde::Serialize)]",
+        "    Serialize,",
+        "use serde::Serialize;",
+    ] {
+        assert_eq!(violations("storage/units.rs", line), serialize, "{line}");
+    }
+    assert_eq!(
+        violations("storage/commands.rs", "#[derive(Debug, utoipa::ToSchema)]"),
+        vec!["storage/ names utoipa".to_string()]
+    );
+    assert!(violations("storage/alarms.rs", "#[derive(Deserialize, sqlx::FromRow)]").is_empty());
+    assert!(violations("storage/alarms.rs", "let s = serde_json::to_string(&v)?;").is_empty());
+    assert!(
+        violations(
+            "domain/units.rs",
+            "#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]"
+        )
+        .is_empty()
+    );
 }

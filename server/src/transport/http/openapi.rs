@@ -17,8 +17,8 @@ use super::handlers::{
 use super::routes::{Access, Method, ROUTES};
 use crate::domain::StoredPosition;
 use crate::domain::alarms::{AlarmView, Guard};
+use crate::domain::units::PatrolUnit;
 use crate::services::webhooks::Webhook;
-use crate::storage::units::PatrolUnit;
 use crate::transport::http::handlers::webhooks::{DeliveryList, WebhookList};
 
 /// A GeoJSON Feature as the API returns fences and trajectory points (schema only: the

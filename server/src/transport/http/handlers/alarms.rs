@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Role;
+use crate::domain::alarms::AlarmStep;
 use crate::domain::alarms::{AlarmView, Guard};
 use crate::services::access::{self, Actor};
 use crate::services::bus::{AlarmAction, BusEvent};
-use crate::storage::alarms::{self, AlarmActionRow};
+use crate::storage::alarms;
 use crate::storage::{guards, units};
 use crate::transport::http::{ApiError, AppState};
 
@@ -72,7 +73,7 @@ pub struct AlarmDetail {
     /// The alarm.
     pub alarm: AlarmView,
     /// Its lifecycle steps, oldest first.
-    pub actions: Vec<AlarmActionRow>,
+    pub actions: Vec<AlarmStep>,
     /// Only for administrators, dispatchers and officers: the owner's contact (null: the
     /// vehicle has no owner). Absent for everyone else.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -7,8 +7,9 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::units::PatrolUnit;
 use crate::services::access::Actor;
-use crate::storage::units::{self, PatrolUnit};
+use crate::storage::units;
 use crate::transport::http::{ApiError, AppState};
 
 /// Body of `POST /api/v1/units`.
