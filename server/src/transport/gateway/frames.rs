@@ -50,7 +50,7 @@ impl<C: GatewayCodec> Connection<C> {
         }
         let ingest = &self.gateway.ingest;
         let device = ingest
-            .resolve(self.source(), id.as_str())
+            .resolve(self.source(), &id)
             .await
             .map_err(Close::from)?;
         if let Some(old) = self.session.take() {
@@ -186,7 +186,7 @@ impl<C: GatewayCodec> Connection<C> {
             let check = self
                 .gateway
                 .ingest
-                .check_auth_code(self.source(), id.as_str(), code)
+                .check_auth_code(self.source(), &id, code)
                 .await
                 .map_err(Close::from)?;
             if check == AuthCheck::Wrong {

@@ -204,7 +204,7 @@ async fn store(topic: &[u8], payload: &[u8], config: &OsmandConfig, ingest: &Ing
         protocol: Protocol::Mqtt,
         peer: None,
     };
-    match ingest.report(from, device.as_str(), report.message).await {
+    match ingest.report(from, &device, report.message).await {
         Ok(_) | Err(IngestError::UnknownDevice) => {}
         Err(e) => tracing::warn!(error = %e, "mqtt: position dropped"),
     }
