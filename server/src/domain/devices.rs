@@ -1,6 +1,11 @@
 //! Trackers: the devices that report positions and take commands.
+//!
+//! A device has two ids with one name each: `device_id` (or a row's `id`) is always the row id,
+//! an `i64` that other tables refer to; `unique_id` is always the identifier the device reports
+//! on the wire (IMEI, phone number, …), a validated [`DeviceId`].
 
 use chrono::{DateTime, Utc};
+use protocol::DeviceId;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -10,7 +15,8 @@ pub struct Device {
     /// Row id.
     pub id: i64,
     /// The identifier the device reports (IMEI, phone number, …).
-    pub unique_id: String,
+    #[schema(value_type = String)]
+    pub unique_id: DeviceId,
     /// Protocol it last spoke, if it ever connected.
     pub protocol: Option<String>,
     /// Display name.
@@ -34,10 +40,10 @@ pub struct Device {
 }
 
 /// A device to create.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewDevice {
     /// The identifier the device reports.
-    pub unique_id: String,
+    pub unique_id: DeviceId,
     /// Display name.
     pub name: String,
     /// Protocol, if known.

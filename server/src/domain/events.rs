@@ -11,7 +11,8 @@ pub struct NewEvent {
     pub kind: &'static str,
     /// Device row id, when known.
     pub device_id: Option<i64>,
-    /// The identifier the device gave.
+    /// The identifier the device gave. Text, not a [`protocol::DeviceId`]: events also record
+    /// refused frames whose claimed identifier may be invalid.
     pub unique_id: Option<String>,
     /// Protocol.
     pub protocol: Option<&'static str>,
@@ -32,7 +33,8 @@ pub struct Event {
     pub kind: String,
     /// Device row id.
     pub device_id: Option<i64>,
-    /// The identifier the device gave.
+    /// The identifier the device gave. Text, not a [`protocol::DeviceId`]: events also record
+    /// refused frames whose claimed identifier may be invalid.
     pub unique_id: Option<String>,
     /// Protocol.
     pub protocol: Option<String>,

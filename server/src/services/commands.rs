@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use protocol::{CommandProfile, DeviceId};
+use protocol::CommandProfile;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -412,10 +412,7 @@ impl CommandQueue {
             let Some(device) = self.db.device(c.device_id).await? else {
                 continue;
             };
-            let Ok(id) = DeviceId::parse(&device.unique_id) else {
-                continue;
-            };
-            if !self.registry.is_online(&id) {
+            if !self.registry.is_online(&device.unique_id) {
                 continue;
             }
             let Some(command) = protocol_command(&c.kind, &c.params) else {
@@ -425,7 +422,11 @@ impl CommandQueue {
             };
             let profile: CommandProfile =
                 serde_json::from_value(device.command_profile.clone()).unwrap_or_default();
-            match self.registry.send_command(&id, command, profile).await {
+            match self
+                .registry
+                .send_command(&device.unique_id, command, profile)
+                .await
+            {
                 Ok(corr) => {
                     let corr = serde_json::to_value(corr).unwrap_or(Value::Null);
                     self.finish(&c, CommandStatus::Sent, "", None, Some(&corr))

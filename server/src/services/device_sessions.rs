@@ -133,8 +133,8 @@ impl Drop for SessionTicket {
 /// A connected device, as listed by [`SessionRegistry::sessions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
-    /// Device identifier.
-    pub device: String,
+    /// The identifier the device reports.
+    pub unique_id: String,
     /// Protocol.
     pub protocol: Protocol,
     /// Remote address.
@@ -160,10 +160,10 @@ impl std::fmt::Debug for SessionRegistry {
 }
 
 impl SessionRegistry {
-    /// Registers a session for `device`, replacing (and cancelling) an older one.
+    /// Registers a session for `unique_id`, replacing (and cancelling) an older one.
     pub fn register(
         &self,
-        device: DeviceId,
+        unique_id: DeviceId,
         protocol: Protocol,
         peer: SocketAddr,
     ) -> SessionTicket {
@@ -178,27 +178,27 @@ impl SessionRegistry {
             .inner
             .lock()
             .ok()
-            .and_then(|mut map| map.insert(device.as_str().into(), inbox.clone()));
+            .and_then(|mut map| map.insert(unique_id.as_str().into(), inbox.clone()));
         if let Some(old) = old {
             old.update(|st| st.replaced = true);
         }
         SessionTicket { id, inbox }
     }
 
-    /// Removes the session of `device` if it is still session `id`.
-    pub fn unregister(&self, device: &DeviceId, id: u64) {
+    /// Removes the session of `unique_id` if it is still session `id`.
+    pub fn unregister(&self, unique_id: &DeviceId, id: u64) {
         if let Ok(mut map) = self.inner.lock()
-            && map.get(device.as_str()).is_some_and(|e| e.id == id)
+            && map.get(unique_id.as_str()).is_some_and(|e| e.id == id)
         {
-            map.remove(device.as_str());
+            map.remove(unique_id.as_str());
         }
     }
 
     /// Whether the device has a live session.
-    pub fn is_online(&self, device: &DeviceId) -> bool {
+    pub fn is_online(&self, unique_id: &DeviceId) -> bool {
         self.inner
             .lock()
-            .is_ok_and(|m| m.contains_key(device.as_str()))
+            .is_ok_and(|m| m.contains_key(unique_id.as_str()))
     }
 
     /// Number of live sessions.
@@ -218,7 +218,7 @@ impl SessionRegistry {
             .map(|m| {
                 m.iter()
                     .map(|(d, e)| SessionInfo {
-                        device: d.to_string(),
+                        unique_id: d.to_string(),
                         protocol: e.protocol,
                         peer: e.peer,
                     })
@@ -231,7 +231,7 @@ impl SessionRegistry {
     /// matched on.
     pub async fn send_command(
         &self,
-        device: &DeviceId,
+        unique_id: &DeviceId,
         command: Command,
         profile: CommandProfile,
     ) -> Result<Correlation, SendCommandError> {
@@ -239,8 +239,8 @@ impl SessionRegistry {
             .inner
             .lock()
             .ok()
-            .and_then(|m| m.get(device.as_str()).cloned())
-            .ok_or_else(|| SendCommandError::Offline(device.to_string()))?;
+            .and_then(|m| m.get(unique_id.as_str()).cloned())
+            .ok_or_else(|| SendCommandError::Offline(unique_id.to_string()))?;
         let (reply, rx) = oneshot::channel();
         let queued = inbox.update(|st| {
             if st.closed || st.replaced {
@@ -254,10 +254,10 @@ impl SessionRegistry {
             true
         });
         if queued != Some(true) {
-            return Err(SendCommandError::Closed(device.to_string()));
+            return Err(SendCommandError::Closed(unique_id.to_string()));
         }
         Ok(rx
             .await
-            .map_err(|_| SendCommandError::Closed(device.to_string()))??)
+            .map_err(|_| SendCommandError::Closed(unique_id.to_string()))??)
     }
 }

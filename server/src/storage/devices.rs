@@ -1,6 +1,7 @@
 //! Trackers: creation, auto-registration, look-ups and the per-device secrets.
 
 use chrono::{DateTime, Utc};
+use protocol::DeviceId;
 use serde_json::Value;
 use sqlx::types::Json;
 
@@ -25,11 +26,20 @@ struct DeviceRecord {
     last_seen_at: Option<DateTime<Utc>>,
 }
 
-impl From<DeviceRecord> for Device {
-    fn from(r: DeviceRecord) -> Device {
-        Device {
+impl TryFrom<DeviceRecord> for Device {
+    type Error = sqlx::Error;
+
+    /// Fails on a stored `unique_id` that is not a valid [`DeviceId`] (written by hand or by an
+    /// older release): a decode error naming the column and the value.
+    fn try_from(r: DeviceRecord) -> Result<Device, sqlx::Error> {
+        let unique_id = DeviceId::parse(&r.unique_id).map_err(|e| sqlx::Error::ColumnDecode {
+            index: "unique_id".to_owned(),
+            // The model error quotes the value.
+            source: format!("stored unique_id: {e}").into(),
+        })?;
+        Ok(Device {
             id: r.id,
-            unique_id: r.unique_id,
+            unique_id,
             protocol: r.protocol,
             name: r.name,
             claimed: r.claimed,
@@ -39,7 +49,7 @@ impl From<DeviceRecord> for Device {
             auth_code: r.auth_code,
             mqtt_token: r.mqtt_token,
             command_profile: r.command_profile.0,
-        }
+        })
     }
 }
 
@@ -50,10 +60,10 @@ impl Db {
             "INSERT INTO devices (unique_id, name, protocol, claimed, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING {DEVICE_COLS}"
         );
         let res: Result<DeviceRecord, sqlx::Error> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(&d.unique_id).bind(&d.name).bind(&d.protocol).bind(d.claimed).bind(Utc::now())
+            .bind(d.unique_id.as_str()).bind(&d.name).bind(&d.protocol).bind(d.claimed).bind(Utc::now())
             .fetch_one(p).await);
         match res {
-            Ok(d) => Ok(d.into()),
+            Ok(d) => Ok(d.try_into()?),
             Err(e) if is_unique_violation(&e) => Err(DbError::Conflict("device")),
             Err(e) => Err(e.into()),
         }
@@ -63,13 +73,13 @@ impl Db {
     /// The bool is true when it was created now.
     pub async fn register_device(
         &self,
-        unique_id: &str,
+        unique_id: &DeviceId,
         protocol: &str,
     ) -> Result<(Device, bool), DbError> {
         let n = on_pool!(self, p => sqlx::query("INSERT INTO devices (unique_id, name, protocol, claimed, created_at) VALUES ($1, $1, $2, FALSE, $3) ON CONFLICT (unique_id) DO NOTHING")
-            .bind(unique_id).bind(protocol).bind(Utc::now()).execute(p).await?.rows_affected());
+            .bind(unique_id.as_str()).bind(protocol).bind(Utc::now()).execute(p).await?.rows_affected());
         let dev = self
-            .device_by_unique_id(unique_id)
+            .device_by_unique_id(unique_id.as_str())
             .await?
             .ok_or(DbError::Sqlx(sqlx::Error::RowNotFound))?;
         Ok((dev, n > 0))
@@ -80,7 +90,7 @@ impl Db {
         let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE unique_id = $1");
         let row: Option<DeviceRecord> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(unique_id).fetch_optional(p).await?);
-        Ok(row.map(Device::from))
+        Ok(row.map(Device::try_from).transpose()?)
     }
 
     /// A device by row id.
@@ -88,7 +98,7 @@ impl Db {
         let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id = $1");
         let row: Option<DeviceRecord> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id).fetch_optional(p).await?);
-        Ok(row.map(Device::from))
+        Ok(row.map(Device::try_from).transpose()?)
     }
 
     /// Devices ordered by id, after `after_id`, at most `limit`.
@@ -96,7 +106,10 @@ impl Db {
         let sql = format!("SELECT {DEVICE_COLS} FROM devices WHERE id > $1 ORDER BY id LIMIT $2");
         let rows: Vec<DeviceRecord> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(after_id).bind(limit).fetch_all(p).await?);
-        Ok(rows.into_iter().map(Device::from).collect())
+        Ok(rows
+            .into_iter()
+            .map(Device::try_from)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Stores the JT808 authentication code issued to a device.
@@ -123,5 +136,38 @@ impl Db {
         on_pool!(self, p => { sqlx::query("UPDATE devices SET last_seen_at = $1, protocol = $2 WHERE id = $3")
             .bind(now).bind(protocol).bind(device_id).execute(p).await?; });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(unique_id: &str) -> DeviceRecord {
+        DeviceRecord {
+            id: 1,
+            unique_id: unique_id.to_owned(),
+            protocol: None,
+            name: "n".to_owned(),
+            claimed: false,
+            owner_id: None,
+            mqtt_token: None,
+            auth_code: None,
+            command_profile: Json(Value::Null),
+            created_at: Utc::now(),
+            last_seen_at: None,
+        }
+    }
+
+    #[test]
+    fn stored_unique_id_decodes() {
+        let d = Device::try_from(record("123456789012345")).unwrap();
+        assert_eq!(d.unique_id.as_str(), "123456789012345");
+    }
+
+    #[test]
+    fn invalid_stored_unique_id_is_a_decode_error_naming_column_and_value() {
+        let e = Device::try_from(record("bad id")).unwrap_err().to_string();
+        assert!(e.contains("unique_id") && e.contains("bad id"), "{e}");
     }
 }

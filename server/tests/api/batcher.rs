@@ -67,7 +67,10 @@ async fn sqlite_wal_starts_over_under_steady_writes() {
         vigil_server::storage::Db::connect(&crate::helpers::test_settings(&tdb.url).db_config())
             .await
             .unwrap();
-    let (dev, _) = db.register_device("wal-device", "gt06").await.unwrap();
+    let (dev, _) = db
+        .register_device(&protocol::DeviceId::parse("wal-device").unwrap(), "gt06")
+        .await
+        .unwrap();
     let dev = dev.id;
     let wal = Arc::new(WalWatch::default());
     let mut sink = PositionSink::new(&db, wal.clone());

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use protocol::DeviceId;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
@@ -246,7 +247,7 @@ impl TestApp {
     pub async fn create_device(&self, unique_id: &str) -> i64 {
         self.db
             .create_device(&NewDevice {
-                unique_id: unique_id.into(),
+                unique_id: DeviceId::parse(unique_id).unwrap(),
                 name: unique_id.into(),
                 protocol: None,
                 claimed: true,

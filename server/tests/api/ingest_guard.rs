@@ -38,7 +38,7 @@ async fn device_ids(app: &TestApp) -> Vec<String> {
         .await
         .unwrap()
         .into_iter()
-        .map(|d| d.unique_id)
+        .map(|d| d.unique_id.to_string())
         .collect()
 }
 

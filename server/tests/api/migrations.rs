@@ -139,10 +139,17 @@ async fn databases_of_the_previous_release_open(backend: Backend) {
         "{backend:?}"
     );
     // And the schema works: a device goes in and comes out.
-    let (dev, created) = store.register_device("old-release", "h02").await.unwrap();
+    let (dev, created) = store
+        .register_device(&protocol::DeviceId::parse("old-release").unwrap(), "h02")
+        .await
+        .unwrap();
     assert!(created);
     assert_eq!(
-        store.device(dev.id).await.unwrap().map(|d| d.unique_id),
+        store
+            .device(dev.id)
+            .await
+            .unwrap()
+            .map(|d| d.unique_id.to_string()),
         Some("old-release".to_string())
     );
     store.close().await;

@@ -3,6 +3,7 @@
 //! checked on authentication). The rules are the same for every transport; the gateway
 //! keeps only the connection's side (its session, when to refuse a frame).
 
+use protocol::DeviceId;
 use serde_json::json;
 
 use super::{DeviceRef, Ingest, IngestError, Source, UnknownDevicePolicy};
@@ -21,9 +22,9 @@ impl Ingest {
     /// Finds the device reporting as `unique_id`, or registers it as unclaimed
     /// ([`UnknownDevicePolicy::Register`]); either way an unknown one is recorded as an
     /// `unknown_device` event (`action`: `registered` or `rejected`).
-    pub async fn resolve(&self, from: Source, unique_id: &str) -> Result<Device, IngestError> {
+    pub async fn resolve(&self, from: Source, unique_id: &DeviceId) -> Result<Device, IngestError> {
         let db = &self.db;
-        match db.device_by_unique_id(unique_id).await {
+        match db.device_by_unique_id(unique_id.as_str()).await {
             Ok(Some(d)) => return Ok(d),
             Ok(None) => {}
             Err(e) => {
@@ -35,7 +36,7 @@ impl Ingest {
             // No device row to file it under: the identifier it gave only.
             let e = crate::domain::NewEvent {
                 kind: "unknown_device",
-                unique_id: Some(unique_id.to_owned()),
+                unique_id: Some(unique_id.to_string()),
                 protocol: Some(from.protocol.as_str()),
                 peer: from.peer.map(|a| a.to_string()),
                 detail: json!({ "action": "rejected" }),
@@ -89,10 +90,10 @@ impl Ingest {
     pub async fn check_auth_code(
         &self,
         from: Source,
-        unique_id: &str,
+        unique_id: &DeviceId,
         code: &str,
     ) -> Result<AuthCheck, IngestError> {
-        let known = self.db.device_by_unique_id(unique_id).await?;
+        let known = self.db.device_by_unique_id(unique_id.as_str()).await?;
         if let Some(device) = known
             && let Some(expected) = &device.auth_code
             && expected != code

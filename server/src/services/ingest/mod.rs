@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use protocol::{DeviceMessage, FixTimeWindow, Position, Protocol};
+use protocol::{DeviceId, DeviceMessage, FixTimeWindow, Position, Protocol};
 use serde::{Deserialize, Serialize};
 
 pub use fix_time::{MAX_EVENTS_PER_REPORT, RejectedFix, record_rejected, screen};
@@ -93,7 +93,7 @@ impl<'a> From<&'a Device> for DeviceRef<'a> {
     fn from(d: &'a Device) -> Self {
         DeviceRef {
             id: d.id,
-            unique_id: &d.unique_id,
+            unique_id: d.unique_id.as_str(),
         }
     }
 }
@@ -154,7 +154,7 @@ impl Ingest {
     pub async fn report(
         &self,
         from: Source,
-        unique_id: &str,
+        unique_id: &DeviceId,
         message: DeviceMessage,
     ) -> Result<Outcome, IngestError> {
         let device = self.resolve(from, unique_id).await?;

@@ -26,9 +26,9 @@ use crate::services::ingest::{DeviceRef, IngestError};
 /// connection should cost little).
 pub(super) struct Session {
     /// Row id.
-    pub(super) db_id: i64,
-    /// Identifier (= the row's `unique_id`).
-    pub(super) device_id: DeviceId,
+    pub(super) device_id: i64,
+    /// The identifier the device reports (= the row's `unique_id`).
+    pub(super) unique_id: DeviceId,
     /// JT808 authentication code.
     pub(super) auth_code: Option<Box<str>>,
     /// The session authenticated with its code (only asked of protocols that
@@ -158,14 +158,14 @@ impl<C: GatewayCodec> Connection<C> {
             _ => tracing::info!(reason = %close, "connection closed"),
         }
         if let Some(s) = self.session.take() {
-            self.gateway.registry.unregister(&s.device_id, s.ticket.id);
+            self.gateway.registry.unregister(&s.unique_id, s.ticket.id);
             // Through the login gate too: when thousands of devices drop at once, their
             // disconnect records would otherwise all wait on the database pool together,
             // each with its event and query in memory.
             let _permit = self.timer.sweeper.logins.clone().acquire_owned().await.ok();
             let device = DeviceRef {
-                id: s.db_id,
-                unique_id: s.device_id.as_str(),
+                id: s.device_id,
+                unique_id: s.unique_id.as_str(),
             };
             let detail = json!({ "reason": close.to_string() });
             Box::pin(
@@ -416,10 +416,10 @@ impl<C: GatewayCodec> Connection<C> {
         let Some(session) = &self.session else {
             return Ok(());
         };
-        let device = session.device_id;
+        let unique_id = session.unique_id;
         match self
             .codec
-            .command(&device, &cmd.command, &cmd.profile, Utc::now())
+            .command(&unique_id, &cmd.command, &cmd.profile, Utc::now())
         {
             Ok((frame, corr)) => {
                 self.send(frame).await?;

@@ -44,22 +44,29 @@ impl<C: GatewayCodec> Connection<C> {
     }
 
     /// Finds (or registers) the device and makes this connection its session.
-    async fn identify(&mut self, id: DeviceId) -> Result<(), Close> {
-        if self.session.as_ref().is_some_and(|s| s.device_id == id) {
+    async fn identify(&mut self, unique_id: DeviceId) -> Result<(), Close> {
+        if self
+            .session
+            .as_ref()
+            .is_some_and(|s| s.unique_id == unique_id)
+        {
             return Ok(());
         }
         let ingest = &self.gateway.ingest;
         let device = ingest
-            .resolve(self.source(), id.as_str())
+            .resolve(self.source(), &unique_id)
             .await
             .map_err(Close::from)?;
         if let Some(old) = self.session.take() {
             self.gateway
                 .registry
-                .unregister(&old.device_id, old.ticket.id);
+                .unregister(&old.unique_id, old.ticket.id);
         }
-        tracing::Span::current().record("device", id.as_str());
-        let ticket = self.gateway.registry.register(id, C::PROTOCOL, self.peer);
+        tracing::Span::current().record("device", unique_id.as_str());
+        let ticket = self
+            .gateway
+            .registry
+            .register(unique_id, C::PROTOCOL, self.peer);
         ingest.touch_now(self.source(), device.id).await;
         ingest
             .record(
@@ -71,8 +78,8 @@ impl<C: GatewayCodec> Connection<C> {
             .await;
         tracing::info!(device_id = device.id, "device identified");
         self.session = Some(Session {
-            db_id: device.id,
-            device_id: id,
+            device_id: device.id,
+            unique_id,
             auth_code: device.auth_code.map(String::into_boxed_str),
             authenticated: false,
             ticket,
@@ -86,7 +93,7 @@ impl<C: GatewayCodec> Connection<C> {
         metrics::counter!("vigil_ingest_refused_total", "protocol" => C::PROTOCOL.as_str(), "reason" => why.as_str()).increment(1);
         self.refusals = self.refusals.saturating_add(1);
         let claimed = claimed.map_or("-", |d| d.as_str());
-        let session = self.session.as_ref().map_or("-", |s| s.device_id.as_str());
+        let session = self.session.as_ref().map_or("-", |s| s.unique_id.as_str());
         if self.refusals == 1 {
             tracing::warn!(protocol = %C::PROTOCOL, peer = %self.peer, reason = why.as_str(), claimed, session, "frame refused");
         } else {
@@ -127,7 +134,7 @@ impl<C: GatewayCodec> Connection<C> {
             }
             if C::AUTHENTICATES
                 && let Some(s) = &self.session
-                && s.device_id != *id
+                && s.unique_id != *id
             {
                 self.refused(Refusal::OtherDevice, Some(id));
                 return self.refuse(ack).await;
@@ -156,8 +163,8 @@ impl<C: GatewayCodec> Connection<C> {
             self.identify(id).await?;
             if let Some(s) = &mut self.session {
                 let device = DeviceRef {
-                    id: s.db_id,
-                    unique_id: s.device_id.as_str(),
+                    id: s.device_id,
+                    unique_id: s.unique_id.as_str(),
                 };
                 let code = self
                     .gateway
@@ -186,7 +193,7 @@ impl<C: GatewayCodec> Connection<C> {
             let check = self
                 .gateway
                 .ingest
-                .check_auth_code(self.source(), id.as_str(), code)
+                .check_auth_code(self.source(), &id, code)
                 .await
                 .map_err(Close::from)?;
             if check == AuthCheck::Wrong {
@@ -203,14 +210,14 @@ impl<C: GatewayCodec> Connection<C> {
             if s.auth_code.is_none() {
                 // A device that registered elsewhere before (or that this authentication just
                 // created): its code is the one from now on.
-                self.gateway.ingest.adopt_auth_code(s.db_id, code).await;
+                self.gateway.ingest.adopt_auth_code(s.device_id, code).await;
                 s.auth_code = Some(code.into());
             }
             s.authenticated = true;
         }
         // `last_seen_at`, at most once a minute.
         if let Some(s) = &self.session {
-            self.gateway.ingest.touch(self.source(), s.db_id).await;
+            self.gateway.ingest.touch(self.source(), s.device_id).await;
         }
         match &message {
             DeviceMessage::TimeRequest => {
@@ -237,8 +244,8 @@ impl<C: GatewayCodec> Connection<C> {
         let outcome = match &self.session {
             Some(s) => {
                 let device = DeviceRef {
-                    id: s.db_id,
-                    unique_id: s.device_id.as_str(),
+                    id: s.device_id,
+                    unique_id: s.unique_id.as_str(),
                 };
                 self.gateway
                     .ingest

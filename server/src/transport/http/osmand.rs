@@ -52,7 +52,7 @@ async fn report(state: web::Data<OsmandState>, req: HttpRequest, body: web::Byte
     // the same report forever.
     match state
         .ingest
-        .report(from, report.device.as_str(), report.message)
+        .report(from, &report.device, report.message)
         .await
     {
         // Answer only once stored: the app keeps the report and retries otherwise.

@@ -277,10 +277,10 @@ pub async fn user_acl(db: &Db, actor: &Actor) -> Result<Acl, DbError> {
         for id in crate::storage::access::owned_or_shared(db, actor.user.id).await? {
             if let Some(d) = db.device(id).await? {
                 if alarms {
-                    topics.insert(device_alarms_topic(&d.unique_id));
+                    topics.insert(device_alarms_topic(d.unique_id.as_str()));
                 }
                 if positions {
-                    topics.insert(device_live_topic(&d.unique_id));
+                    topics.insert(device_live_topic(d.unique_id.as_str()));
                 }
             }
         }

@@ -181,14 +181,14 @@ async fn store(topic: &[u8], payload: &[u8], config: &OsmandConfig, ingest: &Ing
         .and_then(|t| t.strip_prefix("vigil/"))
         .and_then(|t| t.strip_suffix("/position"))
         .and_then(|id| DeviceId::parse(id).ok());
-    let Some(device) = topic_device else {
+    let Some(unique_id) = topic_device else {
         metrics::counter!("vigil_decode_errors_total", "protocol" => "mqtt", "kind" => "topic")
             .increment(1);
         return;
     };
     let now = Utc::now();
-    let report = match parse_json(payload, Some(device), now, config) {
-        Ok(r) if r.device == device => r,
+    let report = match parse_json(payload, Some(unique_id), now, config) {
+        Ok(r) if r.device == unique_id => r,
         Ok(_) => {
             metrics::counter!("vigil_decode_errors_total", "protocol" => "mqtt", "kind" => "device_mismatch").increment(1);
             return;
@@ -204,7 +204,7 @@ async fn store(topic: &[u8], payload: &[u8], config: &OsmandConfig, ingest: &Ing
         protocol: Protocol::Mqtt,
         peer: None,
     };
-    match ingest.report(from, device.as_str(), report.message).await {
+    match ingest.report(from, &unique_id, report.message).await {
         Ok(_) | Err(IngestError::UnknownDevice) => {}
         Err(e) => tracing::warn!(error = %e, "mqtt: position dropped"),
     }

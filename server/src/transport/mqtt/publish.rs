@@ -55,8 +55,8 @@ pub async fn publish(bus: Bus, db: Db, link: (LinkTx, LinkRx)) -> Result<(), Str
                     Some(u) => u.clone(),
                     None => match db.device(alarm.device_id).await {
                         Ok(Some(d)) => {
-                            unique_ids.insert(d.id, d.unique_id.clone());
-                            d.unique_id
+                            unique_ids.insert(d.id, d.unique_id.to_string());
+                            d.unique_id.to_string()
                         }
                         _ => continue,
                     },

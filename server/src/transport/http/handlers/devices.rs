@@ -21,9 +21,7 @@ pub struct DeviceView {
 }
 
 fn view(state: &AppState, device: Device) -> DeviceView {
-    let online = DeviceId::parse(&device.unique_id)
-        .map(|id| state.registry.is_online(&id))
-        .unwrap_or(false);
+    let online = state.registry.is_online(&device.unique_id);
     DeviceView { device, online }
 }
 
@@ -59,7 +57,7 @@ pub async fn create(
             format!("owner_id: no user {owner}"),
         ));
     }
-    let id = DeviceId::parse(body.unique_id.trim())
+    let unique_id = DeviceId::parse(body.unique_id.trim())
         .map_err(|e| ApiError::bad_request("invalid_unique_id", e.to_string()))?;
     if let Some(p) = &body.protocol
         && !["gt06", "jt808", "h02", "osmand", "mqtt"].contains(&p.as_str())
@@ -69,14 +67,14 @@ pub async fn create(
             format!("unknown protocol {p:?}"),
         ));
     }
-    let name = body.name.unwrap_or_else(|| id.to_string());
+    let name = body.name.unwrap_or_else(|| unique_id.to_string());
     if name.len() > 200 {
         return Err(ApiError::bad_request("invalid_name", "name is too long"));
     }
     let device = state
         .db
         .create_device(&NewDevice {
-            unique_id: id.to_string(),
+            unique_id,
             name,
             protocol: body.protocol,
             claimed: true,
@@ -251,9 +249,9 @@ pub async fn new_mqtt_token(
     let token = crate::services::auth::random_hex(16)?;
     state.db.set_mqtt_token(device.id, Some(&token)).await?;
     Ok(HttpResponse::Created().json(MqttCredentials {
-        topic: crate::domain::topics::position_topic(&device.unique_id),
-        username: device.unique_id.clone(),
-        client_id: device.unique_id,
+        topic: crate::domain::topics::position_topic(device.unique_id.as_str()),
+        username: device.unique_id.to_string(),
+        client_id: device.unique_id.to_string(),
         password: token,
     }))
 }
