@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
     let per_conn = (after.saturating_sub(base)) as f64 * 1024.0 / n as f64;
     println!(
         "{n} idle logged-in GT06 connections: RSS {base} kB -> {after} kB, {per_conn:.0} bytes per \
-         connection (server task, session, registry entry, plus the test's own client socket)"
+         connection (server task, session, session-table entry, plus the test's own client socket)"
     );
     drop(conns);
     token.cancel();

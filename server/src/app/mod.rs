@@ -21,7 +21,7 @@ use crate::app::settings::{Settings, SettingsError, env_name, parse_listen};
 use crate::app::telemetry::metrics_handle;
 use crate::services::auth::{AuthError, FirstAdmin, ensure_admin};
 use crate::services::batcher::{BatchConfig, PositionBatcher};
-use crate::services::device_sessions::SessionRegistry;
+use crate::services::device_sessions::DeviceSessions;
 use crate::services::health::Health;
 use crate::services::ingest::{Ingest, IngestConfig};
 use crate::storage::{Db, DbError};
@@ -111,7 +111,7 @@ pub struct Application {
     settings: Arc<Settings>,
     db: Db,
     health: Health,
-    registry: SessionRegistry,
+    sessions: DeviceSessions,
     batcher: PositionBatcher,
     gateway: Arc<Gateway>,
     first_admin: Option<FirstAdmin>,
@@ -177,11 +177,11 @@ impl Application {
         let first_admin = ensure_admin(&db, settings.admin_credentials()).await?;
 
         let health = Health::default();
-        let registry = SessionRegistry::default();
+        let sessions = DeviceSessions::default();
         let bus = crate::services::bus::Bus::default();
         let commands = crate::services::commands::CommandQueue::new(
             db.clone(),
-            registry.clone(),
+            sessions.clone(),
             settings.command_config(),
             bus.clone(),
         );
@@ -225,7 +225,7 @@ impl Application {
         );
         let gateway = Arc::new(Gateway {
             ingest: ingest.clone(),
-            registry: registry.clone(),
+            sessions: sessions.clone(),
             config: GatewayConfig {
                 idle_timeout: settings.idle_timeout(),
                 frame_timeout: Duration::from_secs(settings.frame_timeout_secs),
@@ -252,7 +252,7 @@ impl Application {
                 let state = AppState {
                     db: db.clone(),
                     health: health.clone(),
-                    registry: registry.clone(),
+                    sessions: sessions.clone(),
                     batcher: batcher.clone(),
                     config: Arc::new(settings.http_config()),
                     metrics: metrics_handle(),
@@ -315,7 +315,7 @@ impl Application {
             settings,
             db,
             health,
-            registry,
+            sessions,
             batcher,
             gateway,
             first_admin,
@@ -369,8 +369,8 @@ impl Application {
     }
 
     /// The live sessions (to push commands).
-    pub fn registry(&self) -> &SessionRegistry {
-        &self.registry
+    pub fn sessions(&self) -> &DeviceSessions {
+        &self.sessions
     }
 
     /// The position writer handle.

@@ -4,9 +4,11 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-/// A server event to record.
+/// An entry of the device event log (`events`: connects, refusals, rejected fixes, command
+/// replies) to record. Not to be confused with what the bus carries
+/// (`services::bus::BusEvent`) or a fence crossing (`geofence::FenceEvent`).
 #[derive(Debug, Clone, Default)]
-pub struct NewEvent {
+pub struct NewDeviceEvent {
     /// `connect`, `disconnect`, `unknown_device`, `rejected_device`, ….
     pub kind: &'static str,
     /// Device row id, when known.
@@ -22,9 +24,10 @@ pub struct NewEvent {
     pub detail: Value,
 }
 
-/// A stored server event.
+/// A stored entry of the device event log (the API's `Event` schema).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Event {
+#[schema(as = Event)]
+pub struct DeviceEvent {
     /// Row id (increasing).
     pub id: i64,
     /// When it happened.

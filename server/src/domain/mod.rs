@@ -16,6 +16,6 @@ pub mod users;
 pub mod webhooks;
 
 pub use devices::{Device, NewDevice};
-pub use events::{Event, NewEvent};
+pub use events::{DeviceEvent, NewDeviceEvent};
 pub use positions::{PositionRow, StoredPosition, TrackPoint};
 pub use users::{ApiKey, Profile, Role, User};

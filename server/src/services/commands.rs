@@ -29,7 +29,7 @@ use crate::domain::Device;
 use crate::domain::commands::protocol_command;
 use crate::services::access::{self, Actor, KeyRule, Scope};
 use crate::services::bus::{Bus, BusEvent};
-use crate::services::device_sessions::{SendCommandError, SessionRegistry};
+use crate::services::device_sessions::{DeviceSessions, SendCommandError};
 use crate::storage::commands::{self as store, NewAudit, NewCommand};
 use crate::storage::{Db, DbError};
 
@@ -87,7 +87,7 @@ pub struct CommandRequest {
 #[derive(Debug, Clone)]
 pub struct CommandQueue {
     db: Db,
-    registry: SessionRegistry,
+    sessions: DeviceSessions,
     config: CommandConfig,
     wake: Arc<Notify>,
     bus: Bus,
@@ -95,10 +95,10 @@ pub struct CommandQueue {
 
 impl CommandQueue {
     /// A queue over this storage and these live sessions, publishing status changes on `bus`.
-    pub fn new(db: Db, registry: SessionRegistry, config: CommandConfig, bus: Bus) -> CommandQueue {
+    pub fn new(db: Db, sessions: DeviceSessions, config: CommandConfig, bus: Bus) -> CommandQueue {
         CommandQueue {
             db,
-            registry,
+            sessions,
             config,
             wake: Arc::new(Notify::new()),
             bus,
@@ -412,7 +412,7 @@ impl CommandQueue {
             let Some(device) = self.db.device(c.device_id).await? else {
                 continue;
             };
-            if !self.registry.is_online(&device.unique_id) {
+            if !self.sessions.is_online(&device.unique_id) {
                 continue;
             }
             let Some(command) = protocol_command(&c.kind, &c.params) else {
@@ -423,7 +423,7 @@ impl CommandQueue {
             let profile: CommandProfile =
                 serde_json::from_value(device.command_profile.clone()).unwrap_or_default();
             match self
-                .registry
+                .sessions
                 .send_command(&device.unique_id, command, profile)
                 .await
             {

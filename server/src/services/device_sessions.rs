@@ -130,7 +130,7 @@ impl Drop for SessionTicket {
     }
 }
 
-/// A connected device, as listed by [`SessionRegistry::sessions`].
+/// A connected device, as listed by [`DeviceSessions::sessions`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionInfo {
     /// The identifier the device reports.
@@ -143,7 +143,7 @@ pub struct SessionInfo {
 
 /// Device id → live session. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct SessionRegistry {
+pub struct DeviceSessions {
     // Keyed by the identifier's text, not by the 65-byte inline `DeviceId`, and the session
     // behind a pointer: the table's slots (~1.7 per session with hashbrown's growth) stay at
     // 24 bytes.
@@ -151,15 +151,15 @@ pub struct SessionRegistry {
     next_id: Arc<AtomicU64>,
 }
 
-impl std::fmt::Debug for SessionRegistry {
+impl std::fmt::Debug for DeviceSessions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionRegistry")
+        f.debug_struct("DeviceSessions")
             .field("sessions", &self.len())
             .finish()
     }
 }
 
-impl SessionRegistry {
+impl DeviceSessions {
     /// Registers a session for `unique_id`, replacing (and cancelling) an older one.
     pub fn register(
         &self,

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
 
-use crate::domain::{Event, NewEvent};
+use crate::domain::{DeviceEvent, NewDeviceEvent};
 use crate::storage::{Db, DbError, on_pool};
 
 /// An `events` row as read.
@@ -20,9 +20,9 @@ struct EventRecord {
     detail: Json<Value>,
 }
 
-impl From<EventRecord> for Event {
-    fn from(r: EventRecord) -> Event {
-        Event {
+impl From<EventRecord> for DeviceEvent {
+    fn from(r: EventRecord) -> DeviceEvent {
+        DeviceEvent {
             id: r.id,
             time: r.time,
             kind: r.kind,
@@ -37,7 +37,7 @@ impl From<EventRecord> for Event {
 
 impl Db {
     /// Records a server event.
-    pub async fn insert_event(&self, e: &NewEvent) -> Result<(), DbError> {
+    pub async fn insert_event(&self, e: &NewDeviceEvent) -> Result<(), DbError> {
         on_pool!(self, p => { sqlx::query("INSERT INTO events (time, kind, device_id, unique_id, protocol, peer, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(Utc::now()).bind(e.kind).bind(e.device_id).bind(&e.unique_id).bind(e.protocol).bind(&e.peer).bind(Json(&e.detail))
             .execute(p).await?; });
@@ -50,7 +50,7 @@ impl Db {
         device_id: Option<i64>,
         before_id: Option<i64>,
         limit: i64,
-    ) -> Result<Vec<Event>, DbError> {
+    ) -> Result<Vec<DeviceEvent>, DbError> {
         let before = before_id.unwrap_or(i64::MAX);
         let rows: Vec<EventRecord> = on_pool!(self, p => match device_id {
             Some(d) => sqlx::query_as("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE device_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3")
@@ -58,6 +58,6 @@ impl Db {
             None => sqlx::query_as("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE id < $1 ORDER BY id DESC LIMIT $2")
                 .bind(before).bind(limit).fetch_all(p).await?,
         });
-        Ok(rows.into_iter().map(Event::from).collect())
+        Ok(rows.into_iter().map(DeviceEvent::from).collect())
     }
 }

@@ -274,7 +274,7 @@ async fn commands_reach_the_session_and_idle_connections_close(backend: Backend)
     let app = spawn_app_with(settings).await;
     let id = DeviceId::parse("555").unwrap();
     let offline = app
-        .registry
+        .sessions
         .send_command(&id, Command::Locate, CommandProfile::default())
         .await;
     assert!(offline.is_err());
@@ -283,7 +283,7 @@ async fn commands_reach_the_session_and_idle_connections_close(backend: Backend)
     d.send("LOGIN 555").await;
     assert_eq!(d.recv().await.as_deref(), Some("OK LOGIN"));
     let corr = app
-        .registry
+        .sessions
         .send_command(&id, Command::Locate, CommandProfile::default())
         .await
         .unwrap();
@@ -291,7 +291,7 @@ async fn commands_reach_the_session_and_idle_connections_close(backend: Backend)
     assert_eq!(d.recv().await.as_deref(), Some("CMD locate"));
     // Silent for longer than the idle timeout: closed, and the session is gone.
     d.closed().await;
-    while app.registry.is_online(&id) {
+    while app.sessions.is_online(&id) {
         tokio::task::yield_now().await;
     }
     app.stop().await;
@@ -316,9 +316,9 @@ async fn more_logins_than_the_login_gate_all_succeed(backend: Backend) {
     for d in &mut devs {
         assert_eq!(d.recv().await.as_deref(), Some("OK LOGIN"));
     }
-    assert_eq!(app.registry.len(), n);
+    assert_eq!(app.sessions.len(), n);
     drop(devs);
-    while !app.registry.is_empty() {
+    while !app.sessions.is_empty() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     app.stop().await;

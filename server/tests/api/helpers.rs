@@ -125,7 +125,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub batcher: vigil_server::services::batcher::PositionBatcher,
-    pub registry: vigil_server::services::device_sessions::SessionRegistry,
+    pub sessions: vigil_server::services::device_sessions::DeviceSessions,
     /// The MQTT broker's rights table, when the broker is on.
     pub mqtt_acls: Option<vigil_server::transport::mqtt::acl::Acls>,
     pub shutdown: CancellationToken,
@@ -159,7 +159,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let addrs = app.addrs().clone();
     let db = app.db().clone();
     let batcher = app.batcher().clone();
-    let registry = app.registry().clone();
+    let sessions = app.sessions().clone();
     let mqtt_acls = app.mqtt_acls();
     let shutdown = app.shutdown_token();
     let handle = tokio::spawn(async move {
@@ -172,7 +172,7 @@ pub async fn spawn_app_with(settings: Settings) -> TestApp {
         client: reqwest::Client::new(),
         db,
         batcher,
-        registry,
+        sessions,
         mqtt_acls,
         shutdown,
         handle: Some(handle),

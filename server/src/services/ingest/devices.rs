@@ -34,7 +34,7 @@ impl Ingest {
         }
         if self.config.unknown_devices == UnknownDevicePolicy::Reject {
             // No device row to file it under: the identifier it gave only.
-            let e = crate::domain::NewEvent {
+            let e = crate::domain::NewDeviceEvent {
                 kind: "unknown_device",
                 unique_id: Some(unique_id.to_string()),
                 protocol: Some(from.protocol.as_str()),

@@ -11,7 +11,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use protocol::{FixTimeError, FixTimeWindow, Position, Protocol};
 use serde_json::json;
 
-use crate::domain::NewEvent;
+use crate::domain::NewDeviceEvent;
 use crate::storage::Db;
 
 /// A fix [`screen`] took out.
@@ -99,7 +99,7 @@ pub async fn record_rejected(
         if let FixTimeError::Future { max_future, .. } = r.error {
             detail["max_future_secs"] = json!(max_future.num_seconds());
         }
-        let e = NewEvent {
+        let e = NewDeviceEvent {
             kind: "fix_time_rejected",
             device_id: Some(device.0),
             unique_id: Some(device.1.to_owned()),

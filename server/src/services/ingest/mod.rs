@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use fix_time::{MAX_EVENTS_PER_REPORT, RejectedFix, record_rejected, screen};
 
-use crate::domain::{Device, NewEvent, PositionRow};
+use crate::domain::{Device, NewDeviceEvent, PositionRow};
 use crate::services::alarms::AlarmEngine;
 use crate::services::batcher::{CommitReceipt, PositionBatcher};
 use crate::storage::{Db, DbError};
@@ -272,7 +272,7 @@ impl Ingest {
         device: Option<DeviceRef<'_>>,
         detail: serde_json::Value,
     ) {
-        let e = NewEvent {
+        let e = NewDeviceEvent {
             kind,
             device_id: device.map(|d| d.id),
             unique_id: device.map(|d| d.unique_id.to_owned()),

@@ -104,7 +104,7 @@ impl Drop for ConnGauge {
 }
 
 /// What woke an idle connection.
-enum Event {
+enum Wake {
     Shutdown,
     /// The front pending ack's batch committed (`false`: the writer stopped without it).
     Committed(bool),
@@ -158,7 +158,7 @@ impl<C: GatewayCodec> Connection<C> {
             _ => tracing::info!(reason = %close, "connection closed"),
         }
         if let Some(s) = self.session.take() {
-            self.gateway.registry.unregister(&s.unique_id, s.ticket.id);
+            self.gateway.sessions.unregister(&s.unique_id, s.ticket.id);
             // Through the login gate too: when thousands of devices drop at once, their
             // disconnect records would otherwise all wait on the database pool together,
             // each with its event and query in memory.
@@ -187,29 +187,29 @@ impl<C: GatewayCodec> Connection<C> {
         stopping: bool,
         can_read: bool,
         deadline: u64,
-    ) -> Poll<Event> {
+    ) -> Poll<Wake> {
         let mut timed_out = false;
         if !stopping {
             timed_out = self.timer.poll_due(cx, deadline).is_ready();
             if self.timer.stopping() {
-                return Poll::Ready(Event::Shutdown);
+                return Poll::Ready(Wake::Shutdown);
             }
         }
         if let Some((receipt, _)) = self.pending.front_mut()
             && let Poll::Ready(r) = Pin::new(receipt).poll(cx)
         {
-            return Poll::Ready(Event::Committed(r.is_ok()));
+            return Poll::Ready(Wake::Committed(r.is_ok()));
         }
         if let Some(s) = &self.session
             && let Poll::Ready(sig) = s.ticket.poll_next(cx)
         {
-            return Poll::Ready(Event::Signal(sig));
+            return Poll::Ready(Wake::Signal(sig));
         }
         if timed_out {
-            return Poll::Ready(Event::Timeout);
+            return Poll::Ready(Wake::Timeout);
         }
         if can_read && let Poll::Ready(r) = self.stream.poll_read_ready(cx) {
-            return Poll::Ready(Event::Readable(r));
+            return Poll::Ready(Wake::Readable(r));
         }
         Poll::Pending
     }
@@ -235,8 +235,8 @@ impl<C: GatewayCodec> Connection<C> {
             let event =
                 std::future::poll_fn(|cx| self.poll_event(cx, stopping, can_read, deadline)).await;
             match event {
-                Event::Shutdown => stopping = true,
-                Event::Committed(ok) => {
+                Wake::Shutdown => stopping = true,
+                Wake::Committed(ok) => {
                     if !ok {
                         return Close::WriterGone;
                     }
@@ -245,20 +245,20 @@ impl<C: GatewayCodec> Connection<C> {
                         return c;
                     }
                 }
-                Event::Signal(SessionSignal::Replaced) => return Close::Replaced,
-                Event::Signal(SessionSignal::Command(cmd)) => {
+                Wake::Signal(SessionSignal::Replaced) => return Close::Replaced,
+                Wake::Signal(SessionSignal::Command(cmd)) => {
                     if let Err(c) = Box::pin(self.command(cmd)).await {
                         return c;
                     }
                 }
-                Event::Timeout => {
+                Wake::Timeout => {
                     return if partial_since.saturating_add(frame_ms) <= self.timer.now() {
                         Close::SlowFrame
                     } else {
                         Close::Idle
                     };
                 }
-                Event::Readable(r) => {
+                Wake::Readable(r) => {
                     if let Err(e) = r {
                         return Close::Io(e);
                     }

@@ -59,13 +59,13 @@ impl<C: GatewayCodec> Connection<C> {
             .map_err(Close::from)?;
         if let Some(old) = self.session.take() {
             self.gateway
-                .registry
+                .sessions
                 .unregister(&old.unique_id, old.ticket.id);
         }
         tracing::Span::current().record("device", unique_id.as_str());
         let ticket = self
             .gateway
-            .registry
+            .sessions
             .register(unique_id, C::PROTOCOL, self.peer);
         ingest.touch_now(self.source(), device.id).await;
         ingest

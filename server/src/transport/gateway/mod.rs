@@ -26,7 +26,7 @@ use std::time::Duration;
 use chrono::Utc;
 use protocol::{Decoded, DeviceCodec};
 
-use crate::services::device_sessions::SessionRegistry;
+use crate::services::device_sessions::DeviceSessions;
 use crate::services::ingest::Ingest;
 
 /// Gateway behaviour shared by every protocol listener.
@@ -66,7 +66,7 @@ pub struct Gateway {
     /// The ingest sequence (devices, touches, fix times, storage, alarm stage, events).
     pub ingest: Ingest,
     /// Live sessions.
-    pub registry: SessionRegistry,
+    pub sessions: DeviceSessions,
     /// Behaviour.
     pub config: GatewayConfig,
 }

@@ -20,7 +20,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 pub use error::ApiError;
 
 use crate::services::batcher::PositionBatcher;
-use crate::services::device_sessions::SessionRegistry;
+use crate::services::device_sessions::DeviceSessions;
 use crate::services::health::Health;
 use crate::storage::Db;
 
@@ -51,7 +51,7 @@ pub struct AppState {
     /// Health reasons.
     pub health: Health,
     /// Live device sessions.
-    pub registry: SessionRegistry,
+    pub sessions: DeviceSessions,
     /// Position writer (queue depth).
     pub batcher: PositionBatcher,
     /// What the HTTP layer itself needs of the settings.

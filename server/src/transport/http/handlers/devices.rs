@@ -21,7 +21,7 @@ pub struct DeviceView {
 }
 
 fn view(state: &AppState, device: Device) -> DeviceView {
-    let online = state.registry.is_online(&device.unique_id);
+    let online = state.sessions.is_online(&device.unique_id);
     DeviceView { device, online }
 }
 

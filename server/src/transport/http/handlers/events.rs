@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Event;
+use crate::domain::DeviceEvent;
 use crate::services::access::{self, Actor};
 use crate::transport::http::{ApiError, AppState};
 
@@ -24,7 +24,7 @@ pub struct EventsQuery {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventList {
     /// The page, newest first.
-    pub events: Vec<Event>,
+    pub events: Vec<DeviceEvent>,
     /// Pass as `before` for the next page (null: last page).
     pub next_before: Option<i64>,
 }

@@ -25,7 +25,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let body = json!({
         "status": if ok { "ok" } else { "degraded" },
         "reasons": report.reasons,
-        "sessions": state.registry.len(),
+        "sessions": state.sessions.len(),
         "queue_depth": state.batcher.queue_depth(),
     });
     if ok {
@@ -37,7 +37,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    metrics::gauge!("vigil_sessions").set(state.registry.len() as f64);
+    metrics::gauge!("vigil_sessions").set(state.sessions.len() as f64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
