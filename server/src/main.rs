@@ -1,4 +1,5 @@
-//! The `vigil` binary: `vigil serve [--config FILE]`.
+//! The `vigil` binary: `vigil serve [--config FILE]`, `vigil backup FILE`, `vigil restore FILE`,
+//! `vigil healthcheck`.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -22,6 +23,23 @@ enum Cmd {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Copy the embedded SQLite database to a new FILE, consistent, while the server runs
+    /// (PostgreSQL: use pg_dump).
+    Backup {
+        /// The backup file to create (must not exist).
+        file: PathBuf,
+        /// TOML settings file (to find `database_url`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Replace the embedded SQLite database by a backup FILE; the server must be stopped.
+    Restore {
+        /// The backup file (made by `vigil backup`).
+        file: PathBuf,
+        /// TOML settings file (to find `database_url`).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
     /// Exit 0 if the running server's `GET /health` answers 200 (container health checks).
     Healthcheck {
         /// TOML settings file (to find `http_listen`).
@@ -42,7 +60,32 @@ fn real_main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Cmd::Serve { config: None }) {
         Cmd::Serve { config } => serve(config),
         Cmd::Healthcheck { config } => healthcheck(config),
+        Cmd::Backup { file, config } => copy_database(config, DatabaseCopy::BackupTo(file)),
+        Cmd::Restore { file, config } => copy_database(config, DatabaseCopy::RestoreFrom(file)),
     }
+}
+
+/// Which way `copy_database` copies.
+enum DatabaseCopy {
+    BackupTo(PathBuf),
+    RestoreFrom(PathBuf),
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn copy_database(config: Option<PathBuf>, copy: DatabaseCopy) -> anyhow::Result<()> {
+    use vigil_server::storage::sqlite::backup;
+    let settings = Settings::load(config.as_deref())?;
+    let report = match copy {
+        DatabaseCopy::BackupTo(file) => backup::backup(&settings.database_url, &file).await?,
+        DatabaseCopy::RestoreFrom(file) => backup::restore(&file, &settings.database_url).await?,
+    };
+    println!(
+        "wrote {} ({} bytes, {} positions)",
+        report.path.display(),
+        report.bytes,
+        report.positions
+    );
+    Ok(())
 }
 
 fn healthcheck(config: Option<PathBuf>) -> anyhow::Result<()> {

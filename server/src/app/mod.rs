@@ -24,6 +24,7 @@ use crate::services::batcher::{BatchConfig, PositionBatcher};
 use crate::services::device_sessions::DeviceSessions;
 use crate::services::health::Health;
 use crate::services::ingest::{Ingest, IngestConfig};
+use crate::storage::sqlite::backup::{BackupError, ServeLock};
 use crate::storage::{Db, DbError};
 use crate::transport::gateway::{self, Gateway, GatewayCodec, GatewayConfig};
 use crate::transport::http::AppState;
@@ -61,6 +62,9 @@ pub enum StartError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Db(#[from] DbError),
+    /// The SQLite database is being restored (or its lock file cannot be opened).
+    #[error("database: {0}")]
+    Restore(#[from] BackupError),
     /// The password hashing threads or the first administrator could not be created.
     #[error("passwords: {0}")]
     Auth(#[from] AuthError),
@@ -115,6 +119,7 @@ pub struct Application {
     batcher: PositionBatcher,
     gateway: Arc<Gateway>,
     first_admin: Option<FirstAdmin>,
+    _serve_lock: Option<ServeLock>,
     http: Option<(SocketAddr, crate::transport::http::Server)>,
     osmand: Option<crate::transport::http::Server>,
     mqtt: Option<crate::transport::mqtt::MqttBroker>,
@@ -173,6 +178,8 @@ impl Application {
 
         // A URL of no known engine is the setting's error (naming VIGIL_DATABASE_URL).
         settings.database_kind()?;
+        // Held while the server runs: `vigil restore` refuses meanwhile (SQLite only).
+        let serve_lock = ServeLock::take(&settings.database_url)?;
         let db = Db::connect(&settings.db_config()).await?;
         let first_admin = ensure_admin(&db, settings.admin_credentials()).await?;
 
@@ -319,6 +326,7 @@ impl Application {
             batcher,
             gateway,
             first_admin,
+            _serve_lock: serve_lock,
             http,
             osmand,
             mqtt,

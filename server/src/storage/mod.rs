@@ -19,7 +19,7 @@ pub mod fences;
 pub mod guards;
 mod positions;
 mod postgres;
-mod sqlite;
+pub mod sqlite;
 pub mod units;
 mod users;
 pub mod webhooks;

@@ -6,6 +6,7 @@ mod linecodec;
 
 mod alarms;
 mod api;
+mod backup;
 mod batcher;
 mod commands;
 mod deploy;
