@@ -286,3 +286,39 @@ pub fn position(t: i64) -> protocol::Position {
     p.status.alarms.insert(protocol::Alarm::Vibration);
     p
 }
+
+/// Publishes `positions` as device `unique_id` (MQTT password `password`) on its position
+/// topic, one OsmAnd JSON each, and returns once the broker acknowledged every one (QoS 1).
+pub async fn mqtt_publish_positions(
+    app: &TestApp,
+    unique_id: &str,
+    password: &str,
+    positions: &[protocol::Position],
+) {
+    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+    let addr = app.addrs["mqtt"];
+    let mut o = MqttOptions::new(unique_id, addr.ip().to_string(), addr.port());
+    o.set_credentials(unique_id, password);
+    let (client, mut ev) = AsyncClient::new(o, 10);
+    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
+    ev.network_options.set_connection_timeout(30);
+    let id = DeviceId::parse(unique_id).unwrap();
+    for p in positions {
+        client
+            .publish(
+                format!("vigil/{unique_id}/position"),
+                QoS::AtLeastOnce,
+                false,
+                protocol::osmand::device::json(&id, p),
+            )
+            .await
+            .unwrap();
+    }
+    let mut acks = 0;
+    while acks < positions.len() {
+        if let Event::Incoming(Packet::PubAck(_)) = ev.poll().await.expect("connected") {
+            acks += 1;
+        }
+    }
+    tokio::spawn(async move { while ev.poll().await.is_ok() {} });
+}

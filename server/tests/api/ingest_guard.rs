@@ -17,7 +17,8 @@ use tokio_util::codec::Decoder;
 
 use crate::both_backends;
 use crate::helpers::{
-    Backend, TestApp, TestDb, position, spawn_app, spawn_app_with, test_settings,
+    Backend, TestApp, TestDb, mqtt_publish_positions, position, spawn_app, spawn_app_with,
+    test_settings,
 };
 use crate::real_codecs::{Wire, registration};
 
@@ -495,7 +496,6 @@ async fn osmand_impossible_timestamps(backend: Backend) {
 
 /// MQTT: a far-future fix is not stored either (the same screen as every other path).
 async fn mqtt_far_future_fix_is_not_stored(backend: Backend) {
-    use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
     let db = TestDb::new(backend).await;
     let mut settings = test_settings(&db.url);
     settings.mqtt_listen = "127.0.0.1:0".into();
@@ -518,33 +518,9 @@ async fn mqtt_far_future_fix_is_not_stored(backend: Backend) {
         )
         .await;
     let password = creds["password"].as_str().unwrap().to_owned();
-    let addr = app.addrs["mqtt"];
-    let mut o = MqttOptions::new("mqtt-dev-9", addr.ip().to_string(), addr.port());
-    o.set_credentials("mqtt-dev-9", password);
-    let (client, mut ev) = AsyncClient::new(o, 10);
-    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
-    ev.network_options.set_connection_timeout(30);
-    let id = DeviceId::parse("mqtt-dev-9").unwrap();
     let mut future = position(0);
     future.time = "2099-06-01T00:00:00Z".parse().unwrap();
-    for p in [future, position(42)] {
-        client
-            .publish(
-                "vigil/mqtt-dev-9/position",
-                QoS::AtLeastOnce,
-                false,
-                protocol::osmand::device::json(&id, &p),
-            )
-            .await
-            .unwrap();
-    }
-    let mut acks = 0;
-    while acks < 2 {
-        if let Event::Incoming(Packet::PubAck(_)) = ev.poll().await.expect("connected") {
-            acks += 1;
-        }
-    }
-    tokio::spawn(async move { while ev.poll().await.is_ok() {} });
+    mqtt_publish_positions(&app, "mqtt-dev-9", &password, &[future, position(42)]).await;
     // Handled in order: once the valid fix is visible, the other one was screened.
     while latest_fix(&app, &token, dev).await.is_none() {
         tokio::time::sleep(Duration::from_millis(20)).await;

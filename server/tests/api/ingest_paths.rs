@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use protocol::gt06::{self, Gt06Outbound};
 use protocol::{Alarm, DeviceId, Position};
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 
 use crate::alarms::{fix, wait_alarms, with_alarm};
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp, TestDb, spawn_app_with, test_settings};
+use crate::helpers::{
+    Backend, TestApp, TestDb, mqtt_publish_positions, spawn_app_with, test_settings,
+};
 use crate::real_codecs::Wire;
 
 both_backends!(the_same_reports_through_every_path);
@@ -75,31 +76,8 @@ async fn via_mqtt(app: &TestApp, token: &str, device: i64, unique_id: &str) {
         )
         .await;
     assert_eq!(s, 201, "{creds}");
-    let addr = app.addrs["mqtt"];
-    let mut o = MqttOptions::new(unique_id, addr.ip().to_string(), addr.port());
-    o.set_credentials(unique_id, creds["password"].as_str().unwrap());
-    let (client, mut ev) = AsyncClient::new(o, 10);
-    // A loaded CI machine can take longer than rumqttc's 5 s to answer a CONNECT.
-    ev.network_options.set_connection_timeout(30);
-    let id = DeviceId::parse(unique_id).unwrap();
-    for p in reports() {
-        client
-            .publish(
-                format!("vigil/{unique_id}/position"),
-                QoS::AtLeastOnce,
-                false,
-                protocol::osmand::device::json(&id, &p),
-            )
-            .await
-            .unwrap();
-    }
-    let mut acks = 0;
-    while acks < 3 {
-        if let Event::Incoming(Packet::PubAck(_)) = ev.poll().await.expect("connected") {
-            acks += 1;
-        }
-    }
-    tokio::spawn(async move { while ev.poll().await.is_ok() {} });
+    let password = creds["password"].as_str().unwrap();
+    mqtt_publish_positions(app, unique_id, password, &reports()).await;
 }
 
 /// What one path left of its device.
