@@ -8,9 +8,11 @@
 //!   [`SharedFenceIndex`] swaps snapshots so readers never block while fences are edited.
 //! * [`FenceTracker`] / [`DeviceTrackers`]: per (device, fence) hysteresis state machines that
 //!   turn jittery fixes into confirmed [`FenceEvent`]s.
+//! * [`crs`]: WGS-84 ⇄ GCJ-02 ⇄ BD-09 (the offset map systems used in China).
 //!
 //! Pure: no I/O, no runtime.
 
+pub mod crs;
 mod error;
 mod fence;
 mod geojson_io;
