@@ -9,6 +9,7 @@
 //! * [`FenceTracker`] / [`DeviceTrackers`]: per (device, fence) hysteresis state machines that
 //!   turn jittery fixes into confirmed [`FenceEvent`]s.
 //! * [`crs`]: WGS-84 ⇄ GCJ-02 ⇄ BD-09 (the offset map systems used in China).
+//! * [`grid_cells`]: square grid cells for hot-spot statistics.
 //!
 //! Pure: no I/O, no runtime.
 
@@ -17,6 +18,7 @@ mod error;
 mod fence;
 mod geojson_io;
 mod grid;
+pub mod grid_cells;
 mod index;
 mod packed;
 mod segments;
