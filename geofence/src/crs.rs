@@ -9,8 +9,9 @@
 //! one-step approximation, up to 5.2e-5° (about 5 m) off in China (20,000 random points);
 //! `gcj02` 0.1 pulls a second `geo` (0.24); `gcoord` and `coord-transform` are single 0.1
 //! releases. The published algorithm is 60 lines, so it lives here, checked in
-//! `tests/crs.rs` against pairs published by AMap-based tools, gcoord's city fixtures and
-//! Alibaba Cloud's conversion API documentation.
+//! `tests/crs.rs` against the pairs in wandergis/coordtransform's test (the JavaScript code most
+//! Chinese tools copy), gcoord's city fixtures and spec, and the example in Alibaba Cloud's
+//! coordinate conversion API documentation.
 //!
 //! * GCJ-02 forward: the published polynomial + sine offset on the Krasovsky ellipsoid
 //!   (a = 6378245 m, e² = 0.00669342162296594323).

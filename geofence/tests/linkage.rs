@@ -196,6 +196,20 @@ fn single_fix_nan_fixes_and_unsorted_input() {
 }
 
 #[test]
+fn index_is_shareable_between_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<CameraIndex>();
+    let index = std::sync::Arc::new(CameraIndex::new(vec![camera(
+        1, 0.0, 0.0, None, 90.0, 60.0,
+    )]));
+    let other = std::sync::Arc::clone(&index);
+    let n = std::thread::spawn(move || other.passes(&[fix(0.0, 1.0, 1.0)]).len())
+        .join()
+        .expect("thread");
+    assert_eq!(n, 1);
+}
+
+#[test]
 fn bad_cameras_are_left_out() {
     let index = CameraIndex::new(vec![
         camera(1, 0.0, 0.0, None, 90.0, 60.0),

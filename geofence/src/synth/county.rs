@@ -250,7 +250,8 @@ impl County {
         self.cameras.iter().map(|c| c.camera).collect()
     }
 
-    /// A vehicle wandering the street grid of `town` (0 = the seat): `fixes` fixes `gap_ms` apart
+    /// A vehicle wandering the street grid of `town` (0 = the seat; past the end = the last
+    /// town; no towns = no fixes): `fixes` fixes `gap_ms` apart
     /// from `start_ms`, 20–60 km/h per block, turning at intersections, with 3 m of GPS jitter.
     /// With `parking`, it stops now and then for 5–60 minutes, as a car does over a day.
     pub fn drive(
@@ -262,9 +263,12 @@ impl County {
         start_ms: i64,
         parking: bool,
     ) -> Vec<TrackFix> {
-        let town = self.towns[town.min(self.towns.len() - 1)];
+        let Some(&town) = self.towns.get(town).or(self.towns.last()) else {
+            return Vec::new();
+        };
         let mut rng = SynthRng::new(seed);
-        let s = town.street_m;
+        // At least 1 m, so a hand-made town with no street spacing cannot stall the loop below.
+        let s = town.street_m.max(1.0);
         let limit = (town.radius_m / s).floor() as i64;
         // Grid position (intersection) and heading as a unit step.
         let (mut gx, mut gy) = (0i64, 0i64);
