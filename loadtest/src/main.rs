@@ -9,6 +9,7 @@ mod fleet;
 mod logins;
 mod mqtt_churn;
 mod pending;
+mod push_probe;
 mod route;
 mod scenarios;
 mod sim;

@@ -200,6 +200,11 @@ pub struct AlarmArgs {
     /// Write the figures as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Also measure Web Push: a stand-in push service on 127.0.0.1 (the server runs with
+    /// `push_allow_http`), subscribed for the administrator, decrypts each message; the time
+    /// from the SOS packet to the push POST for that alarm is the third figure.
+    #[arg(long)]
+    pub push: bool,
 }
 
 /// `alarm-latency`: background fleet at `--rate` positions/s; `--probes` GT06 devices (created
@@ -217,7 +222,12 @@ pub async fn alarm_latency(mut sim: SimArgs, t: TargetArgs, a: AlarmArgs) -> any
     sim.alarm_share = 0.0;
     raise_fd_limit(sim.devices as u64 * 2 + a.probes as u64 + 200);
     let kind = t.db.first().copied().context("--db needs a database")?;
-    let live = Live::start(Spec::Vigil(kind), &t, &[]).await?;
+    let extra = if a.push {
+        vec![("VIGIL_PUSH_ALLOW_HTTP", "true".to_owned())]
+    } else {
+        Vec::new()
+    };
+    let live = Live::start(Spec::Vigil(kind), &t, &extra).await?;
     let r = async {
         let http = live.http.context("no HTTP listener")?;
         let gt06 = live.addrs[0].context("no GT06 listener")?;
@@ -244,6 +254,37 @@ pub async fn alarm_latency(mut sim: SimArgs, t: TargetArgs, a: AlarmArgs) -> any
             probes.push((v["id"].as_i64().context("device id")?, imei));
         }
         let sent: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+        // Web Push: one subscription of the administrator, who sees every alarm.
+        let push_lat = Arc::new(Mutex::new(hdrhistogram::Histogram::<u64>::new_with_bounds(
+            1,
+            600_000_000,
+            3,
+        )?));
+        let push_reader = if a.push {
+            let mut rx = crate::push_probe::PushReceiver::start().await?;
+            let r = c
+                .post(format!("http://{http}/api/v1/push-subscriptions"))
+                .bearer_auth(&token)
+                .json(&rx.subscription)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status().is_success(), "push subscription: {}", r.status());
+            let (sent2, lat2) = (sent.clone(), push_lat.clone());
+            Some(tokio::spawn(async move {
+                while let Some((at, body)) = rx.received.recv().await {
+                    let Ok(m) = rx.open(body) else { continue };
+                    let Some(dev) = m["alarm"]["device_id"].as_i64() else {
+                        continue;
+                    };
+                    let sent_at = sent2.lock().ok().and_then(|m| m.get(&dev).copied());
+                    if let (Some(s), Ok(mut h)) = (sent_at, lat2.lock()) {
+                        let _ = h.record((at.duration_since(s).as_micros() as u64).max(1));
+                    }
+                }
+            }))
+        } else {
+            None
+        };
         // Two subscribers: one takes every event (each position of the fleet too), the other
         // asks for alarms only (`?types=alarm`, what an alarm console does).
         let mut readers = Vec::new();
@@ -333,6 +374,13 @@ pub async fn alarm_latency(mut sim: SimArgs, t: TargetArgs, a: AlarmArgs) -> any
         for r in &readers {
             r.abort();
         }
+        if let Some(r) = &push_reader {
+            r.abort();
+        }
+        let hp = push_lat
+            .lock()
+            .map(|h| h.clone())
+            .map_err(|_| anyhow::anyhow!("poisoned"))?;
         let mut got = Vec::new();
         for lat in &hists {
             got.push(lat.lock().map(|h| h.clone()).map_err(|_| anyhow::anyhow!("poisoned"))?);
@@ -360,8 +408,20 @@ pub async fn alarm_latency(mut sim: SimArgs, t: TargetArgs, a: AlarmArgs) -> any
             a.probes,
             crate::fleet::latency_line(h_alarms)
         );
+        if a.push {
+            println!(
+                "  SOS packet → Web Push POST (encrypted, decrypted by the receiver), {} of {} probes: {}",
+                hp.len(),
+                a.probes,
+                crate::fleet::latency_line(&hp)
+            );
+        }
         let mut v = header_pub();
         v["scenario"] = json!("alarm-latency");
+        if a.push {
+            v["push_latency"] = crate::fleet::latency_json(&hp);
+            v["delivered_push"] = json!(hp.len());
+        }
         v["database"] = json!(format!("{kind:?}").to_lowercase());
         v["background_offered_per_s"] = json!(phase.offered);
         v["background_acked_per_s"] = json!(phase.acked_rate());

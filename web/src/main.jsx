@@ -8,6 +8,7 @@ import { setMapConfig } from './map.jsx';
 import { navigate, useRoute, useLang, Link, useStream, useStreamState, playAlarmSound, useDeviceNames, forgetNames } from './ui.jsx';
 import { Vehicles, VehicleDetail, History } from './views/owner.jsx';
 import { AlarmList, AlarmPage } from './views/alarms.jsx';
+import { startServiceWorker, disablePush } from './push.jsx';
 import { AdminDevices, AdminFences, AdminUnits, AdminUsers, AdminKeys } from './views/admin.jsx';
 
 function Login({ onLogin }) {
@@ -219,6 +220,7 @@ function App() {
       onLogout={async () => {
         closeStream();
         forgetNames();
+        await disablePush().catch(() => {});
         await logout();
         setUser(null);
         navigate('/login', true);
@@ -229,6 +231,7 @@ function App() {
   );
 }
 
+startServiceWorker();
 publicConfig().then((c) => {
   setMapConfig(c);
   render(<App />, document.getElementById('app'));

@@ -1,13 +1,18 @@
 // One Leaflet map component. Tiles come from the server's `web_tile_url`; when they cannot load
 // (offline, blocked) they are hidden and the plain background shows, while markers, tracks and
 // fences (vector layers) are still drawn. Markers are circle markers: no image assets needed.
+// Every coordinate handed to MapView, and every click it reports, is WGS-84; on GCJ-02 tiles
+// (`tile_crs`, see crs.js) the conversion happens here, in one place, both ways.
 import { useEffect, useRef } from 'preact/hooks';
 import L from 'leaflet';
 import 'leaflet/dist/leaflet.css';
+import { projection } from './crs.js';
 
-let config = { tile_url: '', tile_attribution: '' };
+let config = { tile_url: '', tile_attribution: '', tile_crs: 'wgs84' };
+let proj = projection('wgs84');
 export function setMapConfig(c) {
   config = c || config;
+  proj = projection(config.tile_crs);
 }
 export function mapConfig() {
   return config;
@@ -53,7 +58,7 @@ export function MapView(props) {
 
   useEffect(() => {
     const m = L.map(el.current, { zoomControl: true, attributionControl: !!config.tile_url, preferCanvas: false });
-    m.setView([props.center?.[0] ?? 30.0, props.center?.[1] ?? 114.0], props.zoom ?? 13);
+    m.setView(proj.toMap(props.center?.[0] ?? 30.0, props.center?.[1] ?? 114.0), props.zoom ?? 13);
     if (m.attributionControl) m.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
     if (config.tile_url) {
       const tiles = L.tileLayer(config.tile_url, {
@@ -67,7 +72,8 @@ export function MapView(props) {
       });
       tiles.addTo(m);
     }
-    m.on('click', (e) => clickRef.current && clickRef.current(e.latlng.lat, e.latlng.lng));
+    // Clicks come back in WGS-84 (what the caller draws and saves).
+    m.on('click', (e) => clickRef.current && clickRef.current(...proj.fromMap(e.latlng.lat, e.latlng.lng)));
     map.current = m;
     layers.current = {
       fences: L.layerGroup().addTo(m),
@@ -89,7 +95,7 @@ export function MapView(props) {
     g.clearLayers();
     const f = props.fences;
     if (f && (Array.isArray(f) ? f.length : (f.features || []).length)) {
-      fenceLayer(Array.isArray(f) ? { type: 'FeatureCollection', features: f } : f).addTo(g);
+      fenceLayer(proj.geojsonToMap(Array.isArray(f) ? { type: 'FeatureCollection', features: f } : f)).addTo(g);
     }
   }, [props.fences]);
 
@@ -98,7 +104,7 @@ export function MapView(props) {
     g.clearLayers();
     for (const l of props.lines || []) {
       if (l.latlngs.length < 1) continue;
-      L.polyline(l.latlngs, { color: l.color || '#1e88e5', weight: l.weight || 4, opacity: 0.85, dashArray: l.dash || null }).addTo(g);
+      L.polyline(l.latlngs.map(([lat, lon]) => proj.toMap(lat, lon)), { color: l.color || '#1e88e5', weight: l.weight || 4, opacity: 0.85, dashArray: l.dash || null }).addTo(g);
     }
   }, [props.lines]);
 
@@ -107,7 +113,7 @@ export function MapView(props) {
     g.clearLayers();
     for (const mk of props.markers || []) {
       if (mk.lat == null || mk.lon == null) continue;
-      const c = L.circleMarker([mk.lat, mk.lon], {
+      const c = L.circleMarker(proj.toMap(mk.lat, mk.lon), {
         radius: mk.big ? 10 : 7,
         color: '#fff',
         weight: 2,
@@ -121,7 +127,8 @@ export function MapView(props) {
       const mk = (props.markers || []).find((m) => m.id === props.follow);
       if (mk && mk.lat != null) {
         const b = map.current.getBounds();
-        if (!b.pad(-0.2).contains([mk.lat, mk.lon])) map.current.panTo([mk.lat, mk.lon]);
+        const at = proj.toMap(mk.lat, mk.lon);
+        if (!b.pad(-0.2).contains(at)) map.current.panTo(at);
       }
     }
   }, [props.markers, props.follow]);
@@ -130,11 +137,12 @@ export function MapView(props) {
     const g = layers.current.draft;
     g.clearLayers();
     if (props.draft && props.draft.length) {
-      L.polyline(props.draft, { color: '#6a1b9a', dashArray: '4 4' }).addTo(g);
-      for (const p of props.draft) L.circleMarker(p, { radius: 4, color: '#6a1b9a' }).addTo(g);
+      const draft = props.draft.map(([lat, lon]) => proj.toMap(lat, lon));
+      L.polyline(draft, { color: '#6a1b9a', dashArray: '4 4' }).addTo(g);
+      for (const p of draft) L.circleMarker(p, { radius: 4, color: '#6a1b9a' }).addTo(g);
     }
     if (props.draftCircle) {
-      L.circle([props.draftCircle.lat, props.draftCircle.lon], { radius: props.draftCircle.radius, color: '#6a1b9a' }).addTo(g);
+      L.circle(proj.toMap(props.draftCircle.lat, props.draftCircle.lon), { radius: props.draftCircle.radius, color: '#6a1b9a' }).addTo(g);
     }
   }, [props.draft, props.draftCircle]);
 

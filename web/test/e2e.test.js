@@ -323,3 +323,60 @@ test('administrator screens; claiming an auto-registered tracker', async () => {
     await a.ctx.close();
   }
 });
+
+// Installable, and alarms on a locked phone: the manifest (zh-CN name) and its PNG icons, the
+// service worker controlling the app from `/`, the push switch on the alarm and vehicle pages,
+// and the worker turning a push message into a notification.
+test('installable app: manifest, icons, service worker, push switch, push → notification', async () => {
+  const manifest = await (await fetch(`${server.base}/manifest.webmanifest`)).json();
+  assert.equal(manifest.name, 'Vigil 防盗');
+  assert.equal(manifest.lang, 'zh-CN');
+  assert.equal(manifest.start_url, '/');
+  assert.equal(manifest.display, 'standalone');
+  for (const icon of manifest.icons) {
+    const res = await fetch(`${server.base}${icon.src}`);
+    assert.equal(res.status, 200, icon.src);
+    assert.equal(res.headers.get('content-type'), 'image/png');
+    const png = Buffer.from(await res.arrayBuffer());
+    assert.equal(png.subarray(1, 4).toString('ascii'), 'PNG');
+    const [w, h] = icon.sizes.split('x').map(Number);
+    assert.equal(png.readUInt32BE(16), w, icon.src);
+    assert.equal(png.readUInt32BE(20), h, icon.src);
+  }
+  const a = await phone(browser, server, 'zh-CN', ADMIN.email, ADMIN.password);
+  const { page } = a;
+  const cdp = await a.ctx.newCDPSession(page);
+  const registrations = [];
+  cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => registrations.push(...e.registrations));
+  await cdp.send('ServiceWorker.enable');
+  const sw = await page.evaluate(async () => {
+    const r = await navigator.serviceWorker.ready;
+    return { scope: r.scope, script: r.active && r.active.scriptURL };
+  });
+  assert.equal(sw.scope, `${server.base}/`);
+  assert.equal(sw.script, `${server.base}/sw.js`);
+  // The worker takes the page over and caches nothing: the API answers as before.
+  await page.reload();
+  await page.waitForSelector('.shell');
+  await until(() => page.evaluate(() => !!navigator.serviceWorker.controller), 'page controlled by the worker');
+  assert.equal(await page.evaluate(async () => (await fetch('/api/v1/push/vapid-public-key')).status), 200);
+  await page.goto(`${server.base}/alarms`);
+  const toggle = page.locator('[data-testid=push-toggle]');
+  await toggle.waitFor();
+  assert.equal(await toggle.getAttribute('data-state'), 'off');
+  assert.equal(await toggle.innerText(), '开启锁屏提醒');
+  await shot(page, 'zh-CN-17-alarms-push-switch');
+  // A push message as the push service would deliver it (decrypted by the browser).
+  const reg = await until(() => registrations.find((r) => r.scopeURL === `${server.base}/` && !r.isDeleted), 'worker registration');
+  await cdp.send('ServiceWorker.deliverPushMessage', {
+    origin: server.base,
+    registrationId: reg.registrationId,
+    data: JSON.stringify({ reason: 'alarm_opened', alarm: { id: 42, kind: 'theft', device_id: 7 }, device_name: '摩托 A', url: '/alarms/42' }),
+  });
+  const shown = await until(async () => {
+    const list = await page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, tag: n.tag, url: n.data && n.data.url })));
+    return list.length ? list : null;
+  }, 'notification shown');
+  assert.deepEqual(shown, [{ title: '盗窃报警：摩托 A', tag: 'alarm-42', url: '/alarms/42' }]);
+  await a.ctx.close();
+});

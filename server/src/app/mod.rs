@@ -77,6 +77,9 @@ pub enum StartError {
     /// Alarm state (fences) could not be loaded.
     #[error("alarms: {0}")]
     Alarms(String),
+    /// The Web Push key pair could not be loaded or stored.
+    #[error("push: {0}")]
+    Push(#[from] crate::services::push::PushError),
 }
 
 fn bind(key: &'static str, value: &str) -> Result<Option<std::net::TcpListener>, StartError> {
@@ -137,6 +140,7 @@ pub struct Application {
     alarm_worker: Option<BoxedWorker>,
     alarm_engine: crate::services::alarms::AlarmEngine,
     webhooks: Option<crate::services::webhooks::Webhooks>,
+    push: Option<crate::services::push::Push>,
 }
 
 impl std::fmt::Debug for Application {
@@ -220,6 +224,7 @@ impl Application {
             db.clone(),
             Duration::from_millis(settings.webhook_backoff_ms),
         );
+        let push = crate::services::push::Push::new(db.clone(), settings.push_config()).await?;
         // The one ingest sequence, handed to every transport.
         let ingest = Ingest::new(
             db.clone(),
@@ -270,6 +275,7 @@ impl Application {
                     alarms: alarm_engine.clone(),
                     fences: fences.clone(),
                     webhooks: webhooks.clone(),
+                    push: push.clone(),
                 };
                 let server = crate::transport::http::http_server(l, state, settings.http_workers)
                     .map_err(StartError::Http)?;
@@ -343,6 +349,7 @@ impl Application {
             alarm_worker: Some(Box::pin(alarm_worker)),
             alarm_engine,
             webhooks: Some(webhooks),
+            push: Some(push),
         })
     }
 
@@ -479,6 +486,9 @@ impl Application {
         }
         if let Some(w) = self.webhooks.take() {
             self.spawn_worker("webhooks", w.run(self.bus.clone()));
+        }
+        if let Some(p) = self.push.take() {
+            self.spawn_worker("push", p.run(self.bus.clone()));
         }
         let listeners = std::mem::take(&mut self.device_listeners);
         for (proto, l) in listeners {

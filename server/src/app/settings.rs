@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::services::ingest::UnknownDevicePolicy;
 
 pub use crate::domain::commands::CutPowerPolicy;
+pub use crate::transport::http::static_files::TileCrs;
 
 /// Every setting of the server. Keys are flat so that each one maps onto exactly one
 /// environment variable: `database_url` ↔ `VIGIL_DATABASE_URL`.
@@ -96,6 +97,18 @@ pub struct Settings {
     pub web_tile_url: String,
     /// Attribution shown under the map tiles.
     pub web_tile_attribution: String,
+    /// The datum of the map tiles: `wgs84` (OpenStreetMap, Tianditu) or `gcj02` (AMap,
+    /// Tencent): with `gcj02` the web app converts what it draws and what is drawn on it.
+    pub web_tile_crs: TileCrs,
+    /// Web Push: alarm events queued for the push sender before new ones are dropped.
+    pub push_queue_capacity: usize,
+    /// Web Push: first retry delay of a failed delivery, milliseconds (doubles per attempt).
+    pub push_backoff_ms: u64,
+    /// Web Push: accept `http://` subscription endpoints (tests and local push services
+    /// only; browsers' push services are HTTPS).
+    pub push_allow_http: bool,
+    /// Web Push: the VAPID contact (`mailto:` or `https:` URL) push services may write to.
+    pub push_contact: String,
     /// Longest silence expected from an armed device, seconds (0 = no offline rule). Devices
     /// are heard from at every position and at least once a minute while connected.
     pub offline_expected_secs: u64,
@@ -148,6 +161,11 @@ impl Default for Settings {
             web_dir: String::new(),
             web_tile_url: "https://tile.openstreetmap.org/{z}/{x}/{y}.png".into(),
             web_tile_attribution: "© OpenStreetMap contributors".into(),
+            web_tile_crs: TileCrs::Wgs84,
+            push_queue_capacity: 1024,
+            push_backoff_ms: 1000,
+            push_allow_http: false,
+            push_contact: "mailto:admin@localhost".into(),
             offline_expected_secs: 600,
             offline_grace_secs: 300,
             offline_sweep_ms: 30_000,
@@ -157,12 +175,24 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// What the Web Push sender needs.
+    pub fn push_config(&self) -> crate::services::push::PushConfig {
+        crate::services::push::PushConfig {
+            queue_capacity: self.push_queue_capacity,
+            backoff: Duration::from_millis(self.push_backoff_ms),
+            allow_http: self.push_allow_http,
+            contact: self.push_contact.clone(),
+            ..crate::services::push::PushConfig::default()
+        }
+    }
+
     /// What the HTTP layer needs (web app, session lifetime).
     pub fn http_config(&self) -> crate::transport::http::HttpConfig {
         crate::transport::http::HttpConfig {
             web_dir: self.web_dir.clone(),
             tile_url: self.web_tile_url.clone(),
             tile_attribution: self.web_tile_attribution.clone(),
+            tile_crs: self.web_tile_crs,
             cut_power_max_speed_kmh: self.cut_power_max_speed_kmh,
             session_ttl: chrono::Duration::hours(
                 i64::try_from(self.session_ttl_hours).unwrap_or(i64::MAX / 3_600_000),
@@ -271,6 +301,7 @@ impl Settings {
             ("session_ttl_hours", self.session_ttl_hours),
             ("command_ttl_secs", self.command_ttl_secs),
             ("password_queue", self.password_queue as u64),
+            ("push_queue_capacity", self.push_queue_capacity as u64),
             (
                 "database_max_connections",
                 self.database_max_connections as u64,
@@ -280,6 +311,12 @@ impl Settings {
             if v == 0 {
                 return Err(invalid(key, "must be greater than 0"));
             }
+        }
+        if !(self.push_contact.starts_with("mailto:") || self.push_contact.starts_with("https:")) {
+            return Err(invalid(
+                "push_contact",
+                "must be a mailto: or https: URL (the VAPID subject)",
+            ));
         }
         if self.password_queue > 10_000 {
             return Err(invalid("password_queue", "at most 10000"));

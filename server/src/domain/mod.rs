@@ -7,6 +7,7 @@ pub mod devices;
 pub mod events;
 pub mod login_throttle;
 pub mod positions;
+pub mod push;
 pub mod rules;
 pub mod scope;
 pub mod topics;

@@ -212,15 +212,27 @@ pub async fn can_see_alarm(
     actor: &Actor,
     alarm: &crate::services::alarms::AlarmView,
 ) -> Result<bool, DbError> {
-    if actor.sees_everything() {
+    user_sees_alarm(db, &actor.user, alarm).await
+}
+
+/// [`can_see_alarm`] for a user with no request in hand (whom to notify of an alarm: Web Push).
+pub async fn user_sees_alarm(
+    db: &Db,
+    user: &crate::domain::User,
+    alarm: &crate::services::alarms::AlarmView,
+) -> Result<bool, DbError> {
+    if matches!(user.role, Role::Admin | Role::Dispatcher) {
         return Ok(true);
     }
     if let Some(u) = alarm.unit_id
-        && officer_units(db, actor).await?.contains(&u)
+        && user.role == Role::Officer
+        && crate::storage::access::units_of(db, user.id)
+            .await?
+            .contains(&u)
     {
         return Ok(true);
     }
-    Ok(crate::storage::access::owned_or_shared(db, actor.user.id)
+    Ok(crate::storage::access::owned_or_shared(db, user.id)
         .await?
         .contains(&alarm.device_id))
 }

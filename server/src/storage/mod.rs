@@ -19,6 +19,7 @@ pub mod fences;
 pub mod guards;
 mod positions;
 mod postgres;
+pub mod push;
 pub mod sqlite;
 pub mod units;
 mod users;

@@ -21,6 +21,7 @@ mod mqtt;
 mod openapi;
 mod outage;
 mod permissions;
+mod push;
 mod real_codecs;
 mod realtime;
 mod rights;

@@ -318,10 +318,40 @@ async fn request(app: &TestApp, fx: &Fixture, r: &RouteSpec, c: Caller) -> (Stri
             (format!("/webhooks/{}", h["id"]), None)
         }
         "webhooks.deliveries" => (format!("/webhooks/{}/deliveries", fx.webhook), None),
+        "push.vapid_key" => ("/push/vapid-public-key".into(), None),
+        "push.list" => ("/push-subscriptions".into(), None),
+        "push.subscribe" => ("/push-subscriptions".into(), Some(push_body(seq()))),
+        "push.unsubscribe" => {
+            // A fresh subscription of the caller's own user (for the anonymous caller: the
+            // owner's), removed by its endpoint.
+            let n = seq();
+            let body = push_body(n);
+            vigil_server::storage::push::upsert(
+                &app.db,
+                fx.user(c).id,
+                body["endpoint"].as_str().unwrap(),
+                body["keys"]["p256dh"].as_str().unwrap(),
+                body["keys"]["auth"].as_str().unwrap(),
+            )
+            .await
+            .unwrap();
+            (
+                "/push-subscriptions".into(),
+                Some(json!({"endpoint": body["endpoint"]})),
+            )
+        }
         "stream" => ("/stream".into(), None),
         other => panic!("route {other} has no fixture in the permission matrix: add one"),
     };
     (format!("/api/v1{path}"), body)
+}
+
+/// A browser's push subscription (a fixed valid P-256 point; nothing is ever sent to it: the
+/// matrix raises no alarm through the pipeline).
+fn push_body(n: u32) -> Value {
+    json!({"endpoint": format!("https://push.invalid/matrix/{n}"),
+           "keys": {"p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+                    "auth": "BTBZMqHH6r4Tts7J_aSIgg"}})
 }
 
 /// A webhook subscriber body (nothing listens there: deliveries fail in the background).

@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { t, label, ageText, timeText } from '../i18n.js';
 import { MapView } from '../map.jsx';
+import { PushToggle } from '../push.jsx';
 import { Link, useLoad, useNow, useStream, ErrorText, Pill, sortAlarms, useDeviceNames } from '../ui.jsx';
 
 const OUTCOMES = ['recovered', 'false_alarm', 'not_found', 'duplicate', 'other'];
@@ -20,22 +21,6 @@ function useJurisdictions(unitIds) {
     }
     return out;
   }, [units, unitIds && unitIds.join(',')]);
-}
-
-function NotifyButton() {
-  const [perm, setPerm] = useState('Notification' in window ? Notification.permission : 'unsupported');
-  if (perm === 'unsupported') return null;
-  if (perm === 'granted')
-    return (
-      <Pill kind="ok" data-testid="notify-on">
-        {t('al.notifyOn')}
-      </Pill>
-    );
-  return (
-    <button class="btn small" onClick={() => Notification.requestPermission().then(setPerm)} data-testid="notify">
-      {t('al.notify')}
-    </button>
-  );
 }
 
 function AlarmRow({ a, name, now }) {
@@ -89,7 +74,7 @@ export function AlarmList({ user }) {
         <div class="row">
           <h1>{user.role === 'owner' ? t('al.mine') : t('al.feed')}</h1>
           <div class="spacer" />
-          <NotifyButton />
+          <PushToggle />
         </div>
         <div class="row seg">
           <button class={`btn small ${onlyOpen ? 'primary' : ''}`} onClick={() => setOnlyOpen(true)}>
@@ -171,6 +156,8 @@ export function AlarmPage({ id, user }) {
           <Link href="/alarms" class="btn link">
             ‹ {t('common.back')}
           </Link>
+          <div class="spacer" />
+          <PushToggle />
         </div>
         <div class="row">
           <Pill kind={`sev ${a.severity}`}>{label('sev', a.severity)}</Pill>

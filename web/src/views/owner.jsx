@@ -3,6 +3,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { get, post } from '../api.js';
 import { t, ageText, timeText, clockText } from '../i18n.js';
 import { MapView, mapConfig } from '../map.jsx';
+import { PushToggle } from '../push.jsx';
 import { Link, useLoad, useNow, useStream, ErrorText, Confirm, Pill, localDay } from '../ui.jsx';
 
 const TERMINAL = ['acknowledged', 'failed', 'expired', 'refused'];
@@ -272,6 +273,9 @@ export function VehicleDetail({ id, user }) {
           <Link class="btn" href={`/vehicles/${id}/history`} data-testid="history-link">
             {t('veh.history')}
           </Link>
+        </div>
+        <div class="row">
+          <PushToggle />
         </div>
         <h2>{t('veh.power')}</h2>
         <div class="row">

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::domain::actor::Forbidden;
 use crate::services::access::AccessError;
 use crate::services::commands::{CommandError, CommandRefusal};
+use crate::services::push::PushError;
 use crate::services::webhooks::WebhookError;
 use crate::storage::{DbError, InvalidValue};
 
@@ -177,6 +178,19 @@ impl From<WebhookError> for ApiError {
             WebhookError::InvalidSecret => ApiError::bad_request("invalid_secret", e.to_string()),
             WebhookError::NotFound(_) => ApiError::not_found(e.to_string()),
             WebhookError::Storage(d) => d.into(),
+        }
+    }
+}
+
+impl From<PushError> for ApiError {
+    fn from(e: PushError) -> Self {
+        match e {
+            PushError::Invalid { .. } => {
+                ApiError::bad_request("invalid_subscription", e.to_string())
+            }
+            PushError::NotFound => ApiError::not_found(e.to_string()),
+            PushError::BadKey(_) => ApiError::internal(e),
+            PushError::Storage(d) => d.into(),
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct HttpConfig {
     pub cut_power_max_speed_kmh: f64,
     /// Lifetime of a login session.
     pub session_ttl: chrono::Duration,
+    /// The datum the map tiles are drawn in (the web app converts what it draws).
+    pub tile_crs: static_files::TileCrs,
 }
 
 /// Everything a handler can reach.
@@ -72,6 +74,8 @@ pub struct AppState {
     pub fences: Arc<crate::services::fences::FenceStore>,
     /// Webhook subscribers.
     pub webhooks: crate::services::webhooks::Webhooks,
+    /// Web Push subscriptions and sender.
+    pub push: crate::services::push::Push,
 }
 
 /// Registers every route (used by the server and usable in `actix_web::test`).
@@ -94,7 +98,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         "/config.json",
         web::get().to(|state: web::Data<AppState>| async move {
-            crate::transport::http::static_files::config_json(&state.config)
+            crate::transport::http::static_files::config_json(
+                &state.config,
+                state.push.public_key(),
+            )
         }),
     )
     .service(openapi::swagger_ui())

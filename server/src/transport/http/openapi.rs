@@ -19,6 +19,7 @@ use crate::domain::StoredPosition;
 use crate::domain::alarms::{AlarmView, Guard};
 use crate::domain::units::PatrolUnit;
 use crate::services::webhooks::Webhook;
+use crate::transport::http::handlers::push;
 use crate::transport::http::handlers::webhooks::{DeliveryList, WebhookList};
 
 /// A GeoJSON Feature as the API returns fences and trajectory points (schema only: the
@@ -94,6 +95,9 @@ fn response_schema(name: &str) -> Option<RefOr<Schema>> {
         "webhooks.list" => schema_ref::<WebhookList>(),
         "webhooks.create" => schema_ref::<Webhook>(),
         "webhooks.deliveries" => schema_ref::<DeliveryList>(),
+        "push.vapid_key" => schema_ref::<push::VapidKey>(),
+        "push.list" => schema_ref::<push::SubscriptionList>(),
+        "push.subscribe" => schema_ref::<crate::services::push::PushSubscription>(),
         _ => None,
     }
 }
@@ -141,6 +145,10 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<WebhookList>(&mut s);
     add::<Webhook>(&mut s);
     add::<DeliveryList>(&mut s);
+    add::<push::VapidKey>(&mut s);
+    add::<push::NewSubscription>(&mut s);
+    add::<push::SubscriptionList>(&mut s);
+    add::<crate::services::push::PushSubscription>(&mut s);
     s
 }
 
@@ -183,6 +191,8 @@ fn route_io(name: &str) -> (Vec<utoipa::openapi::path::Parameter>, Option<RefOr<
             vec![],
             Some(crate::transport::http::handlers::webhooks::CreateWebhook::schema()),
         ),
+        "push.subscribe" => (vec![], Some(push::NewSubscription::schema())),
+        "push.unsubscribe" => (vec![], Some(push::RemoveSubscription::schema())),
         "stream" => (
             crate::transport::http::handlers::stream::StreamQuery::into_params(|| q.clone()),
             None,

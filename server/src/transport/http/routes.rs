@@ -22,6 +22,7 @@ use crate::services::access::{self, Actor, Forbidden, KeyRule, Scope};
 use super::handlers::{
     alarms, auth, commands, devices, events, fences, keys, trajectory, units, users,
 };
+use crate::transport::http::handlers::push;
 use crate::transport::http::handlers::stream;
 use crate::transport::http::handlers::webhooks;
 
@@ -524,6 +525,40 @@ pub const ROUTES: &[RouteSpec] = &[
         Admin,
         Needs(Scope::AdminConfig),
         webhooks::list_deliveries
+    ),
+    // Web Push: the key every browser needs is public; a subscription belongs to a login
+    // session (a browser), so API keys get 403.
+    spec!(
+        "push.vapid_key",
+        Get,
+        "/push/vapid-public-key",
+        Public,
+        AnyKey,
+        push::vapid_key
+    ),
+    spec!(
+        "push.list",
+        Get,
+        "/push-subscriptions",
+        Session,
+        NoKey,
+        push::list
+    ),
+    spec!(
+        "push.subscribe",
+        Post,
+        "/push-subscriptions",
+        Session,
+        NoKey,
+        push::subscribe
+    ),
+    spec!(
+        "push.unsubscribe",
+        Delete,
+        "/push-subscriptions",
+        Session,
+        NoKey,
+        push::unsubscribe
     ),
     // A WebSocket upgrade; `?token=` is accepted besides the header. Events are filtered per
     // caller (see `crate::transport::http::handlers::stream`).

@@ -33,14 +33,30 @@ pub fn resolve_dir(config: &HttpConfig) -> PathBuf {
         .unwrap_or_else(|| candidates[0].clone())
 }
 
-/// `GET /config.json`: what the browser app needs from the server settings (public).
-pub fn config_json(config: &HttpConfig) -> HttpResponse {
+/// The datum the map tiles are drawn in (`web_tile_crs`): positions are stored in WGS-84; on
+/// GCJ-02 tiles (AMap, Tencent and most Chinese services) the web app shifts what it draws
+/// and shifts what an administrator draws back before saving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TileCrs {
+    /// WGS-84 (OpenStreetMap; Tianditu's CGCS2000 differs by centimetres): nothing converted.
+    #[default]
+    Wgs84,
+    /// GCJ-02, the datum Chinese regulation requires of maps served in China.
+    Gcj02,
+}
+
+/// `GET /config.json`: what the browser app needs from the server settings (public), and the
+/// server's Web Push key.
+pub fn config_json(config: &HttpConfig, push_public_key: &str) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .json(json!({
             "tile_url": config.tile_url,
             "tile_attribution": config.tile_attribution,
+            "tile_crs": config.tile_crs,
             "cut_power_max_speed_kmh": config.cut_power_max_speed_kmh,
+            "push_public_key": push_public_key,
             "version": env!("CARGO_PKG_VERSION"),
         }))
 }

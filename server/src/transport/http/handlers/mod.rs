@@ -9,6 +9,7 @@ pub mod events;
 pub mod fences;
 pub mod keys;
 pub mod ops;
+pub mod push;
 pub mod stream;
 pub mod trajectory;
 pub mod units;
