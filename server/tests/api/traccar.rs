@@ -634,6 +634,9 @@ async fn traccar_socket(backend: Backend) {
         "{lp}"
     );
     assert_eq!(lp["attributes"]["sat"], 9);
+    // The device came online since the socket opened: its new status comes with the fix.
+    assert_eq!(live["devices"][0]["id"], w.device, "{live}");
+    assert_eq!(live["devices"][0]["status"], "online");
     // A new alarm: an event with Traccar's alarm name.
     mine.alarm(&crate::alarms::with_alarm(
         fix(130, 10.0),

@@ -3,9 +3,9 @@
 //! `POST /api/session/token`, a login session's token or an API key), then the `JSESSIONID`
 //! cookie of `POST /api/session`, then `?token=` on the routes that take it.
 //!
-//! A Basic password is checked exactly as `POST /api/v1/session` checks one
-//! ([`crate::transport::http::handlers::auth::check_password`]): the same login throttle, the
-//! same bounded hashing, one 401 for a wrong login or password.
+//! A Basic password is checked exactly as `POST /api/v1/session` checks one (by the same
+//! `check_password`): the same login throttle, the same bounded hashing, one 401 for a wrong
+//! login or password.
 
 use actix_web::HttpRequest;
 use base64::Engine;

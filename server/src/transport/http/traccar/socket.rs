@@ -1,6 +1,7 @@
 //! `GET /api/socket` (WebSocket): Traccar's live updates. On connect, `{"positions":[…]}` with
 //! the latest position of every device the caller may see; then `{"positions":[p]}` for each
-//! new fix and `{"events":[e]}` for each new alarm, as Traccar sends them; `{}` as keep-alive
+//! new fix (with `"devices":[d]` in the same message when the device's `status` changed since
+//! the socket last showed it) and `{"events":[e]}` for each new alarm; `{}` as keep-alive
 //! after [`KEEPALIVE`] of silence.
 //!
 //! Fed from the bus like `GET /api/v1/stream`, through the same pump and the same per-caller
@@ -14,9 +15,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::auth::{self, Presented};
-use super::model::TraccarEvent;
+use super::model::{DeviceStatus, TraccarDevice, TraccarEvent};
 use super::positions::traccar_position;
-use crate::domain::{PositionRow, StoredPosition};
+use crate::domain::{Device, PositionRow, StoredPosition};
 use crate::services::access::{self, Actor, Scope};
 use crate::services::bus::{AlarmAction, BusEvent};
 use crate::transport::http::handlers::stream::{Pump, Rights, pump};
@@ -25,18 +26,31 @@ use crate::transport::http::{ApiError, AppState};
 /// Silence after which `{}` is sent.
 pub const KEEPALIVE: Duration = Duration::from_secs(30);
 
+/// What the socket knows of a visible device: its row and the status it last showed.
+struct Known {
+    device: Device,
+    status: DeviceStatus,
+}
+
 /// A bus event as Traccar's socket message, if it is one (new fixes and new alarms).
-fn message(
-    state: &AppState,
-    protocols: &HashMap<i64, Option<String>>,
-    e: &BusEvent,
-) -> Option<String> {
+fn message(state: &AppState, known: &mut HashMap<i64, Known>, e: &BusEvent) -> Option<String> {
     match e {
         BusEvent::Position(p) => {
             let row = PositionRow::from_position(p.device_id, &p.fix, p.server_time);
-            let protocol = protocols.get(&p.device_id).cloned().flatten();
+            let k = known.get_mut(&p.device_id);
+            let protocol = k.as_ref().and_then(|k| k.device.protocol.clone());
             let tp = traccar_position(state, &StoredPosition::unsaved(row), protocol);
-            Some(json!({ "positions": [tp] }).to_string())
+            let mut m = json!({ "positions": [tp] });
+            if let Some(k) = k {
+                k.device.last_seen_at = Some(p.server_time);
+                let online = state.sessions.is_online(&k.device.unique_id);
+                if DeviceStatus::of(&k.device, online) != k.status {
+                    k.status = DeviceStatus::of(&k.device, online);
+                    let d = TraccarDevice::new(&k.device, online, None);
+                    m["devices"] = json!([d]);
+                }
+            }
+            Some(m.to_string())
         }
         BusEvent::Alarm {
             action: AlarmAction::Opened,
@@ -69,8 +83,14 @@ pub async fn socket(
             }
         }
     }
-    let protocols: HashMap<i64, Option<String>> =
-        devices.into_iter().map(|d| (d.id, d.protocol)).collect();
+    let mut known: HashMap<i64, Known> = devices
+        .into_iter()
+        .map(|device| {
+            let online = state.sessions.is_online(&device.unique_id);
+            let status = DeviceStatus::of(&device, online);
+            (device.id, Known { device, status })
+        })
+        .collect();
     let (response, mut session, incoming) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;
     let db = state.db.clone();
@@ -83,7 +103,7 @@ pub async fn socket(
             if !rights.admit(e) {
                 return None;
             }
-            message(&state, &protocols, e)
+            message(&state, &mut known, e)
         };
         let p = Pump {
             lagged_notice: false,
