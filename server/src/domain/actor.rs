@@ -10,6 +10,9 @@ use crate::domain::users::{Role, User};
 pub enum Credential {
     /// A login session (hash of its token, for logout).
     Session(String),
+    /// A login name and password sent with the request itself (HTTP Basic on the
+    /// Traccar-compatible API): the rights of a login session, with nothing to revoke.
+    Password,
     /// An API key (id and scopes).
     ApiKey {
         /// Key row id.
@@ -64,7 +67,7 @@ impl Actor {
     pub fn api_key_id(&self) -> Option<i64> {
         match &self.credential {
             Credential::ApiKey { id, .. } => Some(*id),
-            Credential::Session(_) => None,
+            Credential::Session(_) | Credential::Password => None,
         }
     }
 
@@ -73,7 +76,7 @@ impl Actor {
     pub fn has_scope(&self, scope: Scope) -> bool {
         match &self.credential {
             Credential::ApiKey { scopes, .. } => scopes.contains(&scope),
-            Credential::Session(_) => true,
+            Credential::Session(_) | Credential::Password => true,
         }
     }
 
@@ -87,10 +90,20 @@ impl Actor {
         }
     }
 
-    /// The hash of the session token (logout); refused for API keys.
+    /// The hash of the session token (logout); refused for API keys (and for a password
+    /// sent with the request, which has no session to end).
     pub fn require_session(&self) -> Result<&str, Forbidden> {
         match &self.credential {
             Credential::Session(h) => Ok(h),
+            Credential::ApiKey { .. } | Credential::Password => Err(Forbidden::SessionRequired),
+        }
+    }
+
+    /// Refused for API keys: the caller logged in as a person (a session, or a password sent
+    /// with the request).
+    pub fn require_login(&self) -> Result<(), Forbidden> {
+        match &self.credential {
+            Credential::Session(_) | Credential::Password => Ok(()),
             Credential::ApiKey { .. } => Err(Forbidden::SessionRequired),
         }
     }

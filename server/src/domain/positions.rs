@@ -186,3 +186,37 @@ pub struct StoredPosition {
     /// Other attributes.
     pub attributes: Value,
 }
+
+impl StoredPosition {
+    /// A row as the API shows it; id 0 until it is stored (storage sets the row id).
+    pub fn unsaved(row: PositionRow) -> StoredPosition {
+        StoredPosition {
+            id: 0,
+            device_id: row.device_id,
+            fix_time: row.fix_time,
+            server_time: row.server_time,
+            lat: row.lat,
+            lon: row.lon,
+            valid: row.valid,
+            speed_kmh: row.speed_kmh,
+            course: row.course,
+            altitude_m: row.altitude_m,
+            satellites: row.satellites,
+            accuracy_m: row.accuracy_m,
+            odometer_m: row.odometer_m,
+            archived: row.archived,
+            ignition: row.ignition,
+            armed: row.armed,
+            charging: row.charging,
+            battery_level: row.battery_level,
+            battery_voltage: row.battery_voltage,
+            alarms: row
+                .alarms
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            attributes: row.attributes,
+        }
+    }
+}

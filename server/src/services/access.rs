@@ -182,6 +182,39 @@ pub async fn visible_device_ids(db: &Db, actor: &Actor) -> Result<Option<Vec<i64
     Ok(Some(ids))
 }
 
+/// Every device the caller may see, by id (administrators and dispatchers: all of them).
+pub async fn visible_devices(db: &Db, actor: &Actor) -> Result<Vec<Device>, DbError> {
+    let mut out = Vec::new();
+    match visible_device_ids(db, actor).await? {
+        Some(ids) => {
+            for id in ids {
+                if let Some(d) = db.device(id).await? {
+                    out.push(d);
+                }
+            }
+        }
+        None => {
+            let mut after = 0;
+            loop {
+                let page = db.list_devices(after, 1000).await?;
+                let Some(last) = page.last() else { break };
+                after = last.id;
+                out.extend(page);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Which alarms an alarm list shows the caller (`None`: every alarm — administrators and
+/// dispatchers; officers also their units' alarms; everyone their own and shared devices').
+pub fn alarm_visibility(actor: &Actor) -> Option<crate::storage::alarms::AlarmVisibility> {
+    (!actor.sees_everything()).then_some(crate::storage::alarms::AlarmVisibility {
+        user_id: actor.user.id,
+        units: actor.user.role == Role::Officer,
+    })
+}
+
 /// Creates a random API key: `(key shown once, its SHA-256 hex, a display prefix)`.
 pub fn new_api_key() -> Result<(String, String, String), crate::services::auth::AuthError> {
     let key = format!("{API_KEY_PREFIX}{}", crate::services::auth::random_hex(24)?);

@@ -34,6 +34,10 @@ pub struct LivePosition {
     pub unit_id: Option<i64>,
     /// When the server received it (for latency measurements).
     pub server_time: DateTime<Utc>,
+    /// The whole decoded fix (status, attributes), for subscribers that show more than the
+    /// fields above (the Traccar-compatible socket); not part of the published JSON.
+    #[serde(skip)]
+    pub fix: std::sync::Arc<protocol::Position>,
 }
 
 /// What happened to an alarm.

@@ -60,4 +60,24 @@ impl Db {
         });
         Ok(rows.into_iter().map(DeviceEvent::from).collect())
     }
+
+    /// Events with `from <= time < to`, newest first, optionally of one device, with
+    /// `id < before_id`, at most `limit` (a report's pages).
+    pub async fn events_between(
+        &self,
+        device_id: Option<i64>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<DeviceEvent>, DbError> {
+        let before = before_id.unwrap_or(i64::MAX);
+        let rows: Vec<EventRecord> = on_pool!(self, p => match device_id {
+            Some(d) => sqlx::query_as("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE device_id = $1 AND time >= $2 AND time < $3 AND id < $4 ORDER BY id DESC LIMIT $5")
+                .bind(d).bind(from).bind(to).bind(before).bind(limit).fetch_all(p).await?,
+            None => sqlx::query_as("SELECT id, time, kind, device_id, unique_id, protocol, peer, detail FROM events WHERE time >= $1 AND time < $2 AND id < $3 ORDER BY id DESC LIMIT $4")
+                .bind(from).bind(to).bind(before).bind(limit).fetch_all(p).await?,
+        });
+        Ok(rows.into_iter().map(DeviceEvent::from).collect())
+    }
 }

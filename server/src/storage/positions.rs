@@ -72,8 +72,8 @@ struct PositionRecord {
 
 impl From<PositionRecord> for StoredPosition {
     fn from(r: PositionRecord) -> StoredPosition {
-        StoredPosition {
-            id: r.id,
+        let id = r.id;
+        let row = PositionRow {
             device_id: r.device_id,
             fix_time: r.fix_time,
             server_time: r.server_time,
@@ -92,13 +92,12 @@ impl From<PositionRecord> for StoredPosition {
             charging: r.charging,
             battery_level: r.battery_level,
             battery_voltage: r.battery_voltage,
-            alarms: r
-                .alarms
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            alarms: r.alarms,
             attributes: r.attributes.0,
+        };
+        StoredPosition {
+            id,
+            ..StoredPosition::unsaved(row)
         }
     }
 }
@@ -120,6 +119,14 @@ impl Db {
         );
         let row: Option<PositionRecord> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(device_id).fetch_optional(p).await?);
+        Ok(row.map(StoredPosition::from))
+    }
+
+    /// One position by row id.
+    pub async fn position(&self, id: i64) -> Result<Option<StoredPosition>, DbError> {
+        let sql = format!("SELECT {POSITION_COLS} FROM positions WHERE id = $1");
+        let row: Option<PositionRecord> = on_pool!(self, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id).fetch_optional(p).await?);
         Ok(row.map(StoredPosition::from))
     }
 

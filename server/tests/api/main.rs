@@ -27,5 +27,7 @@ mod realtime;
 mod rights;
 mod rules;
 mod schema;
+mod traccar;
+mod traccar_client;
 mod trajectory;
 mod web;

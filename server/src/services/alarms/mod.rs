@@ -235,6 +235,7 @@ impl Worker {
                         course: p.course.map(f64::from),
                         unit_id: self.pursuit.get(&device_id).copied(),
                         server_time: received,
+                        fix: std::sync::Arc::new(p.clone()),
                     }));
                 }
             }

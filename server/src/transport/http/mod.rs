@@ -1,4 +1,5 @@
-//! The HTTP API (actix-web, JSON): `/api/v1/...`, `/health`, `/metrics`.
+//! The HTTP API (actix-web, JSON): `/api/v1/...`, the Traccar-compatible `/api/...`
+//! ([`traccar`]), `/health`, `/metrics`.
 //!
 //! Every `/api/v1` route is listed once in [`routes::ROUTES`] with who may call it; the
 //! handlers enforce it through [`crate::services::access`], and the permission-matrix test and the
@@ -11,6 +12,7 @@ pub mod openapi;
 pub mod osmand;
 pub mod routes;
 pub mod static_files;
+pub mod traccar;
 
 use std::sync::Arc;
 
@@ -105,7 +107,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         }),
     )
     .service(openapi::swagger_ui())
-    .service(routes::register(web::scope("/api/v1")))
+    .service(routes::register(web::scope("/api/v1"), routes::Surface::V1))
+    .service(routes::register(
+        web::scope("/api"),
+        routes::Surface::Traccar,
+    ))
     .default_service(web::to(fallback));
 }
 

@@ -14,7 +14,8 @@ use utoipa::{IntoParams, PartialSchema, ToSchema};
 use super::handlers::{
     alarms, auth, commands, devices, events, fences, keys, trajectory, units, users,
 };
-use super::routes::{Access, Method, ROUTES};
+use super::routes::{Access, Method, ROUTES, Surface};
+use super::traccar::{commands as tc_commands, model as tc, server as tc_server};
 use crate::domain::StoredPosition;
 use crate::domain::alarms::{AlarmView, Guard};
 use crate::domain::units::PatrolUnit;
@@ -54,6 +55,15 @@ pub struct FeatureCollection {
 /// A reference to a component schema.
 fn schema_ref<T: ToSchema>() -> Option<RefOr<Schema>> {
     Some(RefOr::Ref(Ref::from_schema_name(T::name())))
+}
+
+/// An array of a component schema (the Traccar-compatible lists are bare arrays).
+fn array_of<T: ToSchema>() -> Option<RefOr<Schema>> {
+    Some(RefOr::T(Schema::Array(
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(Ref::from_schema_name(T::name()))
+            .build(),
+    )))
 }
 
 /// The schema of a route's 2xx JSON answer, by route name (`None`: the route answers without
@@ -98,6 +108,14 @@ fn response_schema(name: &str) -> Option<RefOr<Schema>> {
         "push.vapid_key" => schema_ref::<push::VapidKey>(),
         "push.list" => schema_ref::<push::SubscriptionList>(),
         "push.subscribe" => schema_ref::<crate::services::push::PushSubscription>(),
+        "traccar.session.login" | "traccar.session.get" => schema_ref::<tc::TraccarUser>(),
+        "traccar.server" => schema_ref::<tc_server::TraccarServer>(),
+        "traccar.devices" => array_of::<tc::TraccarDevice>(),
+        "traccar.positions" => array_of::<tc::TraccarPosition>(),
+        "traccar.geofences" => array_of::<tc::TraccarGeofence>(),
+        "traccar.events" => array_of::<tc::TraccarEvent>(),
+        "traccar.commands.send" => schema_ref::<tc_commands::TraccarCommand>(),
+        "traccar.commands.types" => array_of::<tc_commands::CommandType>(),
         _ => None,
     }
 }
@@ -149,6 +167,14 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<push::NewSubscription>(&mut s);
     add::<push::SubscriptionList>(&mut s);
     add::<crate::services::push::PushSubscription>(&mut s);
+    add::<tc::TraccarUser>(&mut s);
+    add::<tc_server::TraccarServer>(&mut s);
+    add::<tc::TraccarDevice>(&mut s);
+    add::<tc::TraccarPosition>(&mut s);
+    add::<tc::TraccarGeofence>(&mut s);
+    add::<tc::TraccarEvent>(&mut s);
+    add::<tc_commands::TraccarCommand>(&mut s);
+    add::<tc_commands::CommandType>(&mut s);
     s
 }
 
@@ -197,6 +223,7 @@ fn route_io(name: &str) -> (Vec<utoipa::openapi::path::Parameter>, Option<RefOr<
             crate::transport::http::handlers::stream::StreamQuery::into_params(|| q.clone()),
             None,
         ),
+        "traccar.commands.send" => (vec![], Some(tc_commands::TraccarCommand::schema())),
         _ => (vec![], None),
     }
 }
@@ -284,7 +311,15 @@ pub fn document() -> OpenApi {
             ));
         }
         let ok = match (r.method, r.name) {
-            (_, "stream") => ("101", "WebSocket upgrade; JSON text frames follow"),
+            (_, "stream" | "traccar.socket") => {
+                ("101", "WebSocket upgrade; JSON text frames follow")
+            }
+            (_, "traccar.commands.send") => (
+                "200",
+                "sent to the online device (202 with the same body: queued for an offline one)",
+            ),
+            (_, "traccar.session.token") => ("200", "the bearer token, as text/plain"),
+            (Method::Post, _) if r.surface == Surface::Traccar => ("200", "ok"),
             (Method::Delete, _) | (_, "guard.speed_limit" | "fences.assign") => ("204", "done"),
             (
                 _,
@@ -295,6 +330,16 @@ pub fn document() -> OpenApi {
         };
         let ok_response = if matches!(ok.0, "204" | "101") {
             ResponseBuilder::new().description(ok.1).build()
+        } else if r.name == "traccar.session.token" {
+            ResponseBuilder::new()
+                .description(ok.1)
+                .content(
+                    "text/plain",
+                    ContentBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
+                )
+                .build()
         } else if matches!(r.name, "trajectory.get") {
             ResponseBuilder::new()
                 .description(
@@ -375,6 +420,9 @@ pub fn document() -> OpenApi {
         }
         if r.access != Access::Public {
             op = op.security(SecurityRequirement::new("bearer", Vec::<String>::new()));
+            if r.surface == Surface::Traccar {
+                op = op.security(SecurityRequirement::new("basic", Vec::<String>::new()));
+            }
         }
         let method = match r.method {
             Method::Get => HttpMethod::Get,
@@ -382,7 +430,7 @@ pub fn document() -> OpenApi {
             Method::Put => HttpMethod::Put,
             Method::Delete => HttpMethod::Delete,
         };
-        paths = paths.path(format!("/api/v1{}", r.path), PathItem::new(method, op));
+        paths = paths.path(r.full_path(), PathItem::new(method, op));
     }
     let mut schemas = components();
     <crate::domain::Role as ToSchema>::schemas(&mut schemas);
@@ -396,6 +444,17 @@ pub fn document() -> OpenApi {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "a session token from POST /api/v1/session, or an API key vk_…",
+                    ))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "login name and password (the Traccar-compatible routes under /api)",
                     ))
                     .build(),
             ),

@@ -8,7 +8,7 @@
 //! (may this caller see device `{id}`, handle alarm `{alarm_id}`) are decided where the object
 //! is loaded ([`crate::services::access::visible_device`] and friends), so an invisible object answers 404.
 //!
-//! Size: over 600 lines because the table (~60 routes, one entry of 8–10 lines each) is kept
+//! Size: over 600 lines because the table (~75 routes, one entry of 8–10 lines each) is kept
 //! in one list on purpose: reviewing who may call what means reading it top to bottom.
 
 use actix_web::body::MessageBody;
@@ -25,6 +25,7 @@ use super::handlers::{
 use crate::transport::http::handlers::push;
 use crate::transport::http::handlers::stream;
 use crate::transport::http::handlers::webhooks;
+use crate::transport::http::traccar;
 
 /// HTTP method of a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,14 +79,37 @@ pub enum Access {
     AlarmHandle,
 }
 
-/// One route under `/api/v1`.
+/// Which API a route belongs to: where it is mounted and how its callers authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Vigil's own API under `/api/v1`: `Authorization: Bearer` (and `?token=` where the
+    /// route allows it).
+    V1,
+    /// The Traccar-compatible subset under `/api` ([`super::traccar`]): HTTP Basic, the
+    /// `JSESSIONID` cookie, `Authorization: Bearer`, and `?token=` where the route allows it.
+    Traccar,
+}
+
+impl Surface {
+    /// Where the surface is mounted.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Surface::V1 => "/api/v1",
+            Surface::Traccar => "/api",
+        }
+    }
+}
+
+/// One route of the HTTP API.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteSpec {
     /// Stable name (tests key their fixtures on it).
     pub name: &'static str,
+    /// The API it belongs to.
+    pub surface: Surface,
     /// Method.
     pub method: Method,
-    /// Path below `/api/v1`, actix pattern.
+    /// Path below the surface's prefix ([`Surface::prefix`]), actix pattern.
     pub path: &'static str,
     /// Who may call it.
     pub access: Access,
@@ -99,11 +123,15 @@ pub struct RouteSpec {
 
 macro_rules! spec {
     ($name:literal, $m:ident, $path:literal, $access:ident, $scope:expr, $handler:path) => {
-        spec!($name, $m, $path, $access, $scope, $handler, false)
+        spec!(@ V1, $name, $m, $path, $access, $scope, $handler, false)
     };
     ($name:literal, $m:ident, $path:literal, $access:ident, $scope:expr, $handler:path, $query_token:literal) => {
+        spec!(@ V1, $name, $m, $path, $access, $scope, $handler, $query_token)
+    };
+    (@ $surface:ident, $name:literal, $m:ident, $path:literal, $access:ident, $scope:expr, $handler:path, $query_token:literal) => {
         RouteSpec {
             name: $name,
+            surface: Surface::$surface,
             method: Method::$m,
             path: $path,
             access: Access::$access,
@@ -122,7 +150,17 @@ macro_rules! spec {
     };
 }
 
-/// Every `/api/v1` route. Literal paths come before patterns that would shadow them.
+/// A route of the Traccar-compatible API (mounted under `/api`).
+macro_rules! traccar {
+    ($name:literal, $m:ident, $path:literal, $access:ident, $scope:expr, $handler:path) => {
+        spec!(@ Traccar, $name, $m, $path, $access, $scope, $handler, false)
+    };
+    ($name:literal, $m:ident, $path:literal, $access:ident, $scope:expr, $handler:path, $query_token:literal) => {
+        spec!(@ Traccar, $name, $m, $path, $access, $scope, $handler, $query_token)
+    };
+}
+
+/// Every route of both surfaces. Literal paths come before patterns that would shadow them.
 pub const ROUTES: &[RouteSpec] = &[
     spec!(
         "session.login",
@@ -571,20 +609,130 @@ pub const ROUTES: &[RouteSpec] = &[
         stream::stream,
         true
     ),
+    // The Traccar-compatible subset under `/api` (see `crate::transport::http::traccar`):
+    // the same rights as the routes above, Traccar's shapes and names.
+    traccar!(
+        "traccar.session.login",
+        Post,
+        "/session",
+        Public,
+        AnyKey,
+        traccar::session::login
+    ),
+    traccar!(
+        "traccar.session.get",
+        Get,
+        "/session",
+        Authenticated,
+        AnyKey,
+        traccar::session::get,
+        true
+    ),
+    traccar!(
+        "traccar.session.logout",
+        Delete,
+        "/session",
+        Authenticated,
+        AnyKey,
+        traccar::session::logout
+    ),
+    traccar!(
+        "traccar.session.token",
+        Post,
+        "/session/token",
+        Session,
+        NoKey,
+        traccar::session::token
+    ),
+    traccar!(
+        "traccar.server",
+        Get,
+        "/server",
+        Authenticated,
+        AnyKey,
+        traccar::server::get
+    ),
+    traccar!(
+        "traccar.devices",
+        Get,
+        "/devices",
+        Authenticated,
+        Needs(Scope::DevicesRead),
+        traccar::devices::list
+    ),
+    traccar!(
+        "traccar.positions",
+        Get,
+        "/positions",
+        Authenticated,
+        Needs(Scope::PositionsRead),
+        traccar::positions::list
+    ),
+    traccar!(
+        "traccar.geofences",
+        Get,
+        "/geofences",
+        Authenticated,
+        Needs(Scope::FencesRead),
+        traccar::geofences::list
+    ),
+    traccar!(
+        "traccar.events",
+        Get,
+        "/reports/events",
+        Authenticated,
+        AnyOf(&[Scope::AlarmsRead, Scope::EventsRead]),
+        traccar::events::report
+    ),
+    // The device is named in the body (`deviceId`); the handler loads it as the route above
+    // does (invisible: 404, visible only: 403).
+    traccar!(
+        "traccar.commands.send",
+        Post,
+        "/commands/send",
+        DeviceCommand,
+        Needs(Scope::CommandsWrite),
+        traccar::commands::send
+    ),
+    traccar!(
+        "traccar.commands.types",
+        Get,
+        "/commands/types",
+        DeviceRead,
+        Needs(Scope::DevicesRead),
+        traccar::commands::types
+    ),
+    traccar!(
+        "traccar.socket",
+        Get,
+        "/socket",
+        Authenticated,
+        AnyOf(&[Scope::PositionsRead, Scope::AlarmsRead, Scope::DevicesRead]),
+        traccar::socket::socket,
+        true
+    ),
 ];
 
-/// Registers [`ROUTES`] on a scope, one resource per path (so that a path with several methods
-/// answers 405 for the others rather than 404).
-pub fn register(mut scope: actix_web::Scope) -> actix_web::Scope {
+impl RouteSpec {
+    /// The whole path: the surface's prefix and the route's path.
+    pub fn full_path(&self) -> String {
+        format!("{}{}", self.surface.prefix(), self.path)
+    }
+}
+
+/// Registers the [`ROUTES`] of one surface on a scope, one resource per path (so that a path
+/// with several methods answers 405 for the others rather than 404).
+pub fn register(mut scope: actix_web::Scope, surface: Surface) -> actix_web::Scope {
+    let routes = || ROUTES.iter().filter(move |r| r.surface == surface);
     let mut paths: Vec<&'static str> = Vec::new();
-    for r in ROUTES {
+    for r in routes() {
         if !paths.contains(&r.path) {
             paths.push(r.path);
         }
     }
     for path in paths {
         let mut resource = web::resource(path);
-        for r in ROUTES.iter().filter(|r| r.path == path) {
+        for r in routes().filter(|r| r.path == path) {
             resource =
                 resource.route((r.route)().wrap(from_fn(move |req, next| guard(r, req, next))));
         }
@@ -612,6 +760,32 @@ async fn admit(spec: &RouteSpec, req: &ServiceRequest) -> Result<Actor, ApiError
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal("state missing"))?;
+    let actor = match spec.surface {
+        Surface::V1 => bearer_actor(spec, req, state).await?,
+        Surface::Traccar => {
+            super::traccar::auth::authenticate(state, req.request(), spec.token_in_query).await?
+        }
+    };
+    match spec.access {
+        Access::Session => {
+            actor.require_login()?;
+        }
+        Access::Admin if !actor.is_admin() => {
+            return Err(Forbidden::AdminOnly.into());
+        }
+        _ => {}
+    }
+    actor.require_key_rule(spec.scope)?;
+    Ok(actor)
+}
+
+/// The caller of a `/api/v1` request: its `Authorization: Bearer` token (or `?token=` where
+/// the route allows it).
+async fn bearer_actor(
+    spec: &RouteSpec,
+    req: &ServiceRequest,
+    state: &AppState,
+) -> Result<Actor, ApiError> {
     let token = crate::transport::http::extractors::bearer(req.request())
         .or_else(|| {
             spec.token_in_query
@@ -625,22 +799,11 @@ async fn admit(spec: &RouteSpec, req: &ServiceRequest) -> Result<Actor, ApiError
                 "missing Authorization: Bearer <token> header"
             })
         })?;
-    let actor = access::authenticate(&state.db, &token).await?;
-    match spec.access {
-        Access::Session => {
-            actor.require_session()?;
-        }
-        Access::Admin if !actor.is_admin() => {
-            return Err(Forbidden::AdminOnly.into());
-        }
-        _ => {}
-    }
-    actor.require_key_rule(spec.scope)?;
-    Ok(actor)
+    Ok(access::authenticate(&state.db, &token).await?)
 }
 
 /// The `token` parameter of a query string.
-fn query_token(query: &str) -> Option<String> {
+pub(crate) fn query_token(query: &str) -> Option<String> {
     form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned())

@@ -157,10 +157,7 @@ pub async fn list(
             to: q.to,
             before: q.before,
             limit,
-            visible_to: (!auth.sees_everything()).then_some(alarms::AlarmVisibility {
-                user_id: auth.user.id,
-                units: auth.user.role == Role::Officer,
-            }),
+            visible_to: access::alarm_visibility(&auth),
         },
     )
     .await?;

@@ -51,18 +51,29 @@ pub async fn login(
         ));
     }
     let user = check_password(&state, &email, password, client_of(&req)).await?;
-    let token = new_token()?;
     let expires_at = Utc::now() + state.config.session_ttl;
-    state
-        .db
-        .create_session(user.id, &token_hash(&token), expires_at)
-        .await?;
+    let token = start_session(&state, &user, expires_at).await?;
     Ok(HttpResponse::Created().json(LoginResponse {
         token,
         token_type: "Bearer",
         expires_at,
         user: super::users::load_user_view(&state, &user).await?,
     }))
+}
+
+/// Opens a login session of `user` until `expires_at`; returns its bearer token (stored only
+/// as its hash).
+pub(crate) async fn start_session(
+    state: &AppState,
+    user: &User,
+    expires_at: DateTime<Utc>,
+) -> Result<String, ApiError> {
+    let token = new_token()?;
+    state
+        .db
+        .create_session(user.id, &token_hash(&token), expires_at)
+        .await?;
+    Ok(token)
 }
 
 /// The throttling client of a request: its peer address.

@@ -375,25 +375,11 @@ pub struct LivePositions {
 /// `GET /api/v1/positions/latest`: live tracking, the latest fix of every device the caller
 /// may see, `{positions: [{device_id, position}]}` (devices without a fix are left out).
 pub async fn live(state: web::Data<AppState>, auth: Actor) -> Result<HttpResponse, ApiError> {
-    let ids = match access::visible_device_ids(&state.db, &auth).await? {
-        Some(ids) => ids,
-        None => {
-            let mut all = Vec::new();
-            let mut after = 0;
-            loop {
-                let page = state.db.list_devices(after, 1000).await?;
-                let Some(last) = page.last() else { break };
-                after = last.id;
-                all.extend(page.iter().map(|d| d.id));
-            }
-            all
-        }
-    };
     let mut out = Vec::new();
-    for id in ids {
-        if let Some(p) = state.db.latest_position(id).await? {
+    for device in access::visible_devices(&state.db, &auth).await? {
+        if let Some(p) = state.db.latest_position(device.id).await? {
             out.push(LivePosition {
-                device_id: id,
+                device_id: device.id,
                 position: p,
             });
         }

@@ -21,7 +21,7 @@ impl From<FenceStoreError> for ApiError {
 /// The fence ids the caller may see, `None` for all: administrators and dispatchers all;
 /// officers the jurisdictions of their units; everyone the fences assigned to the devices
 /// they may see.
-async fn visible_fences(
+pub(crate) async fn visible_fences(
     state: &AppState,
     auth: &Actor,
 ) -> Result<Option<std::collections::HashSet<geofence::FenceId>>, ApiError> {

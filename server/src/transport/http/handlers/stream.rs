@@ -222,70 +222,155 @@ pub async fn stream(
     let token = crate::transport::http::extractors::bearer(&req)
         .or_else(|| filter.token.clone())
         .unwrap_or_default();
-    let mut rights = Rights::load(&state.db, &actor).await?;
-    let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
+    let rights = Rights::load(&state.db, &actor).await?;
+    let (response, session, incoming) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::bad_request("not_websocket", e.to_string()))?;
-    let mut events = state.bus.subscribe();
+    let events = state.bus.subscribe();
     let db = state.db.clone();
-    actix_web::rt::spawn(async move {
-        let mut refresh = tokio::time::interval(REFRESH);
-        refresh.tick().await;
-        let mut close = None;
-        loop {
-            tokio::select! {
-                e = events.recv() => {
-                    let text = match e {
-                        Ok(e) => {
-                            // Rights first: alarm events keep the pursuit set current.
-                            if !rights.admit(&e) || !types.admits(&e) || !filter.passes(&e) {
-                                continue;
-                            }
-                            serde_json::to_string(&e).unwrap_or_default()
+    let render = move |rights: &mut Rights, e: &BusEvent| {
+        // Rights first: alarm events keep the pursuit set current.
+        if !rights.admit(e) || !types.admits(e) || !filter.passes(e) {
+            return None;
+        }
+        serde_json::to_string(e).ok()
+    };
+    let p = Pump::new(session, incoming, events, db, actor, Some(token), rights);
+    actix_web::rt::spawn(pump(p, render));
+    Ok(response)
+}
+
+/// A WebSocket fed from the bus ([`pump`]).
+pub struct Pump {
+    /// The socket's sending half.
+    pub session: actix_ws::Session,
+    /// What the client sends (pings, close).
+    pub incoming: actix_ws::MessageStream,
+    /// The socket's own bus subscription.
+    pub events: tokio::sync::broadcast::Receiver<BusEvent>,
+    /// Storage, to re-read the rights.
+    pub db: Db,
+    /// The caller.
+    pub actor: Actor,
+    /// The credential to re-check every [`REFRESH`] (`None`: a password sent with the
+    /// upgrade request, which cannot be re-checked without it).
+    pub token: Option<String>,
+    /// The caller's rights now.
+    pub rights: Rights,
+    /// Whether a lagging client is told `{"type":"lagged","skipped":n}`.
+    pub lagged_notice: bool,
+    /// A text sent after this long without any (keep-alive).
+    pub keepalive: Option<(Duration, String)>,
+}
+
+impl Pump {
+    /// A pump as `GET /api/v1/stream` runs it: lagging clients are told, no keep-alive.
+    pub fn new(
+        session: actix_ws::Session,
+        incoming: actix_ws::MessageStream,
+        events: tokio::sync::broadcast::Receiver<BusEvent>,
+        db: Db,
+        actor: Actor,
+        token: Option<String>,
+        rights: Rights,
+    ) -> Pump {
+        Pump {
+            session,
+            incoming,
+            events,
+            db,
+            actor,
+            token,
+            rights,
+            lagged_notice: true,
+            keepalive: None,
+        }
+    }
+}
+
+/// Sends each bus event that `render` turns into text (it admits the event with the rights
+/// first), answers pings, re-reads the rights and re-checks the credential every
+/// [`REFRESH`]: a logged-out session or revoked key ends the socket.
+pub async fn pump(p: Pump, mut render: impl FnMut(&mut Rights, &BusEvent) -> Option<String>) {
+    let Pump {
+        mut session,
+        mut incoming,
+        mut events,
+        db,
+        actor,
+        token,
+        mut rights,
+        lagged_notice,
+        keepalive,
+    } = p;
+    let mut refresh = tokio::time::interval(REFRESH);
+    refresh.tick().await;
+    let (idle, ping_text) = keepalive.unwrap_or((Duration::from_secs(86_400 * 365), String::new()));
+    let mut ping = tokio::time::interval(idle);
+    ping.tick().await;
+    let mut close = None;
+    loop {
+        tokio::select! {
+            e = events.recv() => {
+                let text = match e {
+                    Ok(e) => match render(&mut rights, &e) {
+                        Some(t) => t,
+                        None => continue,
+                    },
+                    Err(RecvError::Lagged(n)) => {
+                        metrics::counter!("vigil_bus_lagged_total", "subscriber" => "websocket").increment(n);
+                        // Skipped alarm events may have changed the pursuit set.
+                        if let Ok(r) = Rights::load(&db, &actor).await {
+                            rights = r;
                         }
-                        Err(RecvError::Lagged(n)) => {
-                            metrics::counter!("vigil_bus_lagged_total", "subscriber" => "websocket").increment(n);
-                            // Skipped alarm events may have changed the pursuit set.
-                            if let Ok(r) = Rights::load(&db, &actor).await {
-                                rights = r;
-                            }
-                            format!("{{\"type\":\"lagged\",\"skipped\":{n}}}")
+                        if !lagged_notice {
+                            continue;
                         }
-                        Err(RecvError::Closed) => break,
-                    };
-                    if session.text(text).await.is_err() {
+                        format!("{{\"type\":\"lagged\",\"skipped\":{n}}}")
+                    }
+                    Err(RecvError::Closed) => break,
+                };
+                if session.text(text).await.is_err() {
+                    return;
+                }
+                ping.reset();
+            }
+            _ = ping.tick() => {
+                if session.text(ping_text.clone()).await.is_err() {
+                    return;
+                }
+            }
+            _ = refresh.tick() => {
+                let current = match &token {
+                    Some(t) => access::authenticate(&db, t).await,
+                    None => Ok(actor.clone()),
+                };
+                match current {
+                    Ok(a) => {
+                        if let Ok(r) = Rights::load(&db, &a).await {
+                            rights = r;
+                        }
+                    }
+                    Err(access::AccessError::Unauthorized(_)) => {
+                        close = Some(CloseReason {
+                            code: CloseCode::Policy,
+                            description: Some("credential expired or revoked".into()),
+                        });
+                        break;
+                    }
+                    // The database is unreachable: keep the rights we have.
+                    Err(_) => {}
+                }
+            }
+            m = incoming.recv() => match m {
+                Some(Ok(Message::Ping(b))) => {
+                    if session.pong(&b).await.is_err() {
                         return;
                     }
                 }
-                _ = refresh.tick() => {
-                    match access::authenticate(&db, &token).await {
-                        Ok(a) => {
-                            if let Ok(r) = Rights::load(&db, &a).await {
-                                rights = r;
-                            }
-                        }
-                        Err(access::AccessError::Unauthorized(_)) => {
-                            close = Some(CloseReason {
-                                code: CloseCode::Policy,
-                                description: Some("credential expired or revoked".into()),
-                            });
-                            break;
-                        }
-                        // The database is unreachable: keep the rights we have.
-                        Err(_) => {}
-                    }
-                }
-                m = incoming.recv() => match m {
-                    Some(Ok(Message::Ping(b))) => {
-                        if session.pong(&b).await.is_err() {
-                            return;
-                        }
-                    }
-                    Some(Ok(Message::Close(_)) | Err(_)) | None => break,
-                    Some(Ok(_)) => {}
-                }
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
             }
         }
-        let _ = session.close(close).await;
-    });
-    Ok(response)
+    }
+    let _ = session.close(close).await;
 }
