@@ -103,13 +103,36 @@ impl From<PositionRecord> for StoredPosition {
     }
 }
 
+/// How a batch of positions goes into PostgreSQL (SQLite has one way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PgInsert {
+    /// One `INSERT .. SELECT * FROM UNNEST(20 arrays) ON CONFLICT DO NOTHING`: one round trip.
+    #[default]
+    Unnest,
+    /// Binary `COPY` into a temporary staging table, then `INSERT .. SELECT .. ON CONFLICT DO
+    /// NOTHING` from it, in one transaction.
+    Copy,
+}
+
 impl Db {
     /// Inserts positions in one transaction; a row whose `(device, fix_time)` is already
     /// stored is skipped (a retried frame). Returns the rows actually inserted.
     pub async fn insert_positions(&self, rows: &[PositionRow]) -> Result<u64, DbError> {
-        match self {
-            Db::Postgres(p) => postgres::insert_positions(p, rows).await,
-            Db::Sqlite(p) => sqlite::insert_positions(&mut *p.acquire().await?, rows).await,
+        self.insert_positions_by(PgInsert::default(), rows).await
+    }
+
+    /// [`Db::insert_positions`] the PostgreSQL way `how` (the write benchmark compares them).
+    pub async fn insert_positions_by(
+        &self,
+        how: PgInsert,
+        rows: &[PositionRow],
+    ) -> Result<u64, DbError> {
+        match (self, how) {
+            (Db::Postgres(p), PgInsert::Unnest) => postgres::insert_positions(p, rows).await,
+            (Db::Postgres(p), PgInsert::Copy) => {
+                postgres::copy::insert_positions(&mut *p.acquire().await?, rows).await
+            }
+            (Db::Sqlite(p), _) => sqlite::insert_positions(&mut *p.acquire().await?, rows).await,
         }
     }
 

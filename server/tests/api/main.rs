@@ -23,6 +23,7 @@ mod outage;
 mod permissions;
 mod real_codecs;
 mod realtime;
+mod retention;
 mod rights;
 mod rules;
 mod schema;
