@@ -159,22 +159,27 @@ async fn partitions_route_every_fix_time_and_are_created_ahead() {
     }
     // The unique key holds in every partition, the default one included, on both insert paths.
     assert_eq!(db.insert_positions(&rows).await.unwrap(), 0);
-    assert_eq!(
-        db.insert_positions_by(PgInsert::Copy, &rows).await.unwrap(),
-        0
-    );
+    for how in [PgInsert::Copy, PgInsert::Unnest] {
+        assert_eq!(db.insert_positions_by(how, &rows).await.unwrap(), 0);
+    }
     let more = [
         row(dev, now + chrono::Duration::seconds(30)),
         row(dev, utc(1991, 1, 1)),
     ];
     assert_eq!(
+        db.insert_positions_by(PgInsert::Unnest, &more[..1])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
         db.insert_positions_by(PgInsert::Copy, &more).await.unwrap(),
-        2
+        1
     );
     assert_eq!(db.count_positions(dev).await.unwrap(), 8);
     let latest = db.latest_position(dev).await.unwrap().unwrap();
     assert_eq!(latest.fix_time, utc(2100, 1, 1));
-    // The COPY path stores the same values as the UNNEST one.
+    // What the UNNEST path stored reads back as given.
     let copied = db
         .positions(
             dev,
@@ -189,6 +194,36 @@ async fn partitions_route_every_fix_time_and_are_created_ahead() {
     assert_eq!(
         (copied[0].lat, copied[0].lon, copied[0].speed_kmh),
         (22.5, 114.0, 30.0)
+    );
+
+    // And what the COPY path stored (binary format written by hand) reads back the same.
+    let via_copy = db
+        .positions(dev, utc(1991, 1, 1), utc(1991, 1, 2), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(via_copy.len(), 1);
+    let (a, b) = (&copied[0], &via_copy[0]);
+    assert_eq!(
+        (
+            b.lat,
+            b.lon,
+            b.speed_kmh,
+            b.valid,
+            b.course,
+            &b.alarms,
+            &b.attributes,
+            b.server_time.timestamp()
+        ),
+        (
+            a.lat,
+            a.lon,
+            a.speed_kmh,
+            a.valid,
+            a.course,
+            &a.alarms,
+            &a.attributes,
+            a.server_time.timestamp()
+        )
     );
 
     // Creating the far-future week later moves its fix out of the default partition.

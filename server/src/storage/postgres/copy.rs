@@ -11,7 +11,7 @@ use crate::domain::PositionRow;
 use crate::storage::DbError;
 
 /// The staging table: `positions` without id, private to the connection, emptied at commit.
-const STAGING_SQL: &str = "CREATE TEMP TABLE IF NOT EXISTS positions_staging (device_id int8, fix_time timestamptz, server_time timestamptz, \
+const STAGING_SQL: &str = "SET LOCAL client_min_messages = warning; CREATE TEMP TABLE IF NOT EXISTS positions_staging (device_id int8, fix_time timestamptz, server_time timestamptz, \
      lat float8, lon float8, valid bool, speed_kmh float8, course float8, altitude_m float8, satellites int8, accuracy_m float8, \
      odometer_m int8, archived bool, ignition bool, armed bool, charging bool, battery_level int8, battery_voltage float8, \
      alarms text, attributes jsonb) ON COMMIT DELETE ROWS";
@@ -31,7 +31,9 @@ pub(in crate::storage) async fn insert_positions(
     }
     let data = encode(rows)?;
     let mut tx = conn.begin().await?;
-    sqlx::query(STAGING_SQL).execute(&mut *tx).await?;
+    // One round trip; the NOTICE "already exists, skipping" of every batch after the first
+    // is not sent.
+    sqlx::raw_sql(STAGING_SQL).execute(&mut *tx).await?;
     let mut copy = tx
         .copy_in_raw(&format!(
             "COPY positions_staging ({COLS}) FROM STDIN (FORMAT binary)"
