@@ -516,6 +516,19 @@ impl Application {
         }
         let commands = self.commands.clone().run(self.shutdown.clone());
         self.spawn_worker("commands", commands);
+        // PostgreSQL always needs its coming partitions; SQLite only runs retention.
+        let upkeep = self.settings.retention_config();
+        if matches!(self.db, Db::Postgres(_))
+            || upkeep.positions.is_some()
+            || upkeep.events.is_some()
+        {
+            let job = crate::services::retention::storage_upkeep(
+                self.db.clone(),
+                upkeep,
+                self.shutdown.clone(),
+            );
+            self.spawn_worker("storage_upkeep", job);
+        }
         let mut writer = self.writer.take();
         loop {
             tokio::select! {

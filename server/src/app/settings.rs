@@ -120,6 +120,13 @@ pub struct Settings {
     /// are acknowledged, counted and recorded as `fix_time_rejected` events); neither are
     /// fixes before 2000-01-01.
     pub max_future_secs: u64,
+    /// Positions whose fix is older than this many days are removed (0 = keep forever); each
+    /// device's latest position always stays. PostgreSQL drops whole weeks, so a week goes
+    /// once its last day is this old.
+    pub positions_retention_days: u32,
+    /// Device events (connects, disconnects, rejected fixes, …) older than this many days are
+    /// removed (0 = keep forever). Alarms, their lifecycle and the command audit never are.
+    pub events_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -170,6 +177,8 @@ impl Default for Settings {
             offline_grace_secs: 300,
             offline_sweep_ms: 30_000,
             max_future_secs: 600,
+            positions_retention_days: 365,
+            events_retention_days: 90,
         }
     }
 }
@@ -358,7 +367,28 @@ impl Settings {
                 ),
             ));
         }
+        for (key, days) in [
+            ("positions_retention_days", self.positions_retention_days),
+            ("events_retention_days", self.events_retention_days),
+        ] {
+            if days > MAX_RETENTION_DAYS {
+                return Err(invalid(
+                    key,
+                    format!("must be at most {MAX_RETENTION_DAYS} (100 years; 0 keeps forever)"),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The storage upkeep job's settings (retention; PostgreSQL partitions ahead).
+    pub fn retention_config(&self) -> crate::services::retention::RetentionConfig {
+        let days = |d: u32| (d > 0).then(|| chrono::Duration::days(i64::from(d)));
+        crate::services::retention::RetentionConfig {
+            positions: days(self.positions_retention_days),
+            events: days(self.events_retention_days),
+            ..Default::default()
+        }
     }
 
     /// The engine selected by [`Settings::database_url`]'s scheme.
@@ -420,6 +450,9 @@ impl Settings {
             mqtt_listen: "off".into(),
             shutdown_grace_secs: 5,
             http_workers: 1,
+            // Tests store fixes of 2024: keep them.
+            positions_retention_days: 0,
+            events_retention_days: 0,
             ..Settings::default()
         }
     }
@@ -427,6 +460,9 @@ impl Settings {
 
 /// Upper bound of `max_future_secs`: 366 days.
 const MAX_FUTURE_SECS_LIMIT: u64 = 366 * 86_400;
+
+/// Upper bound of the retention settings: 100 years.
+const MAX_RETENTION_DAYS: u32 = 36_525;
 
 /// The environment variable that sets `key`.
 pub fn env_name(key: &str) -> String {
@@ -464,6 +500,19 @@ mod tests {
         let s = Settings::default();
         s.validate().unwrap();
         assert_eq!(s.max_future_secs, 600);
+        assert_eq!(
+            s.retention_config().positions,
+            Some(chrono::Duration::days(365))
+        );
+        assert_eq!(
+            s.retention_config().events,
+            Some(chrono::Duration::days(90))
+        );
+        let forever = Settings {
+            positions_retention_days: 0,
+            ..Settings::default()
+        };
+        assert_eq!(forever.retention_config().positions, None);
         assert_eq!(s.database_kind().unwrap(), DatabaseKind::Sqlite);
         assert_eq!(
             parse_listen("gt06_listen", &s.gt06_listen).unwrap(),
@@ -500,6 +549,16 @@ mod tests {
             let err = Settings::load(None).unwrap_err().to_string();
             assert!(err.contains("VIGIL_H02_LISTEN"), "{err}");
             jail.set_env("VIGIL_H02_LISTEN", "off");
+            jail.set_env("VIGIL_POSITIONS_RETENTION_DAYS", "40000");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("VIGIL_POSITIONS_RETENTION_DAYS"), "{err}");
+            jail.set_env("VIGIL_POSITIONS_RETENTION_DAYS", "30");
+            jail.set_env("VIGIL_EVENTS_RETENTION_DAYS", "0");
+            let s = Settings::load(None).unwrap();
+            assert_eq!(
+                (s.positions_retention_days, s.events_retention_days),
+                (30, 0)
+            );
             jail.set_env("VIGIL_CUT_POWER_WHEN_MOVING", "hold");
             assert_eq!(
                 Settings::load(None).unwrap().cut_power_when_moving,

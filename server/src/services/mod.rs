@@ -11,4 +11,5 @@ pub mod fences;
 pub mod health;
 pub mod ingest;
 pub mod push;
+pub mod retention;
 pub mod webhooks;

@@ -8,7 +8,8 @@
 //! `#[derive(sqlx::FromRow)]` records converted into the [`crate::domain`] types: `users`
 //! (users and sessions), `devices`, `positions`, `events`, [`access`] (shares, units, keys,
 //! profiles) and [`alarms`]. What only one engine speaks lives in `sqlite` (the track text
-//! codec, the chunked INSERT) and `postgres` (the array track query, the UNNEST INSERT).
+//! codec, the chunked INSERT) and `postgres` (the array track query, the UNNEST and COPY
+//! INSERTs, the weekly partitions of `positions`); [`retention`] removes old rows.
 
 pub mod access;
 pub mod alarms;
@@ -20,11 +21,14 @@ pub mod guards;
 mod positions;
 mod postgres;
 pub mod push;
+pub mod retention;
 pub mod sqlite;
 pub mod units;
 mod users;
 pub mod webhooks;
 pub mod writer;
+
+pub use positions::PgInsert;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -126,6 +126,8 @@ async fn sigterm_mid_stream_loses_no_acknowledged_position(backend: Backend) {
         .env("VIGIL_MQTT_LISTEN", "off")
         .env("VIGIL_HTTP_WORKERS", "1")
         .env("VIGIL_BATCH_MAX_DELAY_MS", "20")
+        // The fixes are of 2024: retention (365 days by default) must not remove them.
+        .env("VIGIL_POSITIONS_RETENTION_DAYS", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)

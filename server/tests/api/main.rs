@@ -24,6 +24,7 @@ mod permissions;
 mod push;
 mod real_codecs;
 mod realtime;
+mod retention;
 mod rights;
 mod rules;
 mod schema;

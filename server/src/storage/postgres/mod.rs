@@ -1,5 +1,9 @@
 //! What only PostgreSQL speaks: the track page as one row of arrays, and the position INSERT
-//! of one statement whatever the batch size (UNNEST of arrays).
+//! of one statement whatever the batch size (UNNEST of arrays); the COPY insert in [`copy`],
+//! the weekly partitions of `positions` in [`partitions`].
+
+pub(in crate::storage) mod copy;
+pub(in crate::storage) mod partitions;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
