@@ -4,6 +4,7 @@ import { get, post } from '../api.js';
 import { t, label, ageText, timeText } from '../i18n.js';
 import { MapView } from '../map.jsx';
 import { Link, useLoad, useNow, useStream, ErrorText, Pill, sortAlarms, useDeviceNames } from '../ui.jsx';
+import { useLinkage, linkageLayers, CamerasPassed, CheckpointsAhead, InterceptFeed } from './linkage.jsx';
 
 const OUTCOMES = ['recovered', 'false_alarm', 'not_found', 'duplicate', 'other'];
 
@@ -102,6 +103,7 @@ export function AlarmList({ user }) {
         <ErrorText error={error} />
         {!alarms && !error && <p>{t('common.loading')}</p>}
         {alarms && shown.length === 0 && <p class="muted">{t('al.none')}</p>}
+        {user.role !== 'owner' && <InterceptFeed names={names} />}
         <ul class="cards" data-testid="alarm-feed">
           {shown.map((a) => (
             <AlarmRow key={a.id} a={a} name={names[a.device_id]} now={now} />
@@ -122,6 +124,10 @@ export function AlarmPage({ id, user }) {
   const [outcome, setOutcome] = useState('recovered');
   const a = data && data.alarm;
   const juris = useJurisdictions(a && a.unit_id != null ? [a.unit_id] : []);
+  // Cameras and checkpoints are police data: owners are not shown them (the server answers 404).
+  const police = user.role !== 'owner';
+  const linkage = useLinkage(police ? a : null);
+  const layers = useMemo(() => linkageLayers(linkage.data), [linkage.data]);
   // Initial trail: the vehicle's fixes since a little before the alarm (when visible).
   useEffect(() => {
     if (!a) return;
@@ -158,7 +164,8 @@ export function AlarmPage({ id, user }) {
   return (
     <div class="page split">
       <MapView
-        markers={last ? [{ id: 'v', lat: last[0], lon: last[1], big: true, color: '#c62828', label: names[a.device_id] || '' }] : []}
+        markers={[...layers.markers, ...(last ? [{ id: 'v', lat: last[0], lon: last[1], big: true, color: '#c62828', label: names[a.device_id] || '' }] : [])]}
+        sectors={layers.sectors}
         lines={[{ latlngs: trail, color: '#c62828' }]}
         fences={juris}
         follow="v"
@@ -255,6 +262,23 @@ export function AlarmPage({ id, user }) {
           </div>
         )}
         <ErrorText error={actErr} />
+        {police && (
+          <>
+            <CheckpointsAhead
+              alarm={a}
+              data={linkage.data}
+              error={linkage.error}
+              steps={data.actions}
+              units={units}
+              canRequest={a.status !== 'resolved'}
+              onRequested={() => {
+                linkage.reload();
+                reload();
+              }}
+            />
+            <CamerasPassed data={linkage.data} error={linkage.error} />
+          </>
+        )}
         {data.actions && data.actions.length > 0 && (
           <>
             <h2>{t('al.actions')}</h2>

@@ -1,0 +1,232 @@
+// Planning and assessment for dispatchers and administrators (issue #15): where and when alarms
+// happen (grid cells coloured by count, hour-of-week heat table, per unit) and how units perform.
+import { useMemo, useState } from 'preact/hooks';
+import { get } from '../api.js';
+import { t, label, durationText, dayText } from '../i18n.js';
+import { MapView } from '../map.jsx';
+import { useLoad, ErrorText, localDay } from '../ui.jsx';
+
+const KINDS = ['', 'theft', 'sos', 'power_cut', 'vibration', 'geofence_exit', 'overspeed', 'offline', 'tampering'];
+const CELLS = [250, 500, 1000, 2000];
+const OUTCOMES = ['recovered', 'false_alarm', 'not_found', 'duplicate', 'other'];
+// Light to dark: five classes of the largest count.
+const SCALE = ['#fff3bf', '#ffd43b', '#fd7e14', '#e03131', '#862e9c'];
+
+function classOf(count, max) {
+  if (!count || !max) return -1;
+  return Math.min(SCALE.length - 1, Math.ceil((count / max) * SCALE.length) - 1);
+}
+
+// Hour of week as a 7 × 24 matrix, Monday first, from the server's list (168 numbers indexed
+// Monday 00:00 = 0, or objects with a weekday and an hour).
+export function hourMatrix(how) {
+  const m = Array.from({ length: 7 }, () => new Array(24).fill(0));
+  if (!Array.isArray(how)) return m;
+  how.forEach((x, i) => {
+    if (typeof x === 'number') {
+      m[Math.floor(i / 24) % 7][i % 24] += x;
+      return;
+    }
+    if (!x) return;
+    const h = x.hour ?? x.h;
+    let d = x.weekday ?? x.dow ?? x.day;
+    if (typeof d === 'string') d = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].indexOf(d.slice(0, 3).toLowerCase());
+    // ISO weekday numbers (1 = Monday … 7 = Sunday) when the server says so.
+    if (x.iso_weekday != null) d = x.iso_weekday - 1;
+    if (d >= 0 && d < 7 && h >= 0 && h < 24) m[d][h] += x.count ?? x.n ?? 0;
+  });
+  return m;
+}
+
+function cellsOf(r) {
+  if (!r) return null;
+  if (r.type === 'FeatureCollection') return r;
+  return r.cells || r.grid || null;
+}
+
+function perUnitOf(r) {
+  return (r && (r.units || r.per_unit || r.jurisdictions)) || [];
+}
+
+function secs(u, what, q) {
+  // {ack_median_secs} or {time_to_ack: {median_secs}} or {ack: {median: …}}
+  return u[`${what}_${q}_secs`] ?? u[`time_to_${what}`]?.[`${q}_secs`] ?? u[what]?.[q] ?? null;
+}
+
+function isoRange(from, to) {
+  const f = new Date(`${from}T00:00:00`);
+  const e = new Date(`${to}T00:00:00`);
+  e.setDate(e.getDate() + 1);
+  return `from=${encodeURIComponent(f.toISOString())}&to=${encodeURIComponent(e.toISOString())}`;
+}
+
+function Legend({ max }) {
+  if (!max) return null;
+  const step = max / SCALE.length;
+  return (
+    <div class="legend" data-testid="legend">
+      <span class="muted small">{t('st.legend')}</span>
+      {SCALE.map((c, i) => (
+        <span class="legend-item">
+          <span class="swatch" style={`background:${c}`} />
+          <span class="small">{i === SCALE.length - 1 ? `≥${Math.floor(step * i) + 1}` : `${Math.floor(step * i) + 1}–${Math.max(Math.floor(step * i) + 1, Math.floor(step * (i + 1)))}`}</span>
+        </span>
+      ))}
+    </div>
+  );
+}
+
+function HourOfWeek({ matrix }) {
+  const max = Math.max(0, ...matrix.flat());
+  return (
+    <div class="table-wrap">
+      <table class="heat" data-testid="hour-of-week">
+        <thead>
+          <tr>
+            <th />
+            {Array.from({ length: 24 }, (_, h) => (
+              <th class="small">{h % 3 === 0 ? h : ''}</th>
+            ))}
+            <th class="small">{t('st.sum')}</th>
+          </tr>
+        </thead>
+        <tbody>
+          {matrix.map((row, d) => (
+            <tr>
+              <th class="small">{t(`wd.${d}`)}</th>
+              {row.map((n, h) => {
+                const c = classOf(n, max);
+                return <td title={t('st.cellTitle', { day: t(`wd.${d}`), h, n })} style={c >= 0 ? `background:${SCALE[c]}` : ''} data-count={n} />;
+              })}
+              <td class="small num">{row.reduce((a, b) => a + b, 0)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function UnitTable({ units }) {
+  return (
+    <div class="table-wrap">
+      <table class="grid-table" data-testid="unit-table">
+        <thead>
+          <tr>
+            <th>{t('al.unit')}</th>
+            <th>{t('st.routed')}</th>
+            <th>{t('st.ackMedian')}</th>
+            <th>{t('st.ackP90')}</th>
+            <th>{t('st.resMedian')}</th>
+            <th>{t('st.resP90')}</th>
+            {OUTCOMES.map((o) => (
+              <th>{label('out', o)}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {units.map((u) => (
+            <tr data-testid={`unit-row-${u.unit_id ?? u.id}`}>
+              <th>{u.name || u.unit_name || `#${u.unit_id ?? u.id}`}</th>
+              <td class="num">{u.alarms_routed ?? u.routed ?? u.alarms ?? 0}</td>
+              <td class="num">{durationText(secs(u, 'ack', 'median'))}</td>
+              <td class="num">{durationText(secs(u, 'ack', 'p90'))}</td>
+              <td class="num">{durationText(secs(u, 'resolve', 'median'))}</td>
+              <td class="num">{durationText(secs(u, 'resolve', 'p90'))}</td>
+              {OUTCOMES.map((o) => (
+                <td class="num">{(u.outcomes && u.outcomes[o]) || 0}</td>
+              ))}
+            </tr>
+          ))}
+          {units.length === 0 && (
+            <tr>
+              <td colSpan={6 + OUTCOMES.length} class="muted">
+                {t('st.noUnits')}
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function Stats() {
+  const today = localDay();
+  const monthAgo = localDay(new Date(Date.now() - 29 * 86400000));
+  const [form, setForm] = useState({ kind: 'theft', from: monthAgo, to: today, cell: 500 });
+  const [q, setQ] = useState(form);
+  const range = isoRange(q.from, q.to);
+  const [alarms, aErr] = useLoad(() => get(`/stats/alarms?${q.kind ? `kind=${q.kind}&` : ''}${range}&cell_m=${q.cell}`), [JSON.stringify(q)]);
+  const [units, uErr] = useLoad(() => get(`/stats/units?${range}`).then(perUnitOf), [q.from, q.to]);
+  const cells = cellsOf(alarms);
+  const max = Math.max(0, ...((cells && cells.features) || []).map((f) => f.properties?.count || 0));
+  const grid = useMemo(() => (cells ? { geojson: cells, color: (n) => SCALE[Math.max(0, classOf(n, max))] } : null), [alarms]);
+  const matrix = useMemo(() => hourMatrix(alarms && (alarms.hour_of_week || alarms.by_hour_of_week || alarms.hours)), [alarms]);
+  const perUnit = perUnitOf(alarms);
+  const total = alarms ? alarms.total ?? ((cells && cells.features) || []).reduce((a, f) => a + (f.properties?.count || 0), 0) : null;
+  const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
+  return (
+    <div class="page split">
+      <MapView grid={grid} fit={cells ? `${JSON.stringify(q)}-${cells.features.length}` : null} autoFit maxZoom={15} class="map-main" />
+      <section class="side wide-side">
+        <h1>{t('st.title')}</h1>
+        <form
+          class="row wrap filters"
+          onSubmit={(e) => {
+            e.preventDefault();
+            setQ({ ...form });
+          }}
+        >
+          <select value={form.kind} onChange={set('kind')} aria-label={t('st.kind')} data-testid="stats-kind">
+            {KINDS.map((k) => (
+              <option value={k}>{k ? label('kind', k) : t('st.allKinds')}</option>
+            ))}
+          </select>
+          <select value={form.cell} onChange={set('cell')} aria-label={t('st.cell')} data-testid="stats-cell">
+            {CELLS.map((c) => (
+              <option value={c}>{t('st.cellSize', { n: c })}</option>
+            ))}
+          </select>
+          <label class="inline">
+            {t('st.from')}
+            <input type="date" value={form.from} max={form.to} onInput={set('from')} data-testid="stats-from" />
+          </label>
+          <label class="inline">
+            {t('st.to')}
+            <input type="date" value={form.to} min={form.from} onInput={set('to')} data-testid="stats-to" />
+          </label>
+          <button class="btn primary small" data-testid="stats-apply">
+            {t('st.apply')}
+          </button>
+        </form>
+        <p class="muted small" data-testid="stats-summary">
+          {t('st.summary', { from: dayText(`${q.from}T00:00:00`), to: dayText(`${q.to}T00:00:00`), kind: q.kind ? label('kind', q.kind) : t('st.allKinds'), n: total ?? '…' })}
+        </p>
+        <ErrorText error={aErr} />
+        <h2>{t('st.hotspots')}</h2>
+        <Legend max={max} />
+        {cells && cells.features.length === 0 && <p class="muted small">{t('st.noAlarms')}</p>}
+        <h2>{t('st.when')}</h2>
+        <HourOfWeek matrix={matrix} />
+        {perUnit.length > 0 && (
+          <>
+            <h2>{t('st.perUnit')}</h2>
+            <ul class="plain small" data-testid="stats-per-unit">
+              {perUnit.map((u) => (
+                <li class="row">
+                  <span>{u.name || u.unit_name || (u.unit_id != null ? `#${u.unit_id}` : t('st.noUnit'))}</span>
+                  <div class="spacer" />
+                  <strong>{u.count ?? u.alarms ?? 0}</strong>
+                </li>
+              ))}
+            </ul>
+          </>
+        )}
+        <h2>{t('st.units')}</h2>
+        <ErrorText error={uErr} />
+        {units && <UnitTable units={units} />}
+      </section>
+    </div>
+  );
+}
