@@ -229,7 +229,7 @@ const en = {
   'dist.m': '{n} m',
   'dist.km': '{n} km',
   'imp.line': 'line {n}',
-  'imp.feature': 'feature {n}',
+  'imp.feature': 'feature {n} (features[{i}])',
   'imp.field': 'field “{field}”',
   'imp.sep': ', ',
   'imp.badAt': 'Import refused: {where} is not valid.',
@@ -291,6 +291,9 @@ const en = {
   'wd.4': 'Fri',
   'wd.5': 'Sat',
   'wd.6': 'Sun',
+  'lk.vehicle': 'vehicle #{id}',
+  'lk.lastSeen': 'last seen at {pos}, {time}',
+  'lk.askedAt': 'asked {time}',
 };
 
 const zh = {
@@ -521,7 +524,7 @@ const zh = {
   'dist.m': '{n} 米',
   'dist.km': '{n} 公里',
   'imp.line': '第 {n} 行',
-  'imp.feature': '第 {n} 个要素',
+  'imp.feature': '第 {n} 个要素（features[{i}]）',
   'imp.field': '字段“{field}”',
   'imp.sep': '，',
   'imp.badAt': '导入失败：{where}有误。',
@@ -583,6 +586,9 @@ const zh = {
   'wd.4': '周五',
   'wd.5': '周六',
   'wd.6': '周日',
+  'lk.vehicle': '车辆 #{id}',
+  'lk.lastSeen': '{time} 最后位置 {pos}',
+  'lk.askedAt': '请求时间：{time}',
 };
 
 export const dictionaries = { en, 'zh-CN': zh };

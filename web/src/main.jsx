@@ -104,7 +104,7 @@ function AlarmWatcher({ user }) {
             const n = new Notification(t('lk.interceptAt', { name: where }), { tag: `intercept-${a.id}-${x.checkpoint_id}`, requireInteraction: true });
             n.onclick = () => {
               window.focus();
-              navigate(`/alarms/${a.id}`);
+              navigate('/alarms');
             };
           } catch {
             // Service-worker-only notifications: the banner remains.
@@ -139,7 +139,8 @@ function AlarmWatcher({ user }) {
   if (!banner) return null;
   return (
     <div class="alarm-banner" role="alert" data-testid={banner.intercept ? 'intercept-banner' : 'alarm-banner'}>
-      <Link href={`/alarms/${banner.id}`} onClick={() => setBanner(null)}>
+      {/* The checkpoint's officers do not handle the alarm: their link is the intercept list. */}
+      <Link href={banner.intercept ? '/alarms' : `/alarms/${banner.id}`} onClick={() => setBanner(null)}>
         {banner.intercept
           ? `⛔ ${t('lk.bannerIntercept', { name: banner.intercept, vehicle: names[banner.device_id] || `#${banner.device_id}` })}`
           : `⚠ ${label('kind', banner.kind)}: ${names[banner.device_id] || `#${banner.device_id}`}`}

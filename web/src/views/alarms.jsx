@@ -73,6 +73,9 @@ export function AlarmList({ user }) {
     setAlarms((list) => {
       const l = list || [];
       const i = l.findIndex((x) => x.id === ev.alarm.id);
+      // An intercept request reaches the checkpoint's unit, which does not handle the alarm
+      // itself: it is shown in the intercept list, not as one of the unit's alarms.
+      if (i < 0 && ev.action === 'intercept_requested') return l;
       if (i < 0) return [ev.alarm, ...l];
       const c = [...l];
       c[i] = { ...c[i], ...ev.alarm };
@@ -268,7 +271,6 @@ export function AlarmPage({ id, user }) {
               alarm={a}
               data={linkage.data}
               error={linkage.error}
-              steps={data.actions}
               units={units}
               canRequest={a.status !== 'resolved'}
               onRequested={() => {

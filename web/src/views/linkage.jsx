@@ -3,8 +3,8 @@
 // intercept request; and the intercept requests in a checkpoint unit's feed.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { get, post } from '../api.js';
-import { t, windowText, durationText, distanceText, timeText } from '../i18n.js';
-import { Link, useStream, ErrorText, Confirm, Pill } from '../ui.jsx';
+import { t, label, windowText, durationText, distanceText, timeText } from '../i18n.js';
+import { useStream, ErrorText, Confirm, Pill } from '../ui.jsx';
 
 // Arrival estimates are rough (straight line × detour factor): whole minutes past the first one.
 const eta = (secs) => durationText(secs != null && secs >= 60 ? Math.round(secs / 60) * 60 : secs);
@@ -12,37 +12,18 @@ const eta = (secs) => durationText(secs != null && secs >= 60 ? Math.round(secs 
 export const CAMERA_COLOR = '#00838f';
 export const CHECKPOINT_COLOR = '#6a1b9a';
 
-// The intercept details of a stream event or lifecycle step, whichever way the server nests them.
+// The request an `intercept_requested` alarm event carries ({checkpoint_id, checkpoint_code,
+// checkpoint_name, unit_id, eta_secs, distance_m, requested_at, …}).
 export function interceptOf(ev) {
-  const x = ev.intercept || ev.checkpoint || ev.detail || {};
+  const x = ev.intercept || {};
   return {
-    checkpoint_id: x.checkpoint_id ?? x.id ?? ev.checkpoint_id ?? null,
-    name: x.name || x.checkpoint_name || null,
-    code: x.code || null,
-    unit_id: x.unit_id ?? ev.unit_id ?? null,
-    eta_secs: x.eta_secs ?? ev.eta_secs ?? null,
-    time: x.time || x.requested_at || ev.time || null,
+    checkpoint_id: x.checkpoint_id ?? null,
+    name: x.checkpoint_name || null,
+    code: x.checkpoint_code || null,
+    unit_id: x.unit_id ?? null,
+    eta_secs: x.eta_secs ?? null,
+    time: x.requested_at || null,
   };
-}
-
-// Checkpoint ids an intercept was already asked of, from the alarm's lifecycle steps.
-function requestedFromSteps(steps) {
-  const out = new Set();
-  for (const s of steps || []) {
-    if (s.action !== 'intercept_requested') continue;
-    const id = s.checkpoint_id ?? s.intercept?.checkpoint_id ?? (s.note && /^\d+$/.test(s.note) ? +s.note : null);
-    if (id != null) out.add(+id);
-    else if (s.note) {
-      // The step's note may carry JSON ({"checkpoint_id": 3, …}) or the checkpoint's code.
-      try {
-        const n = JSON.parse(s.note);
-        if (n && n.checkpoint_id != null) out.add(+n.checkpoint_id);
-      } catch {
-        out.add(s.note);
-      }
-    }
-  }
-  return out;
 }
 
 // The linkage of one alarm, fetched again (at most every 1.5 s) when the vehicle reports a fix
@@ -135,27 +116,26 @@ export function CamerasPassed({ data, error }) {
   );
 }
 
-export function CheckpointsAhead({ alarm, data, error, steps, units, canRequest, onRequested }) {
+export function CheckpointsAhead({ alarm, data, error, units, canRequest, onRequested }) {
   const cps = (data && data.checkpoints_ahead) || [];
   const [asking, setAsking] = useState(null);
   const [err, setErr] = useState(null);
   const [done, setDone] = useState(() => new Set());
-  const fromSteps = requestedFromSteps(steps);
-  const requested = (c) =>
-    done.has(c.checkpoint_id) || fromSteps.has(c.checkpoint_id) || fromSteps.has(c.code) || c.intercept_requested === true || !!c.requested_at;
+  // Asked once per alarm and checkpoint: the linkage lists the requests already sent.
+  const asked = new Set(((data && data.intercepts) || []).map((i) => i.checkpoint_id));
+  const requested = (c) => done.has(c.checkpoint_id) || asked.has(c.checkpoint_id);
   const unitName = (id) => (units || []).find((u) => u.id === id)?.name || (id != null ? `#${id}` : t('common.unknown'));
   const confirm = async () => {
     const c = asking;
     setAsking(null);
     setErr(null);
     try {
+      // 201 the first time, 200 with the existing request when someone asked already.
       await post(`/alarms/${alarm.id}/intercepts`, { checkpoint_id: c.checkpoint_id });
       setDone((s) => new Set([...s, c.checkpoint_id]));
       if (onRequested) onRequested(c);
     } catch (e) {
-      // Asked already (by someone else, or in another tab): show it as asked.
-      if (e.status === 409) setDone((s) => new Set([...s, c.checkpoint_id]));
-      else setErr(e);
+      setErr(e);
     }
   };
   return (
@@ -211,8 +191,9 @@ export function CheckpointsAhead({ alarm, data, error, steps, units, canRequest,
   );
 }
 
-// Intercept requests for the caller's units, newest first (live; the server sends them to the
-// checkpoint's unit only).
+// Intercept requests, newest first, as they arrive live (the server sends them to the
+// checkpoint's unit and to those handling the alarm). The checkpoint's officers cannot open the
+// alarm itself: the card says what they need — where, which vehicle, when it may arrive.
 export function InterceptFeed({ names }) {
   const [list, setList] = useState([]);
   useStream((ev) => {
@@ -228,17 +209,19 @@ export function InterceptFeed({ names }) {
       <ul class="cards">
         {list.map(({ key, alarm, x }) => (
           <li class="card intercept" data-testid={`intercept-${key}`}>
-            <Link href={`/alarms/${alarm.id}`} class="alarm-link">
-              <div class="row">
-                <Pill kind="bad">{t('lk.interceptAt', { name: x.name || x.code || `#${x.checkpoint_id}` })}</Pill>
-                <div class="spacer" />
-                {x.eta_secs != null && <Pill kind="warn">{t('lk.eta', { d: eta(x.eta_secs) })}</Pill>}
-              </div>
-              <div class="row muted small">
-                <span>{(names && names[alarm.device_id]) || `#${alarm.device_id}`}</span>
-                {alarm.lat != null && <span>{`${alarm.lat.toFixed(5)}, ${alarm.lon.toFixed(5)}`}</span>}
-              </div>
-            </Link>
+            <div class="row">
+              <Pill kind="bad">{t('lk.interceptAt', { name: x.name || x.code || `#${x.checkpoint_id}` })}</Pill>
+              <div class="spacer" />
+              {x.eta_secs != null && <Pill kind="warn">{t('lk.eta', { d: eta(x.eta_secs) })}</Pill>}
+            </div>
+            <div class="row small">
+              <strong>{label('kind', alarm.kind)}</strong>
+              <span>{(names && names[alarm.device_id]) || t('lk.vehicle', { id: alarm.device_id })}</span>
+            </div>
+            <div class="row muted small">
+              {alarm.lat != null && <span>{t('lk.lastSeen', { pos: `${alarm.lat.toFixed(5)}, ${alarm.lon.toFixed(5)}`, time: timeText(alarm.last_time) })}</span>}
+            </div>
+            {x.time && <div class="muted small">{t('lk.askedAt', { time: timeText(x.time) })}</div>}
           </li>
         ))}
       </ul>

@@ -11,10 +11,17 @@ import { CAMERA_COLOR, CHECKPOINT_COLOR } from './linkage.jsx';
 const CRS = ['wgs84', 'gcj02', 'bd09'];
 const PAGE = 10;
 
-// The list answer, whatever its envelope ({cameras: […]}, {items: […]} or a bare array).
-function listOf(r, key) {
-  if (Array.isArray(r)) return r;
-  return (r && (r[key] || r.items || r.data)) || [];
+// Every camera or checkpoint, a thousand a page (`after` = the previous page's `next_after`):
+// the map shows them all, the list searches and pages them here.
+async function all(kind) {
+  const out = [];
+  let after = null;
+  for (;;) {
+    const r = await get(`/${kind}?limit=1000${after != null ? `&after=${after}` : ''}`);
+    out.push(...(r[kind] || []));
+    if (r.next_after == null || !(r[kind] || []).length) return out;
+    after = r.next_after;
+  }
 }
 
 // An import refusal in the reader's language: where (line or feature) and which field, from the
@@ -24,7 +31,8 @@ export function importErrorText(e) {
   const msg = String(e.message || '');
   const num = (v, re) => (v != null ? v : (msg.match(re) || [])[1]);
   const line = num(d.line, /\bline\s+(\d+)/i);
-  const feature = num(d.feature ?? d.index, /\bfeature\s+#?(\d+)/i);
+  // GeoJSON features are counted from 0 (features[0]); people count from 1.
+  const feature = num(d.feature, /\bfeature\s+#?(\d+)/i);
   const field =
     d.field ||
     (msg.match(/\bfield\s+[`'"“]?([\w.]+)/i) || [])[1] ||
@@ -33,7 +41,7 @@ export function importErrorText(e) {
     (msg.match(/\b(?:line|feature)\s+#?\d+\s*[,:]\s*(?:field\s+)?([a-z_][\w.]*)\s*[:=]/i) || [])[1];
   let where = '';
   if (line != null) where = t('imp.line', { n: line });
-  else if (feature != null) where = t('imp.feature', { n: feature });
+  else if (feature != null) where = t('imp.feature', { n: +feature + 1, i: feature });
   const what = field ? t('imp.field', { field }) : '';
   if (e.status === 400 && (where || what)) return t('imp.badAt', { where: [where, what].filter(Boolean).join(t('imp.sep')) });
   if (e.status === 400) return t('imp.bad');
@@ -109,7 +117,7 @@ function Importer({ kind, onDone }) {
 
 function Places({ kind }) {
   const cams = kind === 'cameras';
-  const [items, error, reload] = useLoad(() => get(`/${kind}?limit=100000`).then((r) => listOf(r, kind)), [kind]);
+  const [items, error, reload] = useLoad(() => all(kind), [kind]);
   const [units] = useLoad(() => get('/units').then((r) => r.units || [], () => []), []);
   const [q, setQ] = useState('');
   const [page, setPage] = useState(0);
@@ -126,8 +134,8 @@ function Places({ kind }) {
   const points = useMemo(() => (items || []).map((x) => ({ lat: x.lat, lon: x.lon, color, label: x.name || x.code })), [items]);
   const markers = focus ? [{ id: 'focus', lat: focus.lat, lon: focus.lon, big: true, color: '#c62828', label: focus.name || focus.code, permanent: true }] : [];
   const sectors =
-    cams && focus && (focus.direction_deg != null || focus.range_m != null)
-      ? [{ lat: focus.lat, lon: focus.lon, dir: focus.direction_deg ?? null, fov: focus.fov_deg, range: focus.range_m, color }]
+    cams && focus
+      ? [{ lat: focus.lat, lon: focus.lon, dir: focus.facing_deg ?? null, fov: focus.fov_deg, range: focus.range_m, color }]
       : [];
   return (
     <div class="page split">
@@ -166,8 +174,8 @@ function Places({ kind }) {
               <div class="row muted small">
                 <span class="code">{x.code}</span>
                 <span>{unitName(x.unit_id)}</span>
-                {cams && <span>{x.direction_deg != null ? t('places.facing', { d: Math.round(x.direction_deg) }) : t('places.anyDir')}</span>}
-                {!cams && x.hours && <span>{t('places.hours', { h: x.hours })}</span>}
+                {cams && <span>{x.facing_deg != null ? t('places.facing', { d: Math.round(x.facing_deg) }) : t('places.anyDir')}</span>}
+                {!cams && x.staffed_hours && <span>{t('places.hours', { h: x.staffed_hours })}</span>}
               </div>
             </li>
           ))}

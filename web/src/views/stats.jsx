@@ -6,6 +6,9 @@ import { t, label, durationText, dayText } from '../i18n.js';
 import { MapView } from '../map.jsx';
 import { useLoad, ErrorText, localDay } from '../ui.jsx';
 
+// Hours of the week in the viewer's local time (China: +480 minutes).
+const TZ = `tz_offset_min=${-new Date().getTimezoneOffset()}`;
+
 const KINDS = ['', 'theft', 'sos', 'power_cut', 'vibration', 'geofence_exit', 'overspeed', 'offline', 'tampering'];
 const CELLS = [250, 500, 1000, 2000];
 const OUTCOMES = ['recovered', 'false_alarm', 'not_found', 'duplicate', 'other'];
@@ -17,40 +20,26 @@ function classOf(count, max) {
   return Math.min(SCALE.length - 1, Math.ceil((count / max) * SCALE.length) - 1);
 }
 
-// Hour of week as a 7 × 24 matrix, Monday first, from the server's list (168 numbers indexed
-// Monday 00:00 = 0, or objects with a weekday and an hour).
+// Hour of the week as a 7 × 24 matrix from the server's 168 counts (Monday 00:00 local first).
 export function hourMatrix(how) {
   const m = Array.from({ length: 7 }, () => new Array(24).fill(0));
-  if (!Array.isArray(how)) return m;
-  how.forEach((x, i) => {
-    if (typeof x === 'number') {
-      m[Math.floor(i / 24) % 7][i % 24] += x;
-      return;
-    }
-    if (!x) return;
-    const h = x.hour ?? x.h;
-    let d = x.weekday ?? x.dow ?? x.day;
-    if (typeof d === 'string') d = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].indexOf(d.slice(0, 3).toLowerCase());
-    // ISO weekday numbers (1 = Monday … 7 = Sunday) when the server says so.
-    if (x.iso_weekday != null) d = x.iso_weekday - 1;
-    if (d >= 0 && d < 7 && h >= 0 && h < 24) m[d][h] += x.count ?? x.n ?? 0;
+  (Array.isArray(how) ? how : []).forEach((n, i) => {
+    if (i < 168) m[Math.floor(i / 24)][i % 24] = +n || 0;
   });
   return m;
 }
 
+// The answer is itself the FeatureCollection of cells (the other figures are foreign members).
 function cellsOf(r) {
-  if (!r) return null;
-  if (r.type === 'FeatureCollection') return r;
-  return r.cells || r.grid || null;
+  return r && r.type === 'FeatureCollection' ? { type: 'FeatureCollection', features: r.features || [] } : null;
 }
 
 function perUnitOf(r) {
-  return (r && (r.units || r.per_unit || r.jurisdictions)) || [];
+  return (r && (r.units || r.by_unit)) || [];
 }
 
 function secs(u, what, q) {
-  // {ack_median_secs} or {time_to_ack: {median_secs}} or {ack: {median: …}}
-  return u[`${what}_${q}_secs`] ?? u[`time_to_${what}`]?.[`${q}_secs`] ?? u[what]?.[q] ?? null;
+  return u[`${what}_${q}_secs`] ?? null;
 }
 
 function isoRange(from, to) {
@@ -126,9 +115,9 @@ function UnitTable({ units }) {
         </thead>
         <tbody>
           {units.map((u) => (
-            <tr data-testid={`unit-row-${u.unit_id ?? u.id}`}>
-              <th>{u.name || u.unit_name || `#${u.unit_id ?? u.id}`}</th>
-              <td class="num">{u.alarms_routed ?? u.routed ?? u.alarms ?? 0}</td>
+            <tr data-testid={`unit-row-${u.unit_id ?? 'none'}`}>
+              <th>{u.name || (u.unit_id == null ? t('st.noUnit') : `#${u.unit_id}`)}</th>
+              <td class="num">{u.alarms ?? 0}</td>
               <td class="num">{durationText(secs(u, 'ack', 'median'))}</td>
               <td class="num">{durationText(secs(u, 'ack', 'p90'))}</td>
               <td class="num">{durationText(secs(u, 'resolve', 'median'))}</td>
@@ -157,14 +146,16 @@ export function Stats() {
   const [form, setForm] = useState({ kind: 'theft', from: monthAgo, to: today, cell: 500 });
   const [q, setQ] = useState(form);
   const range = isoRange(q.from, q.to);
-  const [alarms, aErr] = useLoad(() => get(`/stats/alarms?${q.kind ? `kind=${q.kind}&` : ''}${range}&cell_m=${q.cell}`), [JSON.stringify(q)]);
+  const [alarms, aErr] = useLoad(() => get(`/stats/alarms?${q.kind ? `kind=${q.kind}&` : ''}${range}&cell_m=${q.cell}&${TZ}`), [JSON.stringify(q)]);
   const [units, uErr] = useLoad(() => get(`/stats/units?${range}`).then(perUnitOf), [q.from, q.to]);
+  const [unitList] = useLoad(() => get('/units').then((r) => r.units || [], () => []), []);
+  const unitName = (id) => (id == null ? t('st.noUnit') : (unitList || []).find((u) => u.id === id)?.name || `#${id}`);
   const cells = cellsOf(alarms);
   const max = Math.max(0, ...((cells && cells.features) || []).map((f) => f.properties?.count || 0));
   const grid = useMemo(() => (cells ? { geojson: cells, color: (n) => SCALE[Math.max(0, classOf(n, max))] } : null), [alarms]);
-  const matrix = useMemo(() => hourMatrix(alarms && (alarms.hour_of_week || alarms.by_hour_of_week || alarms.hours)), [alarms]);
+  const matrix = useMemo(() => hourMatrix(alarms && alarms.hour_of_week), [alarms]);
   const perUnit = perUnitOf(alarms);
-  const total = alarms ? alarms.total ?? ((cells && cells.features) || []).reduce((a, f) => a + (f.properties?.count || 0), 0) : null;
+  const total = alarms ? alarms.total : null;
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
   return (
     <div class="page split">
@@ -215,7 +206,7 @@ export function Stats() {
             <ul class="plain small" data-testid="stats-per-unit">
               {perUnit.map((u) => (
                 <li class="row">
-                  <span>{u.name || u.unit_name || (u.unit_id != null ? `#${u.unit_id}` : t('st.noUnit'))}</span>
+                  <span>{unitName(u.unit_id)}</span>
                   <div class="spacer" />
                   <strong>{u.count ?? u.alarms ?? 0}</strong>
                 </li>
