@@ -10,4 +10,5 @@ pub mod device_sessions;
 pub mod fences;
 pub mod health;
 pub mod ingest;
+pub mod linkage;
 pub mod webhooks;

@@ -17,9 +17,11 @@ mod devices;
 mod events;
 pub mod fences;
 pub mod guards;
+pub mod linkage;
 mod positions;
 mod postgres;
 pub mod sqlite;
+pub mod stats;
 pub mod units;
 mod users;
 pub mod webhooks;
@@ -172,7 +174,7 @@ fn sqlite_migrator() -> Migrator {
     )
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 

@@ -72,6 +72,8 @@ pub struct AppState {
     pub fences: Arc<crate::services::fences::FenceStore>,
     /// Webhook subscribers.
     pub webhooks: crate::services::webhooks::Webhooks,
+    /// Cameras, checkpoints, cameras passed, checkpoints ahead, intercepts.
+    pub linkage: crate::services::linkage::Linkage,
 }
 
 /// Registers every route (used by the server and usable in `actix_web::test`).
