@@ -142,7 +142,7 @@ function AlarmWatcher({ user }) {
       {/* The checkpoint's officers do not handle the alarm: their link is the intercept list. */}
       <Link href={banner.intercept ? '/alarms' : `/alarms/${banner.id}`} onClick={() => setBanner(null)}>
         {banner.intercept
-          ? `⛔ ${t('lk.bannerIntercept', { name: banner.intercept, vehicle: names[banner.device_id] || `#${banner.device_id}` })}`
+          ? `⚠ ${t('lk.bannerIntercept', { name: banner.intercept, vehicle: names[banner.device_id] || `#${banner.device_id}` })}`
           : `⚠ ${label('kind', banner.kind)}: ${names[banner.device_id] || `#${banner.device_id}`}`}
       </Link>
       <button class="btn link" onClick={() => setBanner(null)} aria-label="close">

@@ -95,6 +95,7 @@ export function AlarmList({ user }) {
           <div class="spacer" />
           <NotifyButton />
         </div>
+        {user.role !== 'owner' && <InterceptFeed names={names} />}
         <div class="row seg">
           <button class={`btn small ${onlyOpen ? 'primary' : ''}`} onClick={() => setOnlyOpen(true)}>
             {t('al.open')}
@@ -106,7 +107,6 @@ export function AlarmList({ user }) {
         <ErrorText error={error} />
         {!alarms && !error && <p>{t('common.loading')}</p>}
         {alarms && shown.length === 0 && <p class="muted">{t('al.none')}</p>}
-        {user.role !== 'owner' && <InterceptFeed names={names} />}
         <ul class="cards" data-testid="alarm-feed">
           {shown.map((a) => (
             <AlarmRow key={a.id} a={a} name={names[a.device_id]} now={now} />
@@ -172,7 +172,7 @@ export function AlarmPage({ id, user }) {
         lines={[{ latlngs: trail, color: '#c62828' }]}
         fences={juris}
         follow="v"
-        fit={trail.length > 1 ? `${a.id}-trail` : null}
+        fit={linkage.data ? `${a.id}-linkage` : trail.length > 1 ? `${a.id}-trail` : null}
         autoFit
         class="map-main"
       />

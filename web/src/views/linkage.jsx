@@ -70,8 +70,8 @@ export function linkageLayers(data) {
   const cps = (data && data.checkpoints_ahead) || [];
   return {
     markers: [
-      ...cams.map((c, i) => ({ id: `cam-${c.camera_id}-${i}`, lat: c.lat, lon: c.lon, color: CAMERA_COLOR, label: `📷 ${c.name || c.code}` })),
-      ...cps.map((c) => ({ id: `cp-${c.checkpoint_id}`, lat: c.lat, lon: c.lon, color: CHECKPOINT_COLOR, big: true, label: `⛔ ${c.name || c.code}` })),
+      ...cams.map((c, i) => ({ id: `cam-${c.camera_id}-${i}`, lat: c.lat, lon: c.lon, color: CAMERA_COLOR, label: c.name || c.code })),
+      ...cps.map((c) => ({ id: `cp-${c.checkpoint_id}`, lat: c.lat, lon: c.lon, color: CHECKPOINT_COLOR, big: true, label: c.name || c.code })),
     ],
     sectors: cams
       .filter((c) => c.direction_deg != null || c.range_m != null)

@@ -9,6 +9,15 @@ import { AdminTabs } from './admin.jsx';
 import { CAMERA_COLOR, CHECKPOINT_COLOR } from './linkage.jsx';
 
 const CRS = ['wgs84', 'gcj02', 'bd09'];
+// The server's reasons (its words, English) that are said in the reader's language.
+const REASONS = {
+  required: /^is required/,
+  number: /(must be|is not) a number/,
+  integer: /must be a whole number/,
+  facing: /must be degrees or a compass point/,
+  kind: /is not one of/,
+  unit: /^no patrol unit/,
+};
 const PAGE = 10;
 
 // Every camera or checkpoint, a thousand a page (`after` = the previous page's `next_after`):
@@ -43,7 +52,12 @@ export function importErrorText(e) {
   if (line != null) where = t('imp.line', { n: line });
   else if (feature != null) where = t('imp.feature', { n: +feature + 1, i: feature });
   const what = field ? t('imp.field', { field }) : '';
-  if (e.status === 400 && (where || what)) return t('imp.badAt', { where: [where, what].filter(Boolean).join(t('imp.sep')) });
+  // The reason, when it is one the dictionaries know.
+  const reason = msg.slice(msg.lastIndexOf(': ') + 2);
+  const why = Object.entries(REASONS).find(([, re]) => re.test(reason));
+  const at = [where, what].filter(Boolean).join(t('imp.sep'));
+  if (e.status === 400 && at && why) return t('imp.badWhy', { where: at, why: t(`imp.why.${why[0]}`) });
+  if (e.status === 400 && at) return t('imp.badAt', { where: at });
   if (e.status === 400) return t('imp.bad');
   if (e.status === 413) return t('imp.tooBig');
   return e.status === 0 ? t('common.network') : t('common.error', { msg });

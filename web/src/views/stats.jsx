@@ -49,16 +49,27 @@ function isoRange(from, to) {
   return `from=${encodeURIComponent(f.toISOString())}&to=${encodeURIComponent(e.toISOString())}`;
 }
 
+// The counts each colour stands for (classes no whole count falls in are left out).
+function legendRanges(max) {
+  const out = [];
+  for (let n = 1; n <= max; n++) {
+    const c = classOf(n, max);
+    const last = out[out.length - 1];
+    if (last && last.c === c) last.hi = n;
+    else out.push({ c, lo: n, hi: n });
+  }
+  return out;
+}
+
 function Legend({ max }) {
   if (!max) return null;
-  const step = max / SCALE.length;
   return (
     <div class="legend" data-testid="legend">
       <span class="muted small">{t('st.legend')}</span>
-      {SCALE.map((c, i) => (
+      {legendRanges(max).map(({ c, lo, hi }) => (
         <span class="legend-item">
-          <span class="swatch" style={`background:${c}`} />
-          <span class="small">{i === SCALE.length - 1 ? `≥${Math.floor(step * i) + 1}` : `${Math.floor(step * i) + 1}–${Math.max(Math.floor(step * i) + 1, Math.floor(step * (i + 1)))}`}</span>
+          <span class="swatch" style={`background:${SCALE[c]}`} />
+          <span class="small">{lo === hi ? lo : `${lo}–${hi}`}</span>
         </span>
       ))}
     </div>
