@@ -178,7 +178,7 @@ export function MapView(props) {
     if (!gj || !(gj.features || []).length) return;
     const color = props.grid.color;
     L.geoJSON(gj, {
-      style: (f) => ({ color: '#fff', weight: 0.5, fillColor: color(f.properties?.count || 0), fillOpacity: 0.7 }),
+      style: (f) => ({ className: 'grid-cell', color: '#fff', weight: 0.5, fillColor: color(f.properties?.count || 0), fillOpacity: 0.7 }),
       onEachFeature: (f, layer) => layer.bindTooltip(String(f.properties?.count ?? '')),
     }).addTo(g);
   }, [props.grid]);

@@ -200,23 +200,44 @@ for (const [locale, words] of [
 
 test('dispatcher statistics: hot-spot grid, hour of week, unit performance', async () => {
   await createUser('dispatch-lk@e2e.test', 'dispatcher', 'Dispatcher');
+  // SOS alarms in three other places around town (two in one of them): more cells to colour.
+  const owner = await createUser('owner-sos@e2e.test', 'owner', 'Owner sos');
+  let n = 0;
+  for (const [dLat, dLon] of [[0.004, -0.006], [0.004, -0.006], [-0.005, 0.009], [0.007, 0.012]]) {
+    n++;
+    const imei = `35971004920000${n}`;
+    await server.api.call('POST', '/devices', admin, { unique_id: imei, name: `Moto sos ${n}`, owner_id: owner.id });
+    const dev = emulator(server, imei);
+    emulators.push(dev);
+    await dev.waitFor((e) => e.event === 'connected', 'sos emulator connected');
+    await dev.move({ ...at(dLat, dLon), speed: 0, ignition: false });
+    dev.send({ cmd: 'alarm', alarm: 'sos' });
+  }
+  await until(async () => (await server.api.call('GET', '/alarms?limit=200', admin)).alarms.filter((a) => a.kind === 'sos').length === 4, 'four sos alarms');
   for (const locale of ['en', 'zh-CN']) {
     const d = await phone(browser, server, locale, 'dispatch-lk@e2e.test', 'password 123');
     await d.page.click('[data-testid=nav-stats]');
     await d.page.waitForSelector('[data-testid=hour-of-week]');
-    // The thefts of the tests above are counted: coloured cells on the map, the hour of week.
-    await d.page.waitForSelector('.leaflet-overlay-pane path.leaflet-interactive');
-    const filled = await d.page.locator('.leaflet-overlay-pane path[fill]').count();
-    assert.ok(filled >= 1, 'grid cells drawn');
+    // The thefts of the tests above (one place): one coloured cell.
+    await d.page.waitForSelector('.leaflet-overlay-pane path.grid-cell');
+    assert.equal(await d.page.locator('.leaflet-overlay-pane path.grid-cell').count(), 1, 'the thefts: one cell');
+    assert.ok(/\b2\b/.test(await d.page.locator('[data-testid=stats-summary]').innerText()), 'two thefts counted');
+    await d.page.waitForSelector(`[data-testid=unit-table] [data-testid=unit-row-${patrolUnit}]`);
+    // Every kind, 250 m cells: the thefts and the three SOS places, in different colours.
+    await d.page.selectOption('[data-testid=stats-kind]', '');
+    await d.page.selectOption('[data-testid=stats-cell]', '250');
+    await d.page.click('[data-testid=stats-apply]');
+    await until(async () => (await d.page.locator('.leaflet-overlay-pane path.grid-cell').count()) === 4, 'four cells');
+    const fills = new Set(await d.page.locator('.leaflet-overlay-pane path.grid-cell').evaluateAll((ps) => ps.map((p) => p.getAttribute('fill'))));
+    assert.ok(fills.size >= 2, `cells coloured by count: ${[...fills]}`);
     await d.page.waitForSelector('[data-testid=legend]');
     const busy = await d.page.locator('[data-testid=hour-of-week] td[data-count]:not([data-count="0"])').count();
     assert.ok(busy >= 1, 'hour-of-week cells with alarms');
-    await d.page.waitForSelector(`[data-testid=unit-table] [data-testid=unit-row-${patrolUnit}]`);
     await shot(d.page, `${locale}-22-stats`);
-    // Filters: another kind with no alarms empties the grid.
-    await d.page.selectOption('[data-testid=stats-kind]', 'sos');
+    // A kind with no alarms empties the grid.
+    await d.page.selectOption('[data-testid=stats-kind]', 'tampering');
     await d.page.click('[data-testid=stats-apply]');
-    await until(async () => (await d.page.locator('.leaflet-overlay-pane path.leaflet-interactive').count()) === 0, 'no sos cells');
+    await until(async () => (await d.page.locator('.leaflet-overlay-pane path.grid-cell').count()) === 0, 'no tampering cells');
     await d.ctx.close();
   }
 });

@@ -160,6 +160,8 @@ export function Stats() {
   const [alarms, aErr] = useLoad(() => get(`/stats/alarms?${q.kind ? `kind=${q.kind}&` : ''}${range}&cell_m=${q.cell}&${TZ}`), [JSON.stringify(q)]);
   const [units, uErr] = useLoad(() => get(`/stats/units?${range}`).then(perUnitOf), [q.from, q.to]);
   const [unitList] = useLoad(() => get('/units').then((r) => r.units || [], () => []), []);
+  // The jurisdictions, drawn under the cells for orientation.
+  const juris = useMemo(() => (unitList || []).flatMap((u) => (u.jurisdictions && u.jurisdictions.features) || []), [unitList]);
   const unitName = (id) => (id == null ? t('st.noUnit') : (unitList || []).find((u) => u.id === id)?.name || `#${id}`);
   const cells = cellsOf(alarms);
   const max = Math.max(0, ...((cells && cells.features) || []).map((f) => f.properties?.count || 0));
@@ -170,7 +172,7 @@ export function Stats() {
   const set = (k) => (e) => setForm({ ...form, [k]: e.target.value });
   return (
     <div class="page split">
-      <MapView grid={grid} fit={cells ? `${JSON.stringify(q)}-${cells.features.length}` : null} autoFit maxZoom={15} class="map-main" />
+      <MapView grid={grid} fences={juris} fit={cells ? `${JSON.stringify(q)}-${cells.features.length}` : null} autoFit maxZoom={15} class="map-main" />
       <section class="side wide-side">
         <h1>{t('st.title')}</h1>
         <form
