@@ -158,6 +158,7 @@ export function CheckpointsAhead({ alarm, data, error, units, canRequest, onRequ
               </Pill>
             </div>
             <div class="row muted small">
+              <span class="code">{c.code}</span>
               <span>{unitName(c.unit_id)}</span>
               <span>{t('lk.away', { d: distanceText(c.distance_m) })}</span>
               <div class="spacer" />
@@ -180,7 +181,7 @@ export function CheckpointsAhead({ alarm, data, error, units, canRequest, onRequ
       {asking && (
         <Confirm
           title={t('lk.confirmTitle', { name: asking.name || asking.code })}
-          text={t('lk.confirmText', { unit: unitName(asking.unit_id), eta: eta(asking.eta_secs) })}
+          text={t('lk.confirmText', { unit: (units || []).find((u) => u.id === asking.unit_id)?.name || t('lk.theUnit'), eta: eta(asking.eta_secs) })}
           confirm={t('lk.confirm')}
           danger
           onConfirm={confirm}
