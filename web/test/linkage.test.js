@@ -55,6 +55,8 @@ before(async () => {
     point(at(-0.0002, 0.005), { code: '42010000001310000002', name: 'Market gate', kind: 'social', unit_id: patrolUnit }),
     point(at(0.0003, 0.007), { code: '42010000001310000003', name: 'School yard', facing: 0, kind: 'institution', unit_id: patrolUnit, video_device_id: '34020000001320000003', video_channel_id: '34020000001310000003' }),
     point(at(0.02, 0.004), { code: '42010000001310000004', name: 'Hill road', kind: 'rural', unit_id: patrolUnit }),
+    // Villages up north, far from the road: enough cameras for a second page in the list.
+    ...Array.from({ length: 8 }, (_, i) => point(at(0.03, -0.01 + i * 0.003), { code: `420100000013100001${10 + i}`, name: `Village ${i + 1}`, kind: 'rural', facing: 'S' })),
   ]);
   await importJson('checkpoints', [
     point(at(0, 0.03), { code: 'CP-E1', name: 'East toll gate', unit_id: checkpointUnit }),
@@ -104,6 +106,11 @@ test('admin imports cameras and checkpoints; a bad line is named in the readerâ€
     await until(async () => Number(await a.page.getAttribute('[data-testid=places-count]', 'data-count')) === 1, 'search');
     await a.page.fill('[data-testid=places-search]', '');
     assert.ok((await a.page.locator('.leaflet-overlay-pane canvas').count()) >= 1, 'cameras drawn on the map');
+    // Ten a page: the second page holds the rest.
+    await a.page.click('[data-testid=page-next]');
+    assert.equal(await a.page.locator('[data-testid=places-list] li').count(), before + 2 - 10);
+    await a.page.click('[data-testid=page-prev]');
+    assert.equal(await a.page.locator('[data-testid=places-list] li').count(), 10);
     await shot(a.page, `${locale}-20-admin-cameras`);
     await a.page.goto(`${server.base}/admin/checkpoints`);
     await until(async () => Number(await a.page.getAttribute('[data-testid=places-count]', 'data-count')) >= 2, 'checkpoints listed');
