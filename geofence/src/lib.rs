@@ -8,14 +8,21 @@
 //!   [`SharedFenceIndex`] swaps snapshots so readers never block while fences are edited.
 //! * [`FenceTracker`] / [`DeviceTrackers`]: per (device, fence) hysteresis state machines that
 //!   turn jittery fixes into confirmed [`FenceEvent`]s.
+//! * [`linkage`]: cameras a track passed ([`linkage::CameraIndex`]) and checkpoints ahead of a
+//!   moving vehicle ([`linkage::checkpoints_ahead`]).
+//! * [`crs`]: WGS-84 ⇄ GCJ-02 ⇄ BD-09 (the offset map systems used in China).
+//! * [`grid_cells`]: square grid cells for hot-spot statistics.
 //!
 //! Pure: no I/O, no runtime.
 
+pub mod crs;
 mod error;
 mod fence;
 mod geojson_io;
 mod grid;
+pub mod grid_cells;
 mod index;
+pub mod linkage;
 mod packed;
 mod segments;
 mod shape;

@@ -1,10 +1,17 @@
-//! Deterministic synthetic fence sets for tests, benchmarks and the load tester.
+//! Deterministic synthetic data for tests, benchmarks and the load tester: fence sets, and a
+//! county of cameras and checkpoints ([`County`]) for the linkage engine.
 
 use geo::{Coord, LineString, Point, Polygon};
 
 use crate::fence::{Fence, FenceId, FenceKind};
 use crate::segments::METRES_PER_DEGREE;
 use crate::shape::FenceShape;
+
+mod county;
+pub use county::{
+    COUNTY, COUNTY_CAMERA_MIX, COUNTY_CAMERAS, COUNTY_CHECKPOINTS, CameraKind, County,
+    CountyCamera, Town,
+};
 
 /// Small, fast, seedable PRNG (SplitMix64); good enough for synthetic data, not for secrets.
 #[derive(Debug, Clone)]
