@@ -5,7 +5,6 @@ pub mod alarms;
 pub mod commands;
 pub mod devices;
 pub mod engine;
-mod engine_shim;
 pub mod events;
 pub mod linkage;
 pub mod linkage_import;

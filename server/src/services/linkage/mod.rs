@@ -90,7 +90,7 @@ pub enum LinkageError {
 }
 
 /// Cameras and checkpoints as one consistent snapshot.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Snapshot {
     cameras: Vec<Camera>,
     camera_pos: HashMap<i64, usize>,
@@ -195,7 +195,7 @@ impl Linkage {
             config: Arc::new(config),
             bus,
             fences,
-            snapshot: Arc::default(),
+            snapshot: Arc::new(RwLock::new(Arc::new(Snapshot::new(Vec::new(), Vec::new())))),
             reload: Arc::default(),
         };
         l.reload().await?;
