@@ -21,23 +21,27 @@ export function setOnUnauthorized(f) {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details) {
     super(message || code || `HTTP ${status}`);
     this.status = status;
     this.code = code;
+    // The whole `error` object: some answers name where the problem is (line, feature, field).
+    this.details = details || {};
   }
 }
 
-export async function api(method, path, body) {
+export async function api(method, path, body, contentType) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  // A content type given: the body is sent as it is (file uploads: GeoJSON, CSV).
+  const raw = contentType !== undefined;
+  if (body !== undefined) headers['Content-Type'] = raw ? contentType : 'application/json';
   let res;
   try {
     res = await fetch(`/api/v1${path}`, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
     });
   } catch (e) {
     throw new ApiError(0, 'network', String(e));
@@ -52,7 +56,7 @@ export async function api(method, path, body) {
   if (!res.ok) {
     if (res.status === 401 && path !== '/session') onUnauthorized();
     const err = data && data.error ? data.error : {};
-    throw new ApiError(res.status, err.code, err.message);
+    throw new ApiError(res.status, err.code, err.message, err);
   }
   return data;
 }
@@ -61,6 +65,8 @@ export const get = (p) => api('GET', p);
 export const post = (p, b = {}) => api('POST', p, b);
 export const put = (p, b = {}) => api('PUT', p, b);
 export const del = (p) => api('DELETE', p);
+// Uploads a file's text as it is (imports).
+export const upload = (p, text, contentType) => api('POST', p, text, contentType);
 
 export async function login(email, password) {
   const data = await api('POST', '/session', { email, password });

@@ -212,6 +212,109 @@ const en = {
   'fk.jurisdiction': 'Jurisdiction',
   'dev.protocol': 'Protocol',
   'dev.lastSeen': 'Last seen',
+  'nav.stats': 'Statistics',
+  'adm.cameras': 'Cameras',
+  'adm.checkpoints': 'Checkpoints',
+  'act.intercept_requested': 'Intercept requested',
+  'lk.cameras': 'Cameras passed',
+  'lk.checkpoints': 'Checkpoints ahead',
+  'lk.count': '({n})',
+  'lk.noCameras': 'No camera along the track yet.',
+  'lk.noCheckpoints': 'No checkpoint within reach in the direction of travel.',
+  'lk.playback': 'Playback',
+  'lk.noPlayback': 'No recording link',
+  'lk.off': '{d} from the track',
+  'lk.away': '{d} away',
+  'lk.eta': 'ETA {d}',
+  'lk.requested': 'Intercept requested',
+  'lk.intercept': 'Request intercept',
+  'lk.computed': 'Computed {time}',
+  'lk.confirmTitle': 'Ask {name} to intercept?',
+  'lk.confirmText': '{unit} is notified at once. The vehicle may arrive in about {eta} (straight-line estimate, no road network).',
+  'lk.confirm': 'Yes, request intercept',
+  'lk.requests': 'Intercept requests',
+  'lk.interceptAt': 'Intercept at {name}',
+  'lk.bannerIntercept': 'Intercept at {name}: {vehicle}',
+  'dur.s': '{s} s',
+  'dur.ms': '{m} min {s} s',
+  'dur.m': '{m} min',
+  'dur.hm': '{h} h {m} min',
+  'dist.m': '{n} m',
+  'dist.km': '{n} km',
+  'imp.line': 'line {n}',
+  'imp.feature': 'feature {n} (features[{i}])',
+  'imp.field': 'field “{field}”',
+  'imp.sep': ', ',
+  'imp.badAt': 'Import refused: {where} is not valid.',
+  'imp.bad': 'Import refused: the file is not valid.',
+  'imp.tooBig': 'The file is too large.',
+  'imp.nothing': 'Nothing was imported (all rows or none).',
+  'imp.server': 'Server: {msg}',
+  'imp.crs': 'Coordinates',
+  'crs.wgs84': 'WGS-84 (GPS)',
+  'crs.gcj02': 'GCJ-02 (Amap, Tencent)',
+  'crs.bd09': 'BD-09 (Baidu)',
+  'imp.choose': 'Import a file',
+  'imp.hint.cameras': 'A GeoJSON FeatureCollection of points or a CSV with a header row; cameras are matched by code (new ones added, known ones updated).',
+  'imp.hint.checkpoints': 'A GeoJSON FeatureCollection of points or a CSV with a header row; checkpoints are matched by code (new ones added, known ones updated).',
+  'imp.busy': 'Importing…',
+  'imp.done': '{n} imported.',
+  'imp.doneSplit': '{n} imported ({c} new, {u} updated).',
+  'places.search': 'Search code or name',
+  'places.count': '{n} of {total}',
+  'places.facing': 'facing {d}°',
+  'places.anyDir': 'direction unknown',
+  'places.hours': 'staffed {h}',
+  'places.prev': 'Previous',
+  'places.next': 'Next',
+  'places.page': 'Page {n} of {of}',
+  'camk.public': 'Public HD',
+  'camk.institution': 'Institution',
+  'camk.social': 'Social',
+  'camk.rural': 'Rural',
+  'camk.traffic': 'Traffic',
+  'st.title': 'Where and when',
+  'st.kind': 'Kind',
+  'st.allKinds': 'All kinds',
+  'st.cell': 'Grid',
+  'st.cellSize': '{n} m grid',
+  'st.from': 'From',
+  'st.to': 'To',
+  'st.apply': 'Show',
+  'st.summary': '{from} to {to}, {kind}: {n} alarms.',
+  'st.hotspots': 'Hot spots',
+  'st.legend': 'Alarms per cell:',
+  'st.noAlarms': 'No alarms in this period.',
+  'st.when': 'Hour of the week',
+  'st.sum': 'Sum',
+  'st.cellTitle': '{day} {h}:00: {n}',
+  'st.perUnit': 'Per jurisdiction',
+  'st.noUnit': 'Outside jurisdictions',
+  'st.units': 'Unit performance',
+  'st.routed': 'Alarms',
+  'st.ackMedian': 'Ack median',
+  'st.ackP90': 'Ack p90',
+  'st.resMedian': 'Resolve median',
+  'st.resP90': 'Resolve p90',
+  'st.noUnits': 'No data.',
+  'wd.0': 'Mon',
+  'wd.1': 'Tue',
+  'wd.2': 'Wed',
+  'wd.3': 'Thu',
+  'wd.4': 'Fri',
+  'wd.5': 'Sat',
+  'wd.6': 'Sun',
+  'lk.vehicle': 'vehicle #{id}',
+  'lk.theUnit': 'The unit staffing the checkpoint',
+  'imp.badWhy': 'Import refused: {where} {why}.',
+  'imp.why.required': 'is missing',
+  'imp.why.number': 'must be a number',
+  'imp.why.integer': 'must be a whole number',
+  'imp.why.facing': 'must be degrees or a compass point (N, NE, …)',
+  'imp.why.kind': 'is not a known camera kind',
+  'imp.why.unit': 'names no patrol unit',
+  'lk.lastSeen': 'last seen at {pos}, {time}',
+  'lk.askedAt': 'asked {time}',
 };
 
 const zh = {
@@ -425,6 +528,109 @@ const zh = {
   'fk.jurisdiction': '辖区',
   'dev.protocol': '协议',
   'dev.lastSeen': '最后上线',
+  'nav.stats': '统计分析',
+  'adm.cameras': '视频点位',
+  'adm.checkpoints': '检查站',
+  'act.intercept_requested': '已请求拦截',
+  'lk.cameras': '沿途视频',
+  'lk.checkpoints': '前方检查站',
+  'lk.count': '（{n}）',
+  'lk.noCameras': '轨迹沿途暂无摄像头。',
+  'lk.noCheckpoints': '行驶方向上可到达范围内没有检查站。',
+  'lk.playback': '回放',
+  'lk.noPlayback': '无录像链接',
+  'lk.off': '距轨迹 {d}',
+  'lk.away': '直线 {d}',
+  'lk.eta': '约 {d} 后到达',
+  'lk.requested': '已请求拦截',
+  'lk.intercept': '请求拦截',
+  'lk.computed': '计算于 {time}',
+  'lk.confirmTitle': '请求“{name}”拦截？',
+  'lk.confirmText': '{unit}将立即收到拦截请求。车辆预计约 {eta} 后到达（按直线距离估算，未考虑道路）。',
+  'lk.confirm': '确认请求拦截',
+  'lk.requests': '拦截请求',
+  'lk.interceptAt': '请求在“{name}”拦截',
+  'lk.bannerIntercept': '请求在“{name}”拦截：{vehicle}',
+  'dur.s': '{s} 秒',
+  'dur.ms': '{m} 分 {s} 秒',
+  'dur.m': '{m} 分钟',
+  'dur.hm': '{h} 小时 {m} 分',
+  'dist.m': '{n} 米',
+  'dist.km': '{n} 公里',
+  'imp.line': '第 {n} 行',
+  'imp.feature': '第 {n} 个要素（features[{i}]）',
+  'imp.field': '字段“{field}”',
+  'imp.sep': '，',
+  'imp.badAt': '导入失败：{where}有误。',
+  'imp.bad': '导入失败：文件格式有误。',
+  'imp.tooBig': '文件过大。',
+  'imp.nothing': '未导入任何数据（全部正确才会导入）。',
+  'imp.server': '服务器信息：{msg}',
+  'imp.crs': '坐标系',
+  'crs.wgs84': 'WGS-84（GPS）',
+  'crs.gcj02': 'GCJ-02（高德、腾讯）',
+  'crs.bd09': 'BD-09（百度）',
+  'imp.choose': '选择文件导入',
+  'imp.hint.cameras': 'GeoJSON 点要素集合，或带表头的 CSV；按编码匹配（新编码新增，已有编码更新）。',
+  'imp.hint.checkpoints': 'GeoJSON 点要素集合，或带表头的 CSV；按编码匹配（新编码新增，已有编码更新）。',
+  'imp.busy': '正在导入…',
+  'imp.done': '已导入 {n} 条。',
+  'imp.doneSplit': '已导入 {n} 条（新增 {c}，更新 {u}）。',
+  'places.search': '按编码或名称搜索',
+  'places.count': '{n} / {total} 个',
+  'places.facing': '朝向 {d}°',
+  'places.anyDir': '朝向未知',
+  'places.hours': '值守 {h}',
+  'places.prev': '上一页',
+  'places.next': '下一页',
+  'places.page': '第 {n} / {of} 页',
+  'camk.public': '公共高清',
+  'camk.institution': '单位自建',
+  'camk.social': '社会面',
+  'camk.rural': '农村',
+  'camk.traffic': '交通',
+  'st.title': '发案分析',
+  'st.kind': '类型',
+  'st.allKinds': '全部类型',
+  'st.cell': '网格',
+  'st.cellSize': '网格 {n} 米',
+  'st.from': '从',
+  'st.to': '至',
+  'st.apply': '查询',
+  'st.summary': '{from}至{to}，{kind}，共 {n} 起。',
+  'st.hotspots': '热点地图',
+  'st.legend': '每格警报数：',
+  'st.noAlarms': '该时段没有警报。',
+  'st.when': '每周时段分布',
+  'st.sum': '合计',
+  'st.cellTitle': '{day} {h} 时：{n} 起',
+  'st.perUnit': '各辖区',
+  'st.noUnit': '辖区外',
+  'st.units': '单位考核',
+  'st.routed': '警报数',
+  'st.ackMedian': '接警中位数',
+  'st.ackP90': '接警 P90',
+  'st.resMedian': '结案中位数',
+  'st.resP90': '结案 P90',
+  'st.noUnits': '没有数据。',
+  'wd.0': '周一',
+  'wd.1': '周二',
+  'wd.2': '周三',
+  'wd.3': '周四',
+  'wd.4': '周五',
+  'wd.5': '周六',
+  'wd.6': '周日',
+  'lk.vehicle': '车辆 #{id}',
+  'lk.theUnit': '该检查站的值守单位',
+  'imp.badWhy': '导入失败：{where}{why}。',
+  'imp.why.required': '缺少必填值',
+  'imp.why.number': '应为数字',
+  'imp.why.integer': '应为整数',
+  'imp.why.facing': '应为角度或方位（北、东北……）',
+  'imp.why.kind': '不是已知的摄像头类型',
+  'imp.why.unit': '对应的巡逻单位不存在',
+  'lk.lastSeen': '{time} 最后位置 {pos}',
+  'lk.askedAt': '请求时间：{time}',
 };
 
 export const dictionaries = { en, 'zh-CN': zh };
@@ -492,9 +698,51 @@ export function ageText(iso, now = Date.now()) {
 
 export function timeText(iso) {
   if (!iso) return t('common.unknown');
+  if (lang === 'zh-CN') {
+    // 12月3日 17:20:05, as Chinese writes dates.
+    const d = new Date(iso);
+    const clock = d.toLocaleTimeString('zh-CN', { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+    return `${d.getMonth() + 1}月${d.getDate()}日 ${clock}`;
+  }
   return new Date(iso).toLocaleString(lang, { month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
 export function clockText(iso) {
   return new Date(iso).toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit' });
+}
+
+// Dates as each language writes them: 2026年12月3日 / Dec 3, 2026.
+export function dayText(iso) {
+  if (!iso) return t('common.unknown');
+  const d = new Date(iso);
+  if (lang === 'zh-CN') return `${d.getFullYear()}年${d.getMonth() + 1}月${d.getDate()}日`;
+  return d.toLocaleDateString('en', { year: 'numeric', month: 'short', day: 'numeric' });
+}
+
+// A time window on one day: 12月3日 17:20:05–17:20:40 / Dec 3, 17:20:05–17:20:40.
+export function windowText(fromIso, toIso) {
+  if (!fromIso) return t('common.unknown');
+  const f = new Date(fromIso);
+  const to = toIso ? new Date(toIso) : f;
+  const clock = (d) => d.toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+  const day = (d) => (lang === 'zh-CN' ? `${d.getMonth() + 1}月${d.getDate()}日` : d.toLocaleDateString('en', { month: 'short', day: 'numeric' }));
+  const sameDay = f.toDateString() === to.toDateString();
+  return `${day(f)} ${clock(f)}–${sameDay ? '' : `${day(to)} `}${clock(to)}`;
+}
+
+// 95 → "1 分 35 秒" / "1 min 35 s"; null → "—".
+export function durationText(secs) {
+  if (secs == null || !Number.isFinite(+secs)) return t('common.unknown');
+  const s = Math.round(+secs);
+  if (s < 60) return t('dur.s', { s });
+  if (s < 3600) return s % 60 ? t('dur.ms', { m: Math.floor(s / 60), s: s % 60 }) : t('dur.m', { m: s / 60 });
+  const h = Math.floor(s / 3600);
+  const m = Math.round((s % 3600) / 60);
+  return t('dur.hm', { h, m });
+}
+
+// 850 → "850 米" / "850 m"; 2300 → "2.3 公里" / "2.3 km".
+export function distanceText(m) {
+  if (m == null || !Number.isFinite(+m)) return t('common.unknown');
+  return +m < 1000 ? t('dist.m', { n: Math.round(+m) }) : t('dist.km', { n: (+m / 1000).toFixed(1) });
 }

@@ -5,11 +5,14 @@ import * as apiMod from './api.js';
 import { session, login, logout, refreshUser, publicConfig, setOnUnauthorized, closeStream, get } from './api.js';
 import { t, setLang, currentLang, label } from './i18n.js';
 import { setMapConfig } from './map.jsx';
-import { navigate, useRoute, useLang, Link, useStream, useStreamState, playAlarmSound, useDeviceNames, forgetNames } from './ui.jsx';
+import { navigate, useRoute, useLang, Link, useStream, useStreamState, playAlarmSound, useDeviceNames, forgetNames, useMyUnits, forgetMyUnits } from './ui.jsx';
 import { Vehicles, VehicleDetail, History } from './views/owner.jsx';
 import { AlarmList, AlarmPage } from './views/alarms.jsx';
 import { startServiceWorker, disablePush } from './push.jsx';
 import { AdminDevices, AdminFences, AdminUnits, AdminUsers, AdminKeys } from './views/admin.jsx';
+import { AdminCameras, AdminCheckpoints } from './views/places.jsx';
+import { Stats } from './views/stats.jsx';
+import { interceptOf } from './views/linkage.jsx';
 
 function Login({ onLogin }) {
   const [email, setEmail] = useState('');
@@ -81,13 +84,35 @@ function homeFor(user) {
 
 // New theft alarms: a banner, a sound and (when allowed) a browser notification, everywhere in
 // the app.
-function AlarmWatcher() {
+function AlarmWatcher({ user }) {
   const [banner, setBanner] = useState(null);
+  const myUnits = useMyUnits();
   const names = useDeviceNames(banner ? [banner.device_id] : []);
   useStream(
     (ev) => {
       if (ev.type !== 'alarm') return;
       const a = ev.alarm;
+      // A checkpoint of the caller's unit is asked to stop the vehicle: banner, siren, notice.
+      if (ev.action === 'intercept_requested') {
+        const x = interceptOf(ev);
+        // Only the officers who staff that checkpoint are alerted; others see it in the feed.
+        if (user.role !== 'officer' || (x.unit_id != null && !(myUnits || []).includes(x.unit_id))) return;
+        const where = x.name || x.code || `#${x.checkpoint_id}`;
+        setBanner({ id: a.id, kind: a.kind, device_id: a.device_id, intercept: where });
+        playAlarmSound();
+        if ('Notification' in window && Notification.permission === 'granted') {
+          try {
+            const n = new Notification(t('lk.interceptAt', { name: where }), { tag: `intercept-${a.id}-${x.checkpoint_id}`, requireInteraction: true });
+            n.onclick = () => {
+              window.focus();
+              navigate('/alarms');
+            };
+          } catch {
+            // Service-worker-only notifications: the banner remains.
+          }
+        }
+        return;
+      }
       // A handled alarm no longer needs the banner.
       if (ev.action === 'resolved') setBanner((b) => (b && b.id === a.id ? null : b));
       if (ev.action !== 'opened') return;
@@ -110,13 +135,16 @@ function AlarmWatcher() {
           });
       }
     },
-    [],
+    [myUnits],
   );
   if (!banner) return null;
   return (
-    <div class="alarm-banner" role="alert" data-testid="alarm-banner">
-      <Link href={`/alarms/${banner.id}`} onClick={() => setBanner(null)}>
-        ⚠ {label('kind', banner.kind)}: {names[banner.device_id] || `#${banner.device_id}`}
+    <div class="alarm-banner" role="alert" data-testid={banner.intercept ? 'intercept-banner' : 'alarm-banner'}>
+      {/* The checkpoint's officers do not handle the alarm: their link is the intercept list. */}
+      <Link href={banner.intercept ? '/alarms' : `/alarms/${banner.id}`} onClick={() => setBanner(null)}>
+        {banner.intercept
+          ? `⚠ ${t('lk.bannerIntercept', { name: banner.intercept, vehicle: names[banner.device_id] || `#${banner.device_id}` })}`
+          : `⚠ ${label('kind', banner.kind)}: ${names[banner.device_id] || `#${banner.device_id}`}`}
       </Link>
       <button class="btn link" onClick={() => setBanner(null)} aria-label="close">
         ✕
@@ -155,9 +183,10 @@ function Shell({ user, onLogout, children }) {
       <nav class="tabs">
         {user.role !== 'officer' && tab('/vehicles', user.role === 'owner' ? t('veh.title') : t('veh.all'), 'vehicles')}
         {tab('/alarms', isPatrol(user.role) ? t('al.feed') : t('al.title'), 'alarms')}
+        {(admin || user.role === 'dispatcher') && tab('/stats', t('nav.stats'), 'stats')}
         {admin && tab('/admin', t('nav.admin'), 'admin')}
       </nav>
-      <AlarmWatcher key={user.id} />
+      <AlarmWatcher key={user.id} user={user} />
       <main>{children}</main>
     </div>
   );
@@ -171,12 +200,15 @@ function Routes({ user }) {
   if (path === '/vehicles') return <Vehicles user={user} />;
   if ((m = path.match(/^\/alarms\/(\d+)$/))) return <AlarmPage id={+m[1]} user={user} />;
   if (path === '/alarms') return <AlarmList user={user} />;
+  if (path === '/stats' && (user.role === 'admin' || user.role === 'dispatcher')) return <Stats />;
   if (user.role === 'admin') {
     if (path === '/admin' || path === '/admin/devices') return <AdminDevices />;
     if (path === '/admin/fences') return <AdminFences />;
     if (path === '/admin/units') return <AdminUnits />;
     if (path === '/admin/users') return <AdminUsers />;
     if (path === '/admin/keys') return <AdminKeys />;
+    if (path === '/admin/cameras') return <AdminCameras />;
+    if (path === '/admin/checkpoints') return <AdminCheckpoints />;
   }
   return <Redirect to={homeFor(user)} />;
 }
@@ -193,6 +225,7 @@ function App() {
   useEffect(() => {
     setOnUnauthorized(() => {
       apiMod.forget();
+      forgetMyUnits();
       closeStream();
       setUser(null);
       navigate('/login', true);
@@ -221,6 +254,7 @@ function App() {
         closeStream();
         forgetNames();
         await disablePush().catch(() => {});
+        forgetMyUnits();
         await logout();
         setUser(null);
         navigate('/login', true);

@@ -39,6 +39,19 @@ function fenceLayer(geojson) {
   });
 }
 
+// A camera's field of view: a wedge of `range` metres around `dir` (degrees from north).
+function sector(lat, lon, dir, fov, range) {
+  const out = [[lat, lon]];
+  const mPerDegLat = 111320;
+  const mPerDegLon = 111320 * Math.cos((lat * Math.PI) / 180);
+  const steps = Math.max(4, Math.round(fov / 10));
+  for (let i = 0; i <= steps; i++) {
+    const a = ((dir - fov / 2 + (fov * i) / steps) * Math.PI) / 180;
+    out.push([lat + (range * Math.cos(a)) / mPerDegLat, lon + (range * Math.sin(a)) / mPerDegLon]);
+  }
+  return out;
+}
+
 /**
  * props:
  *  markers: [{id, lat, lon, label, color, big}]
@@ -48,6 +61,9 @@ function fenceLayer(geojson) {
  *  follow: marker id to keep centred
  *  onClick: (lat, lon) => void
  *  draft: [[lat,lon]…] polygon being drawn; draftCircle: {lat, lon, radius}
+ *  sectors: [{lat, lon, dir, fov, range, color}] camera fields of view (dir null: a full circle)
+ *  points: [{lat, lon, color, label}] many small dots (thousands of cameras) on a canvas
+ *  grid: {geojson, color: (count) => css colour} polygons filled by their `count` property
  */
 export function MapView(props) {
   const el = useRef(null);
@@ -76,6 +92,9 @@ export function MapView(props) {
     m.on('click', (e) => clickRef.current && clickRef.current(...proj.fromMap(e.latlng.lat, e.latlng.lng)));
     map.current = m;
     layers.current = {
+      grid: L.layerGroup().addTo(m),
+      sectors: L.layerGroup().addTo(m),
+      points: L.layerGroup().addTo(m),
       fences: L.layerGroup().addTo(m),
       lines: L.layerGroup().addTo(m),
       markers: L.layerGroup().addTo(m),
@@ -134,6 +153,44 @@ export function MapView(props) {
   }, [props.markers, props.follow]);
 
   useEffect(() => {
+    const g = layers.current.sectors;
+    g.clearLayers();
+    for (const s of props.sectors || []) {
+      if (s.lat == null || s.lon == null) continue;
+      const style = { color: s.color || '#00838f', weight: 1, fillOpacity: 0.18, interactive: false };
+      if (s.dir == null || (s.fov || 360) >= 360) L.circle([s.lat, s.lon], { ...style, radius: s.range || 60 }).addTo(g);
+      else L.polygon(sector(s.lat, s.lon, s.dir, s.fov || 90, s.range || 60), style).addTo(g);
+    }
+  }, [props.sectors]);
+
+  useEffect(() => {
+    const g = layers.current.points;
+    g.clearLayers();
+    const pts = props.points || [];
+    if (!pts.length) return;
+    // One canvas for all of them: thousands of SVG elements would make the page crawl.
+    const renderer = L.canvas({ padding: 0.2 });
+    for (const p of pts) {
+      if (p.lat == null || p.lon == null) continue;
+      const c = L.circleMarker([p.lat, p.lon], { renderer, radius: 4, color: '#fff', weight: 1, fillColor: p.color || '#00838f', fillOpacity: 0.9 });
+      if (p.label) c.bindTooltip(p.label);
+      c.addTo(g);
+    }
+  }, [props.points]);
+
+  useEffect(() => {
+    const g = layers.current.grid;
+    g.clearLayers();
+    const gj = props.grid && props.grid.geojson;
+    if (!gj || !(gj.features || []).length) return;
+    const color = props.grid.color;
+    L.geoJSON(gj, {
+      style: (f) => ({ className: 'grid-cell', color: '#fff', weight: 0.5, fillColor: color(f.properties?.count || 0), fillOpacity: 0.7 }),
+      onEachFeature: (f, layer) => layer.bindTooltip(String(f.properties?.count ?? '')),
+    }).addTo(g);
+  }, [props.grid]);
+
+  useEffect(() => {
     const g = layers.current.draft;
     g.clearLayers();
     if (props.draft && props.draft.length) {
@@ -152,6 +209,8 @@ export function MapView(props) {
   const lastFit = useRef(undefined);
   useEffect(() => {
     const all = L.featureGroup([
+      ...layers.current.grid.getLayers(),
+      ...layers.current.points.getLayers(),
       ...layers.current.fences.getLayers(),
       ...layers.current.lines.getLayers(),
       ...layers.current.markers.getLayers(),
@@ -166,7 +225,7 @@ export function MapView(props) {
       fitted.current = true;
       lastFit.current = props.fit;
     }
-  }, [props.fit, props.markers, props.lines, props.fences]);
+  }, [props.fit, props.markers, props.lines, props.fences, props.points, props.grid]);
 
   return <div class={`map ${props.class || ''}`} ref={el} data-testid="map" />;
 }

@@ -194,3 +194,23 @@ export function useDeviceNames(ids) {
   for (const [k, v] of nameCache) if (v) out[k] = v;
   return out;
 }
+
+// The caller's patrol units (ids), fetched once per session.
+let myUnits = null;
+export function useMyUnits() {
+  const [units, set] = useState(myUnits);
+  useEffect(() => {
+    if (myUnits) return;
+    get('/users/me').then(
+      (me) => {
+        myUnits = me.unit_ids || [];
+        set(myUnits);
+      },
+      () => {},
+    );
+  }, []);
+  return units;
+}
+export function forgetMyUnits() {
+  myUnits = null;
+}

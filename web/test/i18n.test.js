@@ -32,3 +32,12 @@ test('every literal t(…) key used in the code is in the dictionaries', () => {
   }
   assert.deepEqual(missing, []);
 });
+
+test('zh-CN text uses full-width punctuation (，：；（）？！), not ASCII', () => {
+  const bad = [];
+  for (const [k, v] of Object.entries(dictionaries['zh-CN'])) {
+    // Placeholders ({name}) and code-like parts are not prose.
+    if (/[,:;()?!]/.test(v.replace(/\{\w+\}/g, ''))) bad.push(`${k}: ${v}`);
+  }
+  assert.deepEqual(bad, []);
+});

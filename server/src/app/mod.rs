@@ -220,6 +220,13 @@ impl Application {
             fences.clone(),
             settings.alarm_config(),
         );
+        let linkage = crate::services::linkage::Linkage::load(
+            db.clone(),
+            settings.linkage_config(),
+            bus.clone(),
+            fences.clone(),
+        )
+        .await?;
         let webhooks = crate::services::webhooks::Webhooks::new(
             db.clone(),
             Duration::from_millis(settings.webhook_backoff_ms),
@@ -276,6 +283,7 @@ impl Application {
                     fences: fences.clone(),
                     webhooks: webhooks.clone(),
                     push: push.clone(),
+                    linkage: linkage.clone(),
                 };
                 let server = crate::transport::http::http_server(l, state, settings.http_workers)
                     .map_err(StartError::Http)?;

@@ -127,6 +127,15 @@ pub struct Settings {
     /// Device events (connects, disconnects, rejected fixes, …) older than this many days are
     /// removed (0 = keep forever). Alarms, their lifecycle and the command audit never are.
     pub events_retention_days: u32,
+    /// Video playback URL template for camera passes (`{device}`, `{channel}`, `{from}`,
+    /// `{to}`, `{from_unix}`, `{to_unix}`); empty = no links.
+    pub video_playback_url: String,
+    /// Checkpoints reachable within this many minutes are "ahead" of a vehicle.
+    pub intercept_horizon_mins: u64,
+    /// Half-angle of the heading cone for checkpoints ahead, degrees.
+    pub intercept_cone_deg: f64,
+    /// Road distance estimate = straight distance × this (no road network in this version).
+    pub route_detour_factor: f64,
 }
 
 impl Default for Settings {
@@ -179,6 +188,10 @@ impl Default for Settings {
             max_future_secs: 600,
             positions_retention_days: 365,
             events_retention_days: 90,
+            video_playback_url: String::new(),
+            intercept_horizon_mins: 15,
+            intercept_cone_deg: 60.0,
+            route_detour_factor: 1.3,
         }
     }
 }
@@ -226,6 +239,16 @@ impl Settings {
             default_ttl: Duration::from_secs(self.command_ttl_secs),
             cut_power_max_speed_kmh: self.cut_power_max_speed_kmh,
             cut_power_when_moving: self.cut_power_when_moving,
+        }
+    }
+
+    /// The linkage settings (cameras passed, checkpoints ahead).
+    pub fn linkage_config(&self) -> crate::services::linkage::LinkageConfig {
+        crate::services::linkage::LinkageConfig {
+            playback_url: self.video_playback_url.clone(),
+            horizon: Duration::from_secs(self.intercept_horizon_mins.saturating_mul(60)),
+            cone_half_deg: self.intercept_cone_deg,
+            detour_factor: self.route_detour_factor,
         }
     }
 
@@ -358,6 +381,23 @@ impl Settings {
             && pw.len() < 8
         {
             return Err(invalid("admin_password", "must be at least 8 characters"));
+        }
+        crate::domain::linkage::check_playback_template(&self.video_playback_url)
+            .map_err(|e| invalid("video_playback_url", e))?;
+        if !(1..=240).contains(&self.intercept_horizon_mins) {
+            return Err(invalid(
+                "intercept_horizon_mins",
+                "must be 1 to 240 minutes",
+            ));
+        }
+        if !(self.intercept_cone_deg > 0.0 && self.intercept_cone_deg <= 180.0) {
+            return Err(invalid(
+                "intercept_cone_deg",
+                "must be in (0, 180] degrees (half-angle of the heading cone)",
+            ));
+        }
+        if !(1.0..=5.0).contains(&self.route_detour_factor) {
+            return Err(invalid("route_detour_factor", "must be 1 to 5"));
         }
         if self.max_future_secs > MAX_FUTURE_SECS_LIMIT {
             return Err(invalid(
@@ -564,6 +604,19 @@ mod tests {
                 Settings::load(None).unwrap().cut_power_when_moving,
                 CutPowerPolicy::Hold
             );
+            jail.set_env("VIGIL_VIDEO_PLAYBACK_URL", "http://wvp/{camera}");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("VIGIL_VIDEO_PLAYBACK_URL"), "{err}");
+            jail.set_env(
+                "VIGIL_VIDEO_PLAYBACK_URL",
+                "http://wvp/api/playback/start/{device}/{channel}?startTime={from}&endTime={to}",
+            );
+            jail.set_env("VIGIL_ROUTE_DETOUR_FACTOR", "0.5");
+            let err = Settings::load(None).unwrap_err().to_string();
+            assert!(err.contains("VIGIL_ROUTE_DETOUR_FACTOR"), "{err}");
+            jail.set_env("VIGIL_ROUTE_DETOUR_FACTOR", "1.5");
+            let l = Settings::load(None).unwrap().linkage_config();
+            assert_eq!((l.detour_factor, l.horizon.as_secs()), (1.5, 900));
             jail.set_env("VIGIL_CUT_POWER_WHEN_MOVING", "sometimes");
             let err = Settings::load(None).unwrap_err().to_string();
             assert!(

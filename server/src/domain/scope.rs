@@ -50,6 +50,11 @@ pub enum Scope {
     /// Read the fences visible to the key's user.
     #[serde(rename = "fences:read")]
     FencesRead,
+    /// Read police linkage data: cameras, checkpoints, an alarm's cameras passed and
+    /// checkpoints ahead, intercept requests, the hot-spot and unit statistics (with the
+    /// alarm or position scope those routes also need).
+    #[serde(rename = "linkage:read")]
+    LinkageRead,
     /// Administer accounts: list and create users, set unit memberships.
     #[serde(rename = "admin:users")]
     AdminUsers,
@@ -64,7 +69,7 @@ pub enum Scope {
 
 impl Scope {
     /// Every scope, in a stable order.
-    pub const ALL: [Scope; 12] = [
+    pub const ALL: [Scope; 13] = [
         Scope::DevicesRead,
         Scope::DevicesWrite,
         Scope::PositionsRead,
@@ -74,6 +79,7 @@ impl Scope {
         Scope::AlarmsWrite,
         Scope::UnitsRead,
         Scope::FencesRead,
+        Scope::LinkageRead,
         Scope::AdminUsers,
         Scope::AdminConfig,
         Scope::AdminAudit,
@@ -91,6 +97,7 @@ impl Scope {
             Scope::AlarmsWrite => "alarms:write",
             Scope::UnitsRead => "units:read",
             Scope::FencesRead => "fences:read",
+            Scope::LinkageRead => "linkage:read",
             Scope::AdminUsers => "admin:users",
             Scope::AdminConfig => "admin:config",
             Scope::AdminAudit => "admin:audit",
@@ -137,6 +144,8 @@ pub enum KeyRule {
     Needs(Scope),
     /// A key holding at least one of these (the route filters what it gives by scope).
     AnyOf(&'static [Scope]),
+    /// A key holding every one of these (police data about alarms or positions).
+    AllOf(&'static [Scope]),
     /// No key: the route needs a login session (account management, key management).
     NoKey,
 }
@@ -148,6 +157,7 @@ impl KeyRule {
             KeyRule::AnyKey => true,
             KeyRule::Needs(s) => scopes.contains(&s),
             KeyRule::AnyOf(any) => any.iter().any(|s| scopes.contains(s)),
+            KeyRule::AllOf(all) => all.iter().all(|s| scopes.contains(s)),
             KeyRule::NoKey => false,
         }
     }
@@ -163,6 +173,16 @@ impl fmt::Display for KeyRule {
                 for (i, s) in any.iter().enumerate() {
                     if i > 0 {
                         f.write_str(", ")?;
+                    }
+                    f.write_str(s.as_str())?;
+                }
+                Ok(())
+            }
+            KeyRule::AllOf(all) => {
+                f.write_str("the scopes ")?;
+                for (i, s) in all.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(" and ")?;
                     }
                     f.write_str(s.as_str())?;
                 }
@@ -196,5 +216,8 @@ mod tests {
         assert!(KeyRule::AnyOf(&[Scope::AlarmsRead, Scope::PositionsRead]).admits(&read));
         assert!(!KeyRule::AnyOf(&[Scope::AlarmsRead]).admits(&read));
         assert!(!KeyRule::NoKey.admits(&Scope::ALL));
+        let both = KeyRule::AllOf(&[Scope::AlarmsRead, Scope::LinkageRead]);
+        assert!(!both.admits(&[Scope::AlarmsRead]));
+        assert!(both.admits(&[Scope::LinkageRead, Scope::AlarmsRead]));
     }
 }

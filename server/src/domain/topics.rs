@@ -26,3 +26,8 @@ pub fn unit_positions_topic(unit_id: i64) -> String {
 pub fn device_live_topic(unique_id: &str) -> String {
     format!("vigil/devices/{unique_id}/live")
 }
+
+/// Intercept requests for the checkpoints a patrol unit staffs.
+pub fn unit_intercepts_topic(unit_id: i64) -> String {
+    format!("vigil/units/{unit_id}/intercepts")
+}

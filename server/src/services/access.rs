@@ -318,3 +318,49 @@ pub async fn handled_alarm(
         Err(Forbidden::NotAlarmHandler.into())
     }
 }
+
+/// Loads an alarm whose linkage (cameras passed, checkpoints ahead, intercepts: police data)
+/// the caller may see and act on: administrators, dispatchers, officers of its unit. Everyone
+/// else — owners and sharees included — gets [`AccessError::NotFound`].
+pub async fn linkage_alarm(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+) -> Result<crate::services::alarms::AlarmView, AccessError> {
+    let not_found = || AccessError::NotFound(Object::Alarm(id));
+    let alarm = crate::storage::alarms::alarm(db, id)
+        .await?
+        .ok_or_else(not_found)?;
+    if can_handle_alarm(db, actor, &alarm).await? {
+        Ok(alarm)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Loads a device whose camera passes the caller may see: administrators, dispatchers,
+/// officers pursuing it (an open alarm of their unit); everyone else
+/// [`AccessError::NotFound`].
+pub async fn linkage_device(db: &Db, actor: &Actor, id: i64) -> Result<Device, AccessError> {
+    let not_found = || AccessError::NotFound(Object::Device(id));
+    let device = db.device(id).await?.ok_or_else(not_found)?;
+    let sees = actor.sees_everything()
+        || (actor.user.role == Role::Officer
+            && officer_has_open_alarm(db, actor.user.id, device.id).await?);
+    if sees { Ok(device) } else { Err(not_found()) }
+}
+
+/// Which cameras and checkpoints the caller sees: all for administrators and dispatchers,
+/// an officer's units' for officers (the route guard keeps everyone else out).
+pub async fn linkage_visibility(
+    db: &Db,
+    actor: &Actor,
+) -> Result<crate::services::linkage::Visibility, DbError> {
+    use crate::services::linkage::Visibility;
+    if actor.sees_everything() {
+        return Ok(Visibility::All);
+    }
+    Ok(Visibility::Units(
+        officer_units(db, actor).await?.into_iter().collect(),
+    ))
+}

@@ -9,6 +9,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::domain::alarms::AlarmView;
+use crate::domain::linkage::Intercept;
 
 /// Events kept for slow subscribers before they start skipping.
 pub const BUS_CAPACITY: usize = 8192;
@@ -54,6 +55,8 @@ pub enum AlarmAction {
     Assigned,
     /// Closed with an outcome.
     Resolved,
+    /// A checkpoint was asked to intercept the vehicle ([`BusEvent::Intercept`]).
+    InterceptRequested,
 }
 
 /// One event on the bus.
@@ -71,6 +74,19 @@ pub enum BusEvent {
     },
     /// A command changed state (published by the commands module).
     Command(serde_json::Value),
+    /// A checkpoint was asked to intercept the vehicle of an alarm: an alarm event (`"type":
+    /// "alarm"`, `"action": "intercept_requested"`) that also carries the request, delivered
+    /// to the checkpoint's unit (and to whoever handles the alarm) — police data, so never to
+    /// owners or sharees.
+    #[serde(rename = "alarm")]
+    Intercept {
+        /// Always [`AlarmAction::InterceptRequested`].
+        action: AlarmAction,
+        /// The alarm.
+        alarm: AlarmView,
+        /// The request (checkpoint, unit notified, estimated arrival).
+        intercept: Intercept,
+    },
 }
 
 /// Sender side of the bus; cheap to clone.

@@ -12,4 +12,5 @@ pub mod health;
 pub mod ingest;
 pub mod push;
 pub mod retention;
+pub mod linkage;
 pub mod webhooks;

@@ -220,8 +220,14 @@ impl Webhooks {
                 }
                 Err(RecvError::Closed) => return Ok(()),
             };
-            let BusEvent::Alarm { action, alarm } = &event else {
-                continue;
+            let (action, alarm, intercept) = match &event {
+                BusEvent::Alarm { action, alarm } => (action, alarm, None),
+                BusEvent::Intercept {
+                    action,
+                    alarm,
+                    intercept,
+                } => (action, alarm, Some(intercept)),
+                _ => continue,
             };
             let name = format!(
                 "alarm.{}",
@@ -230,7 +236,11 @@ impl Webhooks {
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default()
             );
-            let body = json!({"event": name, "alarm": alarm, "sent_at": Utc::now()}).to_string();
+            let mut body = json!({"event": name, "alarm": alarm, "sent_at": Utc::now()});
+            if let Some(i) = intercept {
+                body["intercept"] = json!(i);
+            }
+            let body = body.to_string();
             let queues: Vec<(i64, mpsc::Sender<Job>)> = self
                 .queues
                 .lock()

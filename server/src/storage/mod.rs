@@ -18,11 +18,13 @@ mod devices;
 mod events;
 pub mod fences;
 pub mod guards;
+pub mod linkage;
 mod positions;
 mod postgres;
 pub mod push;
 pub mod retention;
 pub mod sqlite;
+pub mod stats;
 pub mod units;
 mod users;
 pub mod webhooks;
@@ -177,7 +179,7 @@ fn sqlite_migrator() -> Migrator {
     )
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 

@@ -15,6 +15,7 @@ mod ingest_guard;
 mod ingest_paths;
 mod layers;
 mod lifecycle;
+mod linkage;
 mod logins;
 mod migrations;
 mod mqtt;

@@ -120,7 +120,7 @@ async fn databases_of_the_previous_release_open(backend: Backend) {
         .await
         .expect("the current build opens the previous release's database");
     // Nothing was applied again: the six versions once each, then only what came after them
-    // (PostgreSQL's 0008 partitions positions, 0010 push, …), all successful.
+    // (PostgreSQL's 0008 partitions positions, 0007 linkage, 0010 push, …), all successful.
     let applied: Vec<(i64, bool)> = match &store {
         Db::Sqlite(p) => {
             sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")

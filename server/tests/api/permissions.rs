@@ -102,6 +102,9 @@ struct Fixture {
     unit2: i64,
     fence: i64,
     webhook: i64,
+    /// A camera and a checkpoint of unit 1.
+    camera: i64,
+    checkpoint: i64,
     key_all: String,
     key_none: String,
     /// The administrator's one-scope keys, in `Scope::ALL` order.
@@ -144,6 +147,17 @@ fn allowed(r: &RouteSpec, c: Caller) -> bool {
         Access::DeviceCommand => admin || matches!(c, Caller::Owner | Caller::Officer),
         Access::AlarmRead => sees_alarm(c),
         Access::AlarmHandle => admin || matches!(c, Caller::Dispatcher | Caller::Officer),
+        // Police data: the fixture camera and checkpoint belong to unit 1, so the officer of
+        // unit 2 lists (nothing of theirs) but cannot open them.
+        Access::Linkage => {
+            admin
+                || matches!(c, Caller::Dispatcher | Caller::Officer)
+                || (c == Caller::Officer2 && !r.name.ends_with(".get"))
+        }
+        Access::AlarmLinkage | Access::DeviceLinkage => {
+            admin || matches!(c, Caller::Dispatcher | Caller::Officer)
+        }
+        Access::Planning => admin || c == Caller::Dispatcher,
     }
 }
 
@@ -362,6 +376,74 @@ async fn request(app: &TestApp, fx: &Fixture, r: &RouteSpec, c: Caller) -> (Stri
         ),
         "traccar.commands.types" => (format!("/commands/types?deviceId={d}"), None),
         "traccar.socket" => ("/socket".into(), None),
+        "cameras.list" => ("/cameras?limit=10".into(), None),
+        "cameras.get" => (format!("/cameras/{}", fx.camera), None),
+        "cameras.create" => (
+            "/cameras".into(),
+            Some(camera_body(&format!("CAM-{}", seq()), fx.unit1)),
+        ),
+        "cameras.update" => (
+            format!("/cameras/{}", fx.camera),
+            Some(camera_body("CAM-FX", fx.unit1)),
+        ),
+        "cameras.delete" => {
+            let admin = credential(app, fx, Caller::Admin).await.unwrap();
+            let (s, v) = app
+                .post(
+                    "/api/v1/cameras",
+                    &admin,
+                    &camera_body(&format!("DOOMED-{}", seq()), fx.unit1),
+                )
+                .await;
+            assert_eq!(s, 201, "{v}");
+            (format!("/cameras/{}", v["id"]), None)
+        }
+        "cameras.import" => (
+            "/cameras/import?crs=gcj02".into(),
+            Some(collection(camera_body(&format!("IMP-{}", seq()), fx.unit1))),
+        ),
+        "checkpoints.list" => ("/checkpoints?unit_id=1".into(), None),
+        "checkpoints.get" => (format!("/checkpoints/{}", fx.checkpoint), None),
+        "checkpoints.create" => (
+            "/checkpoints".into(),
+            Some(checkpoint_body(&format!("KK-{}", seq()), fx.unit1)),
+        ),
+        "checkpoints.update" => (
+            format!("/checkpoints/{}", fx.checkpoint),
+            Some(checkpoint_body("KK-FX", fx.unit1)),
+        ),
+        "checkpoints.delete" => {
+            let admin = credential(app, fx, Caller::Admin).await.unwrap();
+            let (s, v) = app
+                .post(
+                    "/api/v1/checkpoints",
+                    &admin,
+                    &checkpoint_body(&format!("DOOMED-{}", seq()), fx.unit1),
+                )
+                .await;
+            assert_eq!(s, 201, "{v}");
+            (format!("/checkpoints/{}", v["id"]), None)
+        }
+        "checkpoints.import" => (
+            "/checkpoints/import".into(),
+            Some(collection(checkpoint_body(
+                &format!("KKI-{}", seq()),
+                fx.unit1,
+            ))),
+        ),
+        "alarms.linkage" => (format!("/alarms/{}/linkage", fx.alarm), None),
+        "alarms.intercept" => (
+            format!("/alarms/{}/intercepts", new_alarm(app, fx).await),
+            Some(json!({"checkpoint_id": fx.checkpoint})),
+        ),
+        "devices.cameras_passed" => (
+            format!(
+                "/devices/{d}/cameras-passed?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00Z"
+            ),
+            None,
+        ),
+        "stats.alarms" => ("/stats/alarms?cell_m=1000&kind=vibration".into(), None),
+        "stats.units" => ("/stats/units".into(), None),
         other => panic!("route {other} has no fixture in the permission matrix: add one"),
     };
     (format!("{}{path}", r.surface.prefix()), body)
@@ -378,6 +460,23 @@ fn push_body(n: u32) -> Value {
 /// A webhook subscriber body (nothing listens there: deliveries fail in the background).
 fn webhook_body() -> Value {
     json!({"url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef-matrix"})
+}
+
+/// A camera create body.
+fn camera_body(code: &str, unit: i64) -> Value {
+    json!({"code": code, "name": "路口", "lat": 22.5, "lon": 114.0, "facing": "E", "kind": "public", "unit_id": unit})
+}
+
+/// A checkpoint create body.
+fn checkpoint_body(code: &str, unit: i64) -> Value {
+    json!({"code": code, "name": "检查站", "lat": 22.51, "lon": 114.02, "unit_id": unit, "staffed_hours": "08:00-20:00"})
+}
+
+/// An import of one row: a FeatureCollection with the body's properties at its position.
+fn collection(body: Value) -> Value {
+    let (lat, lon) = (body["lat"].clone(), body["lon"].clone());
+    json!({"type": "FeatureCollection", "features": [{"type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]}, "properties": body}]})
 }
 
 /// A small square fence as a GeoJSON Feature.
@@ -540,6 +639,20 @@ async fn fixture(app: &TestApp) -> Fixture {
     let (s, h) = app.post("/api/v1/webhooks", &token, &webhook_body()).await;
     assert_eq!(s, 201, "{h}");
     let webhook = h["id"].as_i64().unwrap();
+    let (s, cam) = app
+        .post("/api/v1/cameras", &token, &camera_body("CAM-FX", unit1))
+        .await;
+    assert_eq!(s, 201, "{cam}");
+    let camera = cam["id"].as_i64().unwrap();
+    let (s, cp) = app
+        .post(
+            "/api/v1/checkpoints",
+            &token,
+            &checkpoint_body("KK-FX", unit1),
+        )
+        .await;
+    assert_eq!(s, 201, "{cp}");
+    let checkpoint = cp["id"].as_i64().unwrap();
 
     let mut keys = Vec::new();
     for scopes in [integrator_scopes(), Vec::new()] {
@@ -576,6 +689,8 @@ async fn fixture(app: &TestApp) -> Fixture {
         unit2,
         fence,
         webhook,
+        camera,
+        checkpoint,
         key_all,
         key_none,
         admin_keys,
@@ -612,6 +727,10 @@ async fn permission_matrix(backend: Backend) {
                 (200..300).contains(&status)
             } else if c == Caller::Anonymous {
                 status == 401
+            } else if r.access.hides_from_refused() {
+                // Police data: whoever may not have it (role or key scope) learns nothing,
+                // not even that the route exists.
+                status == 404
             } else if key_refused(r, c) {
                 // The route table refuses the key before anything is looked up.
                 status == 403

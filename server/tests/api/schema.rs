@@ -82,13 +82,21 @@ fn literals(expr: &str) -> Vec<String> {
     out
 }
 
-/// The CHECK expressions of a SQLite `CREATE TABLE` text (balanced parentheses after `CHECK`).
+/// The CHECK expressions of a SQLite `CREATE TABLE` text (balanced parentheses after the
+/// keyword `CHECK`; words that contain it — `checkpoints`, a comment's "checked" — are not it).
 fn sqlite_checks(sql: &str) -> Vec<String> {
     let upper = sql.to_ascii_uppercase();
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(i) = upper[from..].find("CHECK") {
         let start = from + i + "CHECK".len();
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let before_ok = !upper[..from + i].chars().next_back().is_some_and(word);
+        let rest = upper[start..].trim_start();
+        if !before_ok || !rest.starts_with('(') {
+            from = start;
+            continue;
+        }
         let Some(open) = sql[start..].find('(') else {
             break;
         };
@@ -407,5 +415,11 @@ fn check_literals_read_alike_in_both_dialects() {
     assert_eq!(
         sqlite_checks("CREATE TABLE t (a TEXT CHECK (a IN ('x', 'y')), b INT CHECK (b > (1)))"),
         ["(a IN ('x', 'y'))", "(b > (1))"]
+    );
+    assert_eq!(
+        sqlite_checks(
+            "CREATE TABLE checkpoints (-- (checked later)\n checkpoint_id INT, k TEXT CHECK(k IN ('a')))"
+        ),
+        ["(k IN ('a'))"]
     );
 }

@@ -9,7 +9,7 @@ const ROLES = ['owner', 'officer', 'dispatcher', 'admin', 'integrator'];
 const SCOPES = ['devices:read', 'devices:write', 'positions:read', 'events:read', 'alarms:read', 'alarms:write', 'commands:write', 'units:read', 'fences:read', 'admin:users', 'admin:config', 'admin:audit'];
 const FENCE_KINDS = ['keep_in', 'keep_out', 'watch', 'jurisdiction'];
 
-function AdminTabs() {
+export function AdminTabs() {
   const { path } = useRoute();
   // On a phone the tab row scrolls sideways: keep the current tab in view.
   useEffect(() => {
@@ -32,6 +32,8 @@ function AdminTabs() {
       {tab('/admin/units', 'units')}
       {tab('/admin/users', 'users')}
       {tab('/admin/keys', 'keys')}
+      {tab('/admin/cameras', 'cameras')}
+      {tab('/admin/checkpoints', 'checkpoints')}
     </nav>
   );
 }

@@ -5,6 +5,7 @@ import { t, label, ageText, timeText } from '../i18n.js';
 import { MapView } from '../map.jsx';
 import { PushToggle } from '../push.jsx';
 import { Link, useLoad, useNow, useStream, ErrorText, Pill, sortAlarms, useDeviceNames } from '../ui.jsx';
+import { useLinkage, linkageLayers, CamerasPassed, CheckpointsAhead, InterceptFeed } from './linkage.jsx';
 
 const OUTCOMES = ['recovered', 'false_alarm', 'not_found', 'duplicate', 'other'];
 
@@ -57,6 +58,9 @@ export function AlarmList({ user }) {
     setAlarms((list) => {
       const l = list || [];
       const i = l.findIndex((x) => x.id === ev.alarm.id);
+      // An intercept request reaches the checkpoint's unit, which does not handle the alarm
+      // itself: it is shown in the intercept list, not as one of the unit's alarms.
+      if (i < 0 && ev.action === 'intercept_requested') return l;
       if (i < 0) return [ev.alarm, ...l];
       const c = [...l];
       c[i] = { ...c[i], ...ev.alarm };
@@ -76,6 +80,7 @@ export function AlarmList({ user }) {
           <div class="spacer" />
           <PushToggle />
         </div>
+        {user.role !== 'owner' && <InterceptFeed names={names} />}
         <div class="row seg">
           <button class={`btn small ${onlyOpen ? 'primary' : ''}`} onClick={() => setOnlyOpen(true)}>
             {t('al.open')}
@@ -107,6 +112,10 @@ export function AlarmPage({ id, user }) {
   const [outcome, setOutcome] = useState('recovered');
   const a = data && data.alarm;
   const juris = useJurisdictions(a && a.unit_id != null ? [a.unit_id] : []);
+  // Cameras and checkpoints are police data: owners are not shown them (the server answers 404).
+  const police = user.role !== 'owner';
+  const linkage = useLinkage(police ? a : null);
+  const layers = useMemo(() => linkageLayers(linkage.data), [linkage.data]);
   // Initial trail: the vehicle's fixes since a little before the alarm (when visible).
   useEffect(() => {
     if (!a) return;
@@ -143,11 +152,12 @@ export function AlarmPage({ id, user }) {
   return (
     <div class="page split">
       <MapView
-        markers={last ? [{ id: 'v', lat: last[0], lon: last[1], big: true, color: '#c62828', label: names[a.device_id] || '' }] : []}
+        markers={[...layers.markers, ...(last ? [{ id: 'v', lat: last[0], lon: last[1], big: true, color: '#c62828', label: names[a.device_id] || '' }] : [])]}
+        sectors={layers.sectors}
         lines={[{ latlngs: trail, color: '#c62828' }]}
         fences={juris}
         follow="v"
-        fit={trail.length > 1 ? `${a.id}-trail` : null}
+        fit={linkage.data ? `${a.id}-linkage` : trail.length > 1 ? `${a.id}-trail` : null}
         autoFit
         class="map-main"
       />
@@ -242,6 +252,22 @@ export function AlarmPage({ id, user }) {
           </div>
         )}
         <ErrorText error={actErr} />
+        {police && (
+          <>
+            <CheckpointsAhead
+              alarm={a}
+              data={linkage.data}
+              error={linkage.error}
+              units={units}
+              canRequest={a.status !== 'resolved'}
+              onRequested={() => {
+                linkage.reload();
+                reload();
+              }}
+            />
+            <CamerasPassed data={linkage.data} error={linkage.error} />
+          </>
+        )}
         {data.actions && data.actions.length > 0 && (
           <>
             <h2>{t('al.actions')}</h2>

@@ -23,6 +23,8 @@ pub struct ApiError {
     pub message: String,
     /// Seconds after which a retry may succeed (sent as `Retry-After`: 429, 503).
     pub retry_after: Option<u64>,
+    /// More members of the `error` object (a bad import row: `line` or `feature`, `field`).
+    pub detail: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -33,6 +35,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            detail: None,
         }
     }
     /// The same error with a `Retry-After` of `secs` (at least 1).
@@ -76,7 +79,13 @@ impl ResponseError for ApiError {
         if let Some(s) = self.retry_after {
             r.insert_header((actix_web::http::header::RETRY_AFTER, s.to_string()));
         }
-        r.json(json!({ "error": { "code": self.code, "message": self.message } }))
+        let mut error = serde_json::Map::new();
+        error.insert("code".into(), self.code.into());
+        error.insert("message".into(), self.message.clone().into());
+        if let Some(d) = &self.detail {
+            error.extend(d.clone());
+        }
+        r.json(json!({ "error": error }))
     }
 }
 
@@ -191,6 +200,48 @@ impl From<PushError> for ApiError {
             PushError::NotFound => ApiError::not_found(e.to_string()),
             PushError::BadKey(_) => ApiError::internal(e),
             PushError::Storage(d) => d.into(),
+        }
+    }
+}
+
+/// A bad row or field answers 400 naming it: `{"error": {"code": "invalid_row", "message",
+/// "line" | "feature", "field"}}` (`invalid_field` for a create/update body, `invalid_file`
+/// for a file that cannot be read at all).
+impl From<crate::domain::linkage_import::ImportError> for ApiError {
+    fn from(e: crate::domain::linkage_import::ImportError) -> Self {
+        use crate::domain::linkage_import::Location;
+        let code = match (e.at, &e.field) {
+            (Some(_), _) => "invalid_row",
+            (None, Some(_)) => "invalid_field",
+            (None, None) => "invalid_file",
+        };
+        let mut detail = serde_json::Map::new();
+        match e.at {
+            Some(Location::Line(n)) => {
+                detail.insert("line".into(), n.into());
+            }
+            Some(Location::Feature(n)) => {
+                detail.insert("feature".into(), n.into());
+            }
+            None => {}
+        }
+        if let Some(f) = &e.field {
+            detail.insert("field".into(), f.clone().into());
+        }
+        let mut err = ApiError::bad_request(code, e.to_string());
+        err.detail = Some(detail);
+        err
+    }
+}
+
+impl From<crate::services::linkage::LinkageError> for ApiError {
+    fn from(e: crate::services::linkage::LinkageError) -> Self {
+        use crate::services::linkage::LinkageError as L;
+        match e {
+            L::Invalid(i) => i.into(),
+            L::CameraNotFound(_) | L::CheckpointNotFound(_) => ApiError::not_found(e.to_string()),
+            L::Resolved => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            L::Storage(d) => d.into(),
         }
     }
 }

@@ -78,6 +78,8 @@ pub struct AppState {
     pub webhooks: crate::services::webhooks::Webhooks,
     /// Web Push subscriptions and sender.
     pub push: crate::services::push::Push,
+    /// Cameras, checkpoints, cameras passed, checkpoints ahead, intercepts.
+    pub linkage: crate::services::linkage::Linkage,
 }
 
 /// Registers every route (used by the server and usable in `actix_web::test`).

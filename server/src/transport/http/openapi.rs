@@ -12,13 +12,16 @@ use utoipa::openapi::{
 use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::handlers::{
-    alarms, auth, commands, devices, events, fences, keys, trajectory, units, users,
+    alarms, auth, commands, devices, events, fences, keys, linkage, places, stats, trajectory,
+    units, users,
 };
 use super::routes::{Access, Method, ROUTES, Surface};
 use super::traccar::{commands as tc_commands, model as tc, server as tc_server};
 use crate::domain::StoredPosition;
 use crate::domain::alarms::{AlarmView, Guard};
+use crate::domain::linkage::{Camera, Checkpoint};
 use crate::domain::units::PatrolUnit;
+use crate::services::linkage::{AlarmLinkage, ImportReport};
 use crate::services::webhooks::Webhook;
 use crate::transport::http::handlers::push;
 use crate::transport::http::handlers::webhooks::{DeliveryList, WebhookList};
@@ -116,6 +119,18 @@ fn response_schema(name: &str) -> Option<RefOr<Schema>> {
         "traccar.events" => array_of::<tc::TraccarEvent>(),
         "traccar.commands.send" => schema_ref::<tc_commands::TraccarCommand>(),
         "traccar.commands.types" => array_of::<tc_commands::CommandType>(),
+        "cameras.list" => schema_ref::<places::CameraList>(),
+        "cameras.get" | "cameras.create" | "cameras.update" => schema_ref::<Camera>(),
+        "checkpoints.list" => schema_ref::<places::CheckpointList>(),
+        "checkpoints.get" | "checkpoints.create" | "checkpoints.update" => {
+            schema_ref::<Checkpoint>()
+        }
+        "cameras.import" | "checkpoints.import" => schema_ref::<ImportReport>(),
+        "alarms.linkage" => schema_ref::<AlarmLinkage>(),
+        "alarms.intercept" => schema_ref::<linkage::InterceptAnswer>(),
+        "devices.cameras_passed" => schema_ref::<linkage::CamerasPassed>(),
+        "stats.alarms" => schema_ref::<stats::AlarmStats>(),
+        "stats.units" => schema_ref::<stats::UnitStats>(),
         _ => None,
     }
 }
@@ -175,6 +190,16 @@ fn components() -> Vec<(String, RefOr<Schema>)> {
     add::<tc::TraccarEvent>(&mut s);
     add::<tc_commands::TraccarCommand>(&mut s);
     add::<tc_commands::CommandType>(&mut s);
+    add::<places::CameraList>(&mut s);
+    add::<Camera>(&mut s);
+    add::<places::CheckpointList>(&mut s);
+    add::<Checkpoint>(&mut s);
+    add::<ImportReport>(&mut s);
+    add::<AlarmLinkage>(&mut s);
+    add::<linkage::InterceptAnswer>(&mut s);
+    add::<linkage::CamerasPassed>(&mut s);
+    add::<stats::AlarmStats>(&mut s);
+    add::<stats::UnitStats>(&mut s);
     s
 }
 
@@ -224,6 +249,19 @@ fn route_io(name: &str) -> (Vec<utoipa::openapi::path::Parameter>, Option<RefOr<
             None,
         ),
         "traccar.commands.send" => (vec![], Some(tc_commands::TraccarCommand::schema())),
+        "cameras.list" | "checkpoints.list" => {
+            (places::PlaceQuery::into_params(|| q.clone()), None)
+        }
+        "cameras.create" | "cameras.update" => (vec![], Some(place_schema(true))),
+        "checkpoints.create" | "checkpoints.update" => (vec![], Some(place_schema(false))),
+        "cameras.import" | "checkpoints.import" => (
+            places::ImportQuery::into_params(|| q.clone()),
+            Some(import_schema()),
+        ),
+        "alarms.intercept" => (vec![], Some(linkage::InterceptBody::schema())),
+        "devices.cameras_passed" => (linkage::PassedQuery::into_params(|| q.clone()), None),
+        "stats.alarms" => (stats::AlarmStatsQuery::into_params(|| q.clone()), None),
+        "stats.units" => (stats::UnitStatsQuery::into_params(|| q.clone()), None),
         _ => (vec![], None),
     }
 }
@@ -240,6 +278,71 @@ fn geojson_feature_schema() -> RefOr<Schema> {
             .required("geometry")
             .description(Some(
                 "GeoJSON Feature; properties: kind, name, unit_id (jurisdictions)",
+            ))
+            .build(),
+    ))
+}
+
+/// A camera or checkpoint body (the fields of an import row, WGS-84).
+fn place_schema(camera: bool) -> RefOr<Schema> {
+    let num = || ObjectBuilder::new().schema_type(Type::Number);
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    let mut o = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property("code", text())
+        .property("name", text())
+        .property("lat", num().minimum(Some(-90.0)).maximum(Some(90.0)))
+        .property("lon", num().minimum(Some(-180.0)).maximum(Some(180.0)))
+        .property("unit_id", ObjectBuilder::new().schema_type(Type::Integer))
+        .required("code")
+        .required("lat")
+        .required("lon");
+    if camera {
+        o = o
+            .property(
+                "facing",
+                ObjectBuilder::new().description(Some(
+                    "degrees clockwise from north, or N/NE/E/SE/S/SW/W/NW (北/东北/…); absent = unknown",
+                )),
+            )
+            .property(
+                "direction_type",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1.0))
+                    .maximum(Some(8.0))
+                    .description(Some("GB/T 28181 DirectionType: 1 E, 2 W, 3 S, 4 N, 5 SE, 6 NE, 7 SW, 8 NW")),
+            )
+            .property("fov_deg", num().description(Some("default 90")))
+            .property("range_m", num().description(Some("default 60")))
+            .property(
+                "kind",
+                text().enum_values(Some(["public", "institution", "social", "rural", "traffic"])),
+            )
+            .property("video_device_id", text())
+            .property("video_channel_id", text())
+            .required("kind");
+    } else {
+        o = o.property(
+            "staffed_hours",
+            text().description(Some("HH:MM-HH:MM local time")),
+        );
+    }
+    RefOr::T(Schema::Object(o.build()))
+}
+
+/// An import body: a GeoJSON FeatureCollection of Points (or, as `text/csv`, a CSV file with a
+/// header row naming the same fields).
+fn import_schema() -> RefOr<Schema> {
+    RefOr::T(Schema::Object(
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property("type", ObjectBuilder::new().schema_type(Type::String))
+            .property("features", ObjectBuilder::new().schema_type(Type::Array))
+            .required("type")
+            .required("features")
+            .description(Some(
+                "GeoJSON FeatureCollection of Points, properties as the create body; or send text/csv with a header row (code,name,lat,lon,…)",
             ))
             .build(),
     ))
@@ -323,8 +426,13 @@ pub fn document() -> OpenApi {
             (Method::Delete, _) | (_, "guard.speed_limit" | "fences.assign") => ("204", "done"),
             (
                 _,
-                "alarms.ack" | "alarms.assign" | "alarms.resolve" | "guard.arm" | "guard.disarm",
+                "alarms.ack" | "alarms.assign" | "alarms.resolve" | "guard.arm" | "guard.disarm"
+                | "cameras.import" | "checkpoints.import",
             ) => ("200", "ok"),
+            (_, "alarms.intercept") => (
+                "201",
+                "requested (200 with `created: false` and the existing request when this checkpoint was already asked)",
+            ),
             (_, "session.login") | (Method::Post, _) => ("201", "created"),
             _ => ("200", "ok"),
         };
@@ -397,6 +505,11 @@ pub fn document() -> OpenApi {
                 | "alarms.assign"
                 | "alarms.resolve"
                 | "guard.arm"
+                | "alarms.intercept"
+                | "cameras.create"
+                | "cameras.update"
+                | "checkpoints.create"
+                | "checkpoints.update"
         ) {
             errors.push((
                 "409",

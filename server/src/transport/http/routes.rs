@@ -8,7 +8,7 @@
 //! (may this caller see device `{id}`, handle alarm `{alarm_id}`) are decided where the object
 //! is loaded ([`crate::services::access::visible_device`] and friends), so an invisible object answers 404.
 //!
-//! Size: over 600 lines because the table (~75 routes, one entry of 8–10 lines each) is kept
+//! Size: over 600 lines because the table (~100 routes, one entry of 8–10 lines each) is kept
 //! in one list on purpose: reviewing who may call what means reading it top to bottom.
 
 use actix_web::body::MessageBody;
@@ -20,7 +20,8 @@ use super::{ApiError, AppState};
 use crate::services::access::{self, Actor, Forbidden, KeyRule, Scope};
 
 use super::handlers::{
-    alarms, auth, commands, devices, events, fences, keys, trajectory, units, users,
+    alarms, auth, commands, devices, events, fences, keys, linkage, places, stats, trajectory,
+    units, users,
 };
 use crate::transport::http::handlers::push;
 use crate::transport::http::handlers::stream;
@@ -77,6 +78,29 @@ pub enum Access {
     /// Callers who handle the alarm `{alarm_id}`: administrators, dispatchers, officers of its
     /// unit (invisible: 404, visible only — owners: 403).
     AlarmHandle,
+    /// Police linkage data (cameras, checkpoints): administrators, dispatchers and officers
+    /// (officers: those of their units and inside their units' jurisdictions). Everyone else,
+    /// and an API key without the route's scopes, gets 404 as if the route did not exist.
+    Linkage,
+    /// The linkage of the alarm `{alarm_id}` (cameras passed, checkpoints ahead, intercept
+    /// requests): administrators, dispatchers, officers of its unit; everyone else 404.
+    AlarmLinkage,
+    /// The cameras passed by device `{id}`: administrators, dispatchers, officers pursuing it
+    /// (an open alarm of their unit); everyone else 404.
+    DeviceLinkage,
+    /// Planning and assessment figures: administrators and dispatchers; everyone else 404.
+    Planning,
+}
+
+impl Access {
+    /// Whether the route serves police linkage data, which a caller without the right (role,
+    /// or key scope) must not learn exists: refused with 404, never 403.
+    pub fn hides_from_refused(self) -> bool {
+        matches!(
+            self,
+            Access::Linkage | Access::AlarmLinkage | Access::DeviceLinkage | Access::Planning
+        )
+    }
 }
 
 /// Which API a route belongs to: where it is mounted and how its callers authenticate.
@@ -598,6 +622,143 @@ pub const ROUTES: &[RouteSpec] = &[
         NoKey,
         push::unsubscribe
     ),
+    spec!(
+        "cameras.list",
+        Get,
+        "/cameras",
+        Linkage,
+        Needs(Scope::LinkageRead),
+        places::list_cameras
+    ),
+    spec!(
+        "cameras.create",
+        Post,
+        "/cameras",
+        Admin,
+        Needs(Scope::AdminConfig),
+        places::create_camera
+    ),
+    // Before `/cameras/{camera_id}`, which would shadow it.
+    spec!(
+        "cameras.import",
+        Post,
+        "/cameras/import",
+        Admin,
+        Needs(Scope::AdminConfig),
+        places::import_cameras
+    ),
+    spec!(
+        "cameras.get",
+        Get,
+        "/cameras/{camera_id}",
+        Linkage,
+        Needs(Scope::LinkageRead),
+        places::get_camera
+    ),
+    spec!(
+        "cameras.update",
+        Put,
+        "/cameras/{camera_id}",
+        Admin,
+        Needs(Scope::AdminConfig),
+        places::update_camera
+    ),
+    spec!(
+        "cameras.delete",
+        Delete,
+        "/cameras/{camera_id}",
+        Admin,
+        Needs(Scope::AdminConfig),
+        places::delete_camera
+    ),
+    spec!(
+        "checkpoints.list",
+        Get,
+        "/checkpoints",
+        Linkage,
+        Needs(Scope::LinkageRead),
+        places::list_checkpoints
+    ),
+    spec!(
+        "checkpoints.create",
+        Post,
+        "/checkpoints",
+        Admin,
+        Needs(Scope::AdminConfig),
+        places::create_checkpoint
+    ),
+    spec!(
+        "checkpoints.import",
+        Post,
+        "/checkpoints/import",
+        Admin,
+        Needs(Scope::AdminConfig),
+        places::import_checkpoints
+    ),
+    spec!(
+        "checkpoints.get",
+        Get,
+        "/checkpoints/{checkpoint_id}",
+        Linkage,
+        Needs(Scope::LinkageRead),
+        places::get_checkpoint
+    ),
+    spec!(
+        "checkpoints.update",
+        Put,
+        "/checkpoints/{checkpoint_id}",
+        Admin,
+        Needs(Scope::AdminConfig),
+        places::update_checkpoint
+    ),
+    spec!(
+        "checkpoints.delete",
+        Delete,
+        "/checkpoints/{checkpoint_id}",
+        Admin,
+        Needs(Scope::AdminConfig),
+        places::delete_checkpoint
+    ),
+    spec!(
+        "alarms.linkage",
+        Get,
+        "/alarms/{alarm_id}/linkage",
+        AlarmLinkage,
+        AllOf(&[Scope::AlarmsRead, Scope::LinkageRead]),
+        linkage::alarm_linkage
+    ),
+    spec!(
+        "alarms.intercept",
+        Post,
+        "/alarms/{alarm_id}/intercepts",
+        AlarmLinkage,
+        AllOf(&[Scope::AlarmsWrite, Scope::LinkageRead]),
+        linkage::request_intercept
+    ),
+    spec!(
+        "devices.cameras_passed",
+        Get,
+        "/devices/{id}/cameras-passed",
+        DeviceLinkage,
+        AllOf(&[Scope::PositionsRead, Scope::LinkageRead]),
+        linkage::cameras_passed
+    ),
+    spec!(
+        "stats.alarms",
+        Get,
+        "/stats/alarms",
+        Planning,
+        AllOf(&[Scope::AlarmsRead, Scope::LinkageRead]),
+        stats::alarms
+    ),
+    spec!(
+        "stats.units",
+        Get,
+        "/stats/units",
+        Planning,
+        AllOf(&[Scope::AlarmsRead, Scope::LinkageRead]),
+        stats::units
+    ),
     // A WebSocket upgrade; `?token=` is accepted besides the header. Events are filtered per
     // caller (see `crate::transport::http::handlers::stream`).
     spec!(
@@ -766,6 +927,25 @@ async fn admit(spec: &RouteSpec, req: &ServiceRequest) -> Result<Actor, ApiError
             super::traccar::auth::authenticate(state, req.request(), spec.token_in_query).await?
         }
     };
+    if spec.access.hides_from_refused() {
+        let role_admits = match spec.access {
+            Access::Planning => actor.sees_everything(),
+            _ => matches!(
+                actor.user.role,
+                crate::domain::Role::Admin
+                    | crate::domain::Role::Dispatcher
+                    | crate::domain::Role::Officer
+            ),
+        };
+        if !role_admits || actor.require_key_rule(spec.scope).is_err() {
+            // Exactly what an unknown path answers.
+            return Err(ApiError::not_found(format!(
+                "no route for {} {}",
+                req.method(),
+                req.path()
+            )));
+        }
+    }
     match spec.access {
         Access::Session => {
             actor.require_login()?;

@@ -17,9 +17,11 @@
 //!   client id = the login or `<login>:<anything>`) publishes nothing and subscribes, without
 //!   wildcards except a trailing `/#` or `/+` under a topic root it may read, to:
 //!   administrators and dispatchers: every `vigil/…` topic; officers:
-//!   `vigil/units/<their unit>/{alarms,positions}`; everyone: `vigil/devices/<unique id>/
+//!   `vigil/units/<their unit>/{alarms,positions,intercepts}`; everyone: `vigil/devices/<unique id>/
 //!   {alarms,live}` of the devices they own or that are shared with them. An API key needs
-//!   `alarms:read` for `alarms` topics and `positions:read` for `positions`/`live`.
+//!   `alarms:read` for `alarms` topics and `positions:read` for `positions`/`live`,
+//!   `alarms:read` and `linkage:read` for `intercepts` (so `vigil/units/<id>/#` needs all
+//!   three).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -31,7 +33,8 @@ use rumqttd::protocol::v4::V4;
 use rumqttd::protocol::{Error, Packet, Protocol};
 
 use crate::domain::topics::{
-    device_alarms_topic, device_live_topic, unit_alarms_topic, unit_positions_topic,
+    device_alarms_topic, device_live_topic, unit_alarms_topic, unit_intercepts_topic,
+    unit_positions_topic,
 };
 use crate::services::access::{self, AccessError, Actor, Client, LoginThrottle, Scope};
 use crate::storage::{Db, DbError};
@@ -56,7 +59,7 @@ pub enum Acl {
 }
 
 /// Topic roots with their leaves, for the `root/#` and `root/+` forms.
-const UNIT_LEAVES: [&str; 2] = ["alarms", "positions"];
+const UNIT_LEAVES: [&str; 3] = ["alarms", "positions", "intercepts"];
 const DEVICE_LEAVES: [&str; 2] = ["alarms", "live"];
 
 impl Acl {
@@ -272,6 +275,9 @@ pub async fn user_acl(db: &Db, actor: &Actor) -> Result<Acl, DbError> {
             }
             if positions {
                 topics.insert(unit_positions_topic(u));
+            }
+            if alarms && actor.has_scope(Scope::LinkageRead) {
+                topics.insert(unit_intercepts_topic(u));
             }
         }
         for id in crate::storage::access::owned_or_shared(db, actor.user.id).await? {
@@ -501,7 +507,18 @@ mod tests {
 
     #[test]
     fn filters_are_checked_against_the_readable_topics() {
-        let officer = user(false, &["vigil/units/3/alarms", "vigil/units/3/positions"]);
+        let officer = user(
+            false,
+            &[
+                "vigil/units/3/alarms",
+                "vigil/units/3/positions",
+                "vigil/units/3/intercepts",
+            ],
+        );
+        assert!(officer.may_subscribe("vigil/units/3/intercepts"));
+        // Without the intercepts leaf (a key lacking linkage:read) the unit's `#` is refused.
+        let no_linkage = user(false, &["vigil/units/3/alarms", "vigil/units/3/positions"]);
+        assert!(!no_linkage.may_subscribe("vigil/units/3/#"));
         assert!(officer.may_subscribe("vigil/units/3/alarms"));
         assert!(officer.may_subscribe("vigil/units/3/#"));
         assert!(officer.may_subscribe("vigil/units/3/+"));

@@ -8,6 +8,7 @@
 //! | `vigil/devices/<unique_id>/alarms` | the same, per device |
 //! | `vigil/units/<unit_id>/positions` | live positions of vehicles with an open alarm routed to the unit |
 //! | `vigil/devices/<unique_id>/live` | the same positions, per device |
+//! | `vigil/units/<unit_id>/intercepts` | `{"action": "intercept_requested", "alarm", "intercept", "unique_id"}` for the checkpoints the unit staffs |
 //!
 //! A subscriber logs in as a user (login + session token or API key) and may subscribe only
 //! to the topics of its rights: see [`crate::transport::mqtt::acl`].
@@ -19,7 +20,8 @@ use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::domain::topics::{
-    device_alarms_topic, device_live_topic, unit_alarms_topic, unit_positions_topic,
+    device_alarms_topic, device_live_topic, unit_alarms_topic, unit_intercepts_topic,
+    unit_positions_topic,
 };
 use crate::services::bus::{Bus, BusEvent};
 use crate::storage::Db;
@@ -73,6 +75,21 @@ pub async fn publish(bus: Bus, db: Db, link: (LinkTx, LinkRx)) -> Result<(), Str
                     let _ = tx.publish(unit_positions_topic(u), body.clone());
                     let _ = tx.publish(device_live_topic(&p.unique_id), body);
                 }
+            }
+            BusEvent::Intercept {
+                action,
+                alarm,
+                intercept,
+            } => {
+                let Some(u) = intercept.unit_id else {
+                    continue;
+                };
+                let uid = match db.device(alarm.device_id).await {
+                    Ok(Some(d)) => d.unique_id.to_string(),
+                    _ => String::new(),
+                };
+                let body = json!({"action": action, "alarm": alarm, "intercept": intercept, "unique_id": uid}).to_string();
+                let _ = tx.publish(unit_intercepts_topic(u), body);
             }
             BusEvent::Command(_) => {}
         }

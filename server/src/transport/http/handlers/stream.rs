@@ -97,7 +97,7 @@ impl Types {
     fn admits(&self, e: &BusEvent) -> bool {
         match e {
             BusEvent::Position(_) => self.position,
-            BusEvent::Alarm { .. } => self.alarm,
+            BusEvent::Alarm { .. } | BusEvent::Intercept { .. } => self.alarm,
             BusEvent::Command(_) => self.command,
         }
     }
@@ -109,6 +109,15 @@ impl StreamQuery {
             BusEvent::Position(p) => (Some(p.device_id), p.unit_id),
             BusEvent::Alarm { alarm, .. } => (Some(alarm.device_id), alarm.unit_id),
             BusEvent::Command(c) => (command_device(c), None),
+            // For the checkpoint's unit and for the alarm's.
+            BusEvent::Intercept {
+                alarm, intercept, ..
+            } => {
+                return self.device_id.is_none_or(|d| alarm.device_id == d)
+                    && self
+                        .unit_id
+                        .is_none_or(|u| intercept.unit_id == Some(u) || alarm.unit_id == Some(u));
+            }
         };
         self.device_id.is_none_or(|d| device == Some(d))
             && self.unit_id.is_none_or(|u| unit == Some(u))
@@ -135,6 +144,9 @@ pub struct Rights {
     positions: bool,
     alarms: bool,
     commands: bool,
+    /// Police linkage data (intercept requests): administrators, dispatchers and officers,
+    /// an API key only with `linkage:read`.
+    linkage: bool,
 }
 
 impl Rights {
@@ -145,6 +157,13 @@ impl Rights {
             positions: actor.has_scope(Scope::PositionsRead),
             alarms: actor.has_scope(Scope::AlarmsRead),
             commands: actor.has_scope(Scope::DevicesRead),
+            linkage: actor.has_scope(Scope::LinkageRead)
+                && matches!(
+                    actor.user.role,
+                    crate::domain::Role::Admin
+                        | crate::domain::Role::Dispatcher
+                        | crate::domain::Role::Officer
+                ),
             ..Rights::default()
         };
         if r.all {
@@ -179,6 +198,17 @@ impl Rights {
             BusEvent::Position(p) => self.positions && self.sees_device(p.device_id),
             BusEvent::Command(c) => {
                 self.commands && command_device(c).is_some_and(|d| self.sees_device(d))
+            }
+            // The checkpoint's unit gets it even when the alarm is another unit's; owners and
+            // sharees never (police data).
+            BusEvent::Intercept {
+                alarm, intercept, ..
+            } => {
+                self.alarms
+                    && self.linkage
+                    && (self.all
+                        || intercept.unit_id.is_some_and(|u| self.units.contains(&u))
+                        || alarm.unit_id.is_some_and(|u| self.units.contains(&u)))
             }
             BusEvent::Alarm { alarm, .. } => {
                 let ours = alarm.unit_id.is_some_and(|u| self.units.contains(&u));

@@ -56,7 +56,8 @@ fn message(state: &AppState, known: &mut HashMap<i64, Known>, e: &BusEvent) -> O
             action: AlarmAction::Opened,
             alarm,
         } => Some(json!({ "events": [TraccarEvent::alarm(alarm)] }).to_string()),
-        BusEvent::Alarm { .. } | BusEvent::Command(_) => None,
+        // An intercept request is police data with no Traccar event type.
+        BusEvent::Alarm { .. } | BusEvent::Command(_) | BusEvent::Intercept { .. } => None,
     }
 }
 
