@@ -25,16 +25,16 @@ struct Table {
     checks: BTreeSet<Vec<String>>,
 }
 
-/// Differences between the dialects that are meant, as `(table, what)`: checked to be present
-/// (a stale entry fails too), then removed before the comparison.
+/// Differences between the dialects that are meant, as `(table, what, columns)`: checked to be
+/// present (a stale entry fails too), then removed before the comparison.
 const INTENDED: &[(&str, &str, &str)] = &[
-    // PostgreSQL's unique (device_id, fix_time) index carries the track columns as INCLUDE
-    // (index-only scans); SQLite has no INCLUDE, so it keeps a second, covering index.
-    (
-        "positions",
-        "sqlite index",
-        "device_id,fix_time,lat,lon,speed_kmh,course,altitude_m,valid",
-    ),
+    // SQLite stores positions clustered by (device_id, fix_time) (a WITHOUT ROWID table whose
+    // primary key is the unique key: one B-tree to write per fix, migration 8); PostgreSQL
+    // keeps `id` as the primary key and a unique (device_id, fix_time) index carrying the
+    // track columns as INCLUDE. Same columns, same uniqueness.
+    ("positions", "sqlite clustered", "device_id,fix_time"),
+    // Where SQLite's position ids come from (PostgreSQL: the identity column's sequence).
+    ("positions_seq", "sqlite table", "last_id"),
 ];
 
 fn normalise_type(t: &str) -> String {
@@ -302,14 +302,49 @@ async fn both_dialects_migrate_to_the_same_schema() {
     let mut sqlite = schemas.pop().unwrap();
     for (table, what, cols) in INTENDED {
         let cols: Vec<String> = cols.split(',').map(str::to_owned).collect();
-        assert_eq!(*what, "sqlite index");
-        let t = sqlite
-            .get_mut(*table)
-            .expect("intended difference on a missing table");
-        assert!(
-            t.indexes.remove(&(false, cols.clone())),
-            "stale INTENDED entry: {table} has no index on {cols:?}"
-        );
+        match *what {
+            "sqlite index" => {
+                let t = sqlite
+                    .get_mut(*table)
+                    .expect("intended difference on a missing table");
+                assert!(
+                    t.indexes.remove(&(false, cols.clone())),
+                    "stale INTENDED entry: {table} has no index on {cols:?}"
+                );
+            }
+            "sqlite clustered" => {
+                // Described as PostgreSQL has it: `id` the key, a unique index on `cols`.
+                let t = sqlite
+                    .get_mut(*table)
+                    .expect("intended difference on a missing table");
+                let key: Vec<String> = t
+                    .columns
+                    .iter()
+                    .filter(|(_, c)| c.2)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                let mut want = cols.clone();
+                want.sort();
+                assert_eq!(key, want, "stale INTENDED entry: {table}'s primary key");
+                for c in &cols {
+                    if let Some(col) = t.columns.get_mut(c) {
+                        col.2 = false;
+                    }
+                }
+                let id = t.columns.get_mut("id").expect("an id column");
+                assert!(!id.2 && id.1, "{table}.id: not null, not the key");
+                id.2 = true;
+                t.indexes.insert((true, cols.clone()));
+            }
+            "sqlite table" => {
+                let t = sqlite
+                    .remove(*table)
+                    .expect("stale INTENDED entry: no such SQLite table");
+                let names: Vec<String> = t.columns.into_keys().collect();
+                assert_eq!(names, cols, "stale INTENDED entry: {table}'s columns");
+            }
+            other => panic!("unknown INTENDED kind {other}"),
+        }
     }
     let mut diffs = Vec::new();
     let names: BTreeSet<&String> = sqlite.keys().chain(postgres.keys()).collect();
