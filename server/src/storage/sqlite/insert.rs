@@ -21,7 +21,9 @@
 //! | recent table keyed (device_id, fix_time), folded by device range | 25.5–30.1 µs | 0.60 | |
 //!
 //! (About 8 µs of each CPU figure is the script's own per-row work: a plain append costs it
-//! 8.1 µs.) The recent-table designs write less WAL, but folding costs ~7 µs a row on top
+//! 8.1 µs.) Through this code (`examples/sqlite_layout.rs`, process CPU per stored row, the
+//! writer's connection and checkpointer): 3,000 devices 56.0 → 34.4 / 37.3 µs and 2.39 →
+//! 1.13 WAL pages per row; 300 devices 24.3 → 15.0 µs and 0.47 → 0.29 pages. The recent-table designs write less WAL, but folding costs ~7 µs a row on top
 //! (read, sort, insert into the clustered table, delete from the recent one) and holds
 //! SQLite's only write lock for 200–300 ms per 36k-row fold, which every position batch and
 //! alarm then waits behind (the throughput scenario allows p99 100 ms, alarms 20 ms); folding
