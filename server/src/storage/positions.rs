@@ -175,8 +175,9 @@ impl Db {
         Ok(rows.into_iter().map(StoredPosition::from).collect())
     }
 
-    /// The track columns of [`Db::positions`]' rows (same range, paging and order), read
-    /// from the covering index alone (migration 4) and decoded without the rest of the row.
+    /// The track columns of [`Db::positions`]' rows (same range, paging and order), decoded
+    /// without the rest of the row: on PostgreSQL from the covering unique index alone
+    /// (migration 5), on SQLite from the table, clustered by device and time (migration 8).
     pub async fn track(
         &self,
         device_id: i64,

@@ -26,20 +26,18 @@ struct Table {
     checks: BTreeSet<Vec<String>>,
 }
 
-/// Differences between the dialects that are meant, as `(table, what)`: checked to be present
-/// (a stale entry fails too), then removed before the comparison.
+/// Differences between the dialects that are meant, as `(table, what, columns)`: checked to be
+/// present (a stale entry fails too), then removed before the comparison.
 const INTENDED: &[(&str, &str, &str)] = &[
-    // PostgreSQL's unique (device_id, fix_time) index carries the track columns as INCLUDE
-    // (index-only scans); SQLite has no INCLUDE, so it keeps a second, covering index.
-    (
-        "positions",
-        "sqlite index",
-        "device_id,fix_time,lat,lon,speed_kmh,course,altitude_m,valid",
-    ),
-    // PostgreSQL's positions is partitioned by fix_time (migration 0008), and a partitioned
-    // table's primary key must contain the partition key: id is no key there (still filled by
-    // the identity sequence; nothing looks a position up by id).
-    ("positions", "sqlite primary key", "id"),
+    // SQLite stores positions clustered by (device_id, fix_time) (a WITHOUT ROWID table whose
+    // primary key is the unique key: one B-tree to write per fix, migration 8); PostgreSQL's
+    // positions is partitioned by fix_time (migration 0008) and a partitioned table's keys
+    // must contain the partition key, so there `id` is no key either and the unique
+    // (device_id, fix_time) index carries the track columns as INCLUDE. Same columns, same
+    // uniqueness.
+    ("positions", "sqlite clustered", "device_id,fix_time"),
+    // Where SQLite's position ids come from (PostgreSQL: the identity column's sequence).
+    ("positions_seq", "sqlite table", "last_id"),
 ];
 
 fn normalise_type(t: &str) -> String {
@@ -315,27 +313,46 @@ async fn both_dialects_migrate_to_the_same_schema() {
     let postgres = schemas.pop().unwrap();
     let mut sqlite = schemas.pop().unwrap();
     for (table, what, cols) in INTENDED {
-        let t = sqlite
-            .get_mut(*table)
-            .expect("intended difference on a missing table");
+        let cols: Vec<String> = cols.split(',').map(str::to_owned).collect();
         match *what {
             "sqlite index" => {
-                let cols: Vec<String> = cols.split(',').map(str::to_owned).collect();
+                let t = sqlite
+                    .get_mut(*table)
+                    .expect("intended difference on a missing table");
                 assert!(
                     t.indexes.remove(&(false, cols.clone())),
                     "stale INTENDED entry: {table} has no index on {cols:?}"
                 );
             }
-            "sqlite primary key" => {
-                let col = t
+            "sqlite clustered" => {
+                // Described as PostgreSQL has it: no primary key, a unique index on `cols`.
+                let t = sqlite
+                    .get_mut(*table)
+                    .expect("intended difference on a missing table");
+                let key: Vec<String> = t
                     .columns
-                    .get_mut(*cols)
-                    .expect("intended difference on a missing column");
-                assert!(
-                    col.2,
-                    "stale INTENDED entry: {table}.{cols} is no primary key"
-                );
-                col.2 = false;
+                    .iter()
+                    .filter(|(_, c)| c.2)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                let mut want = cols.clone();
+                want.sort();
+                assert_eq!(key, want, "stale INTENDED entry: {table}'s primary key");
+                for c in &cols {
+                    if let Some(col) = t.columns.get_mut(c) {
+                        col.2 = false;
+                    }
+                }
+                let id = t.columns.get_mut("id").expect("an id column");
+                assert!(!id.2 && id.1, "{table}.id: not null, not the key");
+                t.indexes.insert((true, cols.clone()));
+            }
+            "sqlite table" => {
+                let t = sqlite
+                    .remove(*table)
+                    .expect("stale INTENDED entry: no such SQLite table");
+                let names: Vec<String> = t.columns.into_keys().collect();
+                assert_eq!(names, cols, "stale INTENDED entry: {table}'s columns");
             }
             other => panic!("unknown INTENDED kind {other}"),
         }

@@ -84,16 +84,15 @@ static SQLITE_TRACK_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
     fields.push("CAST(valid AS INTEGER)".into());
     format!(
         "SELECT COUNT(*), group_concat({}, '\u{1e}') FROM (SELECT fix_time, lat, lon, speed_kmh, course, altitude_m, valid{scaled} \
-         FROM positions INDEXED BY positions_track \
+         FROM positions \
          WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 AND fix_time > $4 ORDER BY fix_time LIMIT $5)",
         fields.join(" || '\u{1f}' || ")
     )
 });
 
-/// The same page row by row, for values [`SQLITE_TRACK_SQL`] cannot carry. `INDEXED BY`:
-/// the planner cannot tell that the narrow index covers the query better than the unique one
-/// without statistics.
-const SQLITE_TRACK_ROWS_SQL: &str = "SELECT fix_time, lat, lon, speed_kmh, course, altitude_m, valid FROM positions INDEXED BY positions_track \
+/// The same page row by row, for values [`SQLITE_TRACK_SQL`] cannot carry. Both read a range
+/// of the table itself: it is clustered by `(device_id, fix_time)` (migration 8).
+const SQLITE_TRACK_ROWS_SQL: &str = "SELECT fix_time, lat, lon, speed_kmh, course, altitude_m, valid FROM positions \
      WHERE device_id = $1 AND fix_time >= $2 AND fix_time < $3 AND fix_time > $4 ORDER BY fix_time LIMIT $5";
 
 /// Decodes the text of [`SQLITE_TRACK_SQL`] into the points sqlx would have decoded from
@@ -407,8 +406,8 @@ mod track_text_tests {
             .unwrap();
         sqlx::raw_sql(
             "CREATE TABLE positions (device_id INTEGER NOT NULL, fix_time TEXT NOT NULL, lat REAL NOT NULL, \
-             lon REAL NOT NULL, speed_kmh REAL NOT NULL, course REAL, altitude_m REAL, valid INTEGER NOT NULL); \
-             CREATE INDEX positions_track ON positions (device_id, fix_time, lat, lon, speed_kmh, course, altitude_m, valid);",
+             lon REAL NOT NULL, speed_kmh REAL NOT NULL, course REAL, altitude_m REAL, valid INTEGER NOT NULL, \
+             PRIMARY KEY (device_id, fix_time)) WITHOUT ROWID;",
         )
         .execute(&pool)
         .await
