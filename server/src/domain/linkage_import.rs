@@ -483,7 +483,13 @@ mod tests {
         assert_eq!(recs.len(), 3);
         let a = recs[0].camera(Crs::Wgs84).unwrap();
         assert_eq!(a.name, "North, gate");
-        assert_eq!(recs[1].camera(Crs::Wgs84).unwrap().name, "two\nlines");
+        // A quoted field may span lines (it is one field of the row on line 4); a name with a
+        // line break is refused, naming that line.
+        let e = recs[1].camera(Crs::Wgs84).unwrap_err();
+        assert_eq!(
+            (e.at, e.field.as_deref()),
+            (Some(Location::Line(4)), Some("name"))
+        );
         let e = recs[2].camera(Crs::Wgs84).unwrap_err();
         assert_eq!(e.at, Some(Location::Line(6)));
         assert_eq!(e.field.as_deref(), Some("lat"));

@@ -79,7 +79,9 @@ pub async fn handling(
             .bind(from).bind(to).fetch_all(p).await?;
         (a, s)
     });
-    let mut firsts: HashMap<i64, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = HashMap::new();
+    // Per alarm: (first step by a person, resolution).
+    type Firsts = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+    let mut firsts: HashMap<i64, Firsts> = HashMap::new();
     for s in steps {
         let e = firsts.entry(s.alarm_id).or_default();
         let by_person = s.user_id.is_some();
