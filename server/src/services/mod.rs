@@ -10,7 +10,7 @@ pub mod device_sessions;
 pub mod fences;
 pub mod health;
 pub mod ingest;
+pub mod linkage;
 pub mod push;
 pub mod retention;
-pub mod linkage;
 pub mod webhooks;

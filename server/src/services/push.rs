@@ -36,13 +36,45 @@ use crate::services::bus::{AlarmAction, Bus, BusEvent};
 use crate::storage::push as store;
 use crate::storage::{Db, DbError};
 
-/// Which alarm events are pushed: openings of the [`PUSH_KINDS`]. The one place to extend
-/// (the intercept request of issue #15, an `AlarmAction` not on this branch yet, adds
-/// `AlarmAction::InterceptRequested => Some(PushReason::InterceptRequested)`).
+/// Which alarm events are pushed: openings of the [`PUSH_KINDS`] (to whoever may see the
+/// alarm). Intercept requests are pushed too, to the checkpoint's unit ([`job_of`]).
 pub fn push_reason(action: AlarmAction, alarm: &AlarmView) -> Option<PushReason> {
     match action {
         AlarmAction::Opened if PUSH_KINDS.contains(&alarm.kind) => Some(PushReason::AlarmOpened),
         _ => None,
+    }
+}
+
+/// Who a push goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Audience {
+    /// Everyone who may see the alarm (its owner and sharees, its unit, dispatchers and
+    /// administrators): the stream's rule.
+    AlarmViewers,
+    /// The members of one unit: a checkpoint's unit asked to intercept. The request is police
+    /// data, so never owners or sharees; the officers may not be able to open the alarm
+    /// itself, so the notification opens their feed.
+    Unit(i64),
+}
+
+/// The push job of a bus event, if it is one.
+fn job_of(event: BusEvent) -> Option<Job> {
+    match event {
+        BusEvent::Alarm { action, alarm } => Some(Job {
+            reason: push_reason(action, &alarm)?,
+            url: format!("/alarms/{}", alarm.id),
+            audience: Audience::AlarmViewers,
+            alarm,
+        }),
+        BusEvent::Intercept {
+            alarm, intercept, ..
+        } => Some(Job {
+            reason: PushReason::InterceptRequested,
+            url: "/alarms".into(),
+            audience: Audience::Unit(intercept.unit_id?),
+            alarm,
+        }),
+        BusEvent::Position(_) | BusEvent::Command(_) => None,
     }
 }
 
@@ -152,6 +184,9 @@ struct Shared {
 struct Job {
     reason: PushReason,
     alarm: AlarmView,
+    /// The page the notification opens.
+    url: String,
+    audience: Audience,
 }
 
 /// The push sender; cheap to clone.
@@ -284,14 +319,11 @@ impl Push {
                 }
                 Err(RecvError::Closed) => break,
             };
-            let BusEvent::Alarm { action, alarm } = event else {
+            let Some(job) = job_of(event) else {
                 continue;
             };
-            let Some(reason) = push_reason(action, &alarm) else {
-                continue;
-            };
-            let id = alarm.id;
-            if self.tx.try_send(Job { reason, alarm }).is_err() {
+            let id = job.alarm.id;
+            if self.tx.try_send(job).is_err() {
                 metrics::counter!("vigil_push_dropped_total").increment(1);
                 tracing::warn!(alarm = id, "push queue full; alarm notification dropped");
             }
@@ -305,7 +337,7 @@ impl Push {
 async fn send_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
     let slots = Arc::new(Semaphore::new(shared.config.concurrency.max(1)));
     while let Some(job) = rx.recv().await {
-        let targets = match recipients(&shared.db, &job.alarm).await {
+        let targets = match recipients(&shared.db, &job.alarm, job.audience).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::warn!(alarm = job.alarm.id, error = %e, "push recipients lookup failed");
@@ -321,7 +353,7 @@ async fn send_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
         };
         let message = PushMessage {
             reason: job.reason,
-            url: format!("/alarms/{}", job.alarm.id),
+            url: job.url,
             alarm: job.alarm,
             device_name,
             sent_at: Utc::now(),
@@ -347,8 +379,15 @@ async fn send_loop(shared: Arc<Shared>, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// The subscriptions of the users who may see the alarm.
-async fn recipients(db: &Db, alarm: &AlarmView) -> Result<Vec<PushTarget>, DbError> {
+/// The subscriptions the job goes to: the users who may see the alarm, or one unit's members.
+async fn recipients(
+    db: &Db,
+    alarm: &AlarmView,
+    audience: Audience,
+) -> Result<Vec<PushTarget>, DbError> {
+    if let Audience::Unit(unit_id) = audience {
+        return store::of_unit_members(db, unit_id).await;
+    }
     let candidates = store::candidates(db, alarm.device_id, alarm.unit_id).await?;
     let mut verdicts: std::collections::HashMap<i64, bool> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(candidates.len());

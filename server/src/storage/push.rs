@@ -121,6 +121,15 @@ pub async fn candidates(
     Ok(rows.into_iter().map(PushTarget::from).collect())
 }
 
+/// The subscriptions of the members of a unit.
+pub async fn of_unit_members(db: &Db, unit_id: i64) -> Result<Vec<PushTarget>, DbError> {
+    let rows: Vec<TargetRecord> = on_pool!(db, p => sqlx::query_as(
+        "SELECT s.id, s.user_id, s.endpoint, s.p256dh, s.auth FROM push_subscriptions s \
+         JOIN unit_members m ON m.user_id = s.user_id WHERE m.unit_id = $1 ORDER BY s.id")
+        .bind(unit_id).fetch_all(p).await?);
+    Ok(rows.into_iter().map(PushTarget::from).collect())
+}
+
 /// Records a delivery: `error` None for success (`last_sent_at`), else the failure.
 pub async fn record(db: &Db, id: i64, error: Option<&str>) -> Result<(), DbError> {
     let now = Utc::now();

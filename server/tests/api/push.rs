@@ -400,6 +400,65 @@ async fn theft_alarm_is_pushed_signed_and_encrypted_to_its_owner(backend: Backen
     tampered[last] ^= 1;
     assert!(web_push_native::decrypt(tampered, &good.secret, &good.auth).is_err());
 
+    // A checkpoint asked to intercept the thief: its unit's officer is pushed the request
+    // (opening the feed: they may not see the alarm itself), once; owners never are (their
+    // kinds, checked below, are exactly theft then SOS).
+    let theft = m["alarm"]["id"].as_i64().unwrap();
+    let (s, unit) = app
+        .post("/api/v1/units", &admin, &json!({"name": "东区检查站"}))
+        .await;
+    assert_eq!(s, 201, "{unit}");
+    let unit = unit["id"].as_i64().unwrap();
+    let (officer, officer_token) = new_user(&app, &admin, "officer@push.test", "officer").await;
+    let (s, v) = app
+        .put(
+            &format!("/api/v1/users/{officer}/units"),
+            &admin,
+            &json!({"unit_ids": [unit]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let officer_browser = browser(&push.endpoint("c"));
+    let (s, v) = app
+        .post(
+            "/api/v1/push-subscriptions",
+            &officer_token,
+            &officer_browser.json,
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, cp) = app
+        .post(
+            "/api/v1/checkpoints",
+            &admin,
+            &json!({"code": "KK-PUSH", "name": "东关检查站", "lat": 31.25, "lon": 121.5, "unit_id": unit}),
+        )
+        .await;
+    assert_eq!(s, 201, "{cp}");
+    for _ in 0..2 {
+        let (s, v) = app
+            .post(
+                &format!("/api/v1/alarms/{theft}/intercepts"),
+                &admin,
+                &json!({"checkpoint_id": cp["id"]}),
+            )
+            .await;
+        assert!(s == 201 || s == 200, "{s} {v}");
+    }
+    let got = push.wait("c", 1).await;
+    let m: Value = serde_json::from_slice(
+        &web_push_native::decrypt(
+            got[0].body.clone(),
+            &officer_browser.secret,
+            &officer_browser.auth,
+        )
+        .expect("the intercept push decrypts with the officer's key"),
+    )
+    .unwrap();
+    assert_eq!(m["reason"], "intercept_requested", "{m}");
+    assert_eq!(m["alarm"]["id"], theft, "{m}");
+    assert_eq!(m["url"], "/alarms", "{m}");
+
     // Owner 2's own SOS reaches owner 2, and only that: owner 1's theft never did.
     let (mut dev2, id2) = owned_tracker(&app, &admin, "359710040017002", owner2).await;
     dev2.alarm(&with_alarm(fix(20, 0.0), Alarm::Sos)).await;
@@ -427,6 +486,8 @@ async fn theft_alarm_is_pushed_signed_and_encrypted_to_its_owner(backend: Backen
         })
         .collect();
     assert_eq!(kinds, ["theft", "sos"]);
+    // The repeated intercept request notified nobody again.
+    assert_eq!(push.received("c").len(), 1);
     let (_, list) = app.get("/api/v1/push-subscriptions", &owner_token).await;
     assert!(
         !list["subscriptions"][0]["last_sent_at"].is_null(),
