@@ -37,7 +37,7 @@ use crate::storage::push as store;
 use crate::storage::{Db, DbError};
 
 /// Which alarm events are pushed: openings of the [`PUSH_KINDS`] (to whoever may see the
-/// alarm). Intercept requests are pushed too, to the checkpoint's unit ([`job_of`]).
+/// alarm). Intercept requests are pushed too, to the checkpoint's unit (see `job_of`).
 pub fn push_reason(action: AlarmAction, alarm: &AlarmView) -> Option<PushReason> {
     match action {
         AlarmAction::Opened if PUSH_KINDS.contains(&alarm.kind) => Some(PushReason::AlarmOpened),

@@ -21,7 +21,8 @@
 //!   {alarms,live}` of the devices they own or that are shared with them. An API key needs
 //!   `alarms:read` for `alarms` topics and `positions:read` for `positions`/`live`,
 //!   `alarms:read` and `linkage:read` for `intercepts` (so `vigil/units/<id>/#` needs all
-//!   three).
+//!   three); an administrator's or dispatcher's key without `linkage:read` reads every
+//!   `vigil/` topic but the intercepts, and so no filter that could match one (`vigil/#`).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
@@ -51,8 +52,12 @@ pub enum Acl {
     User {
         /// The login the connection authenticated as.
         username: String,
-        /// Administrators and dispatchers: every `vigil/` topic.
+        /// Administrators and dispatchers: every `vigil/` topic (the intercept topics only
+        /// with `linkage`).
         all: bool,
+        /// May read intercept requests (police linkage data): a login, or a key with
+        /// `linkage:read`. Only consulted with `all`; otherwise `topics` already says it.
+        linkage: bool,
         /// Topics the user may subscribe to.
         topics: HashSet<String>,
     },
@@ -65,11 +70,18 @@ const DEVICE_LEAVES: [&str; 2] = ["alarms", "live"];
 impl Acl {
     /// Whether this connection may subscribe to `filter`.
     pub fn may_subscribe(&self, filter: &str) -> bool {
-        let Acl::User { all, topics, .. } = self else {
+        let Acl::User {
+            all,
+            linkage,
+            topics,
+            ..
+        } = self
+        else {
             return false;
         };
         if *all {
-            return filter.starts_with("vigil/") || filter == "#";
+            return (filter.starts_with("vigil/") || filter == "#")
+                && (*linkage || !may_match_intercepts(filter));
         }
         if !filter.contains(['+', '#']) {
             return topics.contains(filter);
@@ -100,6 +112,23 @@ impl Acl {
     pub fn may_publish(&self, topic: &str) -> bool {
         matches!(self, Acl::Device { topic: t } if t == topic)
     }
+}
+
+/// Whether `filter` can match an intercept topic `vigil/units/<id>/intercepts`.
+fn may_match_intercepts(filter: &str) -> bool {
+    const PATTERN: [Option<&str>; 4] = [Some("vigil"), Some("units"), None, Some("intercepts")];
+    let levels: Vec<&str> = filter.split('/').collect();
+    for (i, level) in levels.iter().enumerate() {
+        if *level == "#" {
+            return i < PATTERN.len();
+        }
+        match PATTERN.get(i) {
+            None => return false,
+            Some(Some(want)) if *level != "+" && level != want => return false,
+            Some(_) => {}
+        }
+    }
+    levels.len() == PATTERN.len()
 }
 
 /// The rights of the authenticated connections, by client id (written by the broker's
@@ -294,6 +323,7 @@ pub async fn user_acl(db: &Db, actor: &Actor) -> Result<Acl, DbError> {
     Ok(Acl::User {
         username: actor.user.email.clone(),
         all: actor.sees_everything() && alarms && positions,
+        linkage: alarms && actor.has_scope(Scope::LinkageRead),
         topics,
     })
 }
@@ -501,6 +531,7 @@ mod tests {
         Acl::User {
             username: "u".into(),
             all,
+            linkage: true,
             topics: topics.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -533,6 +564,31 @@ mod tests {
         assert!(!alarms_only.may_subscribe("vigil/devices/42/live"));
         let admin = user(true, &[]);
         assert!(admin.may_subscribe("vigil/units/+/alarms"));
+        assert!(admin.may_subscribe("vigil/units/3/intercepts"));
+        assert!(admin.may_subscribe("#"));
+        // An administrator's key without linkage:read: everything but the intercept requests
+        // (police data), so no filter that could match one.
+        let admin_key = Acl::User {
+            username: "u".into(),
+            all: true,
+            linkage: false,
+            topics: HashSet::new(),
+        };
+        assert!(admin_key.may_subscribe("vigil/units/+/alarms"));
+        assert!(admin_key.may_subscribe("vigil/devices/#"));
+        assert!(admin_key.may_subscribe("vigil/units/3/alarms"));
+        for f in [
+            "vigil/units/3/intercepts",
+            "vigil/units/+/intercepts",
+            "vigil/units/+/+",
+            "vigil/units/3/#",
+            "vigil/units/#",
+            "vigil/#",
+            "vigil/+/+/intercepts",
+            "#",
+        ] {
+            assert!(!admin_key.may_subscribe(f), "{f}");
+        }
         assert!(!admin.may_subscribe("$SYS/#"));
         assert!(!admin.may_publish("vigil/42/position"));
         let device = Acl::Device {
